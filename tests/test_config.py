@@ -1,0 +1,50 @@
+"""advlab.config: quick mode, seeding, device and cache folder from the environment."""
+
+import pytest
+import torch
+
+from advlab import config
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("off", False)])
+def test_quick_mode_follows_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("ADVLAB_QUICK", value)
+    assert config.quick_mode() is expected
+    assert config.quick_mode(None) is expected
+
+
+def test_explicit_quick_wins_over_the_environment(monkeypatch):
+    monkeypatch.setenv("ADVLAB_QUICK", "1")
+    assert config.quick_mode(False) is False
+
+
+def test_quick_mode_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv("ADVLAB_QUICK", "maybe")
+    with pytest.raises(ValueError, match="ADVLAB_QUICK"):
+        config.quick_mode()
+    with pytest.raises(TypeError, match="quick"):
+        config.quick_mode("yes")
+
+
+def test_seed_everything_repeats_the_same_numbers():
+    config.seed_everything(3)
+    first = torch.rand(5)
+    generator = config.seed_everything(3)
+    assert torch.equal(first, torch.rand(5))
+    assert torch.equal(torch.rand(3, generator=generator), torch.rand(3, generator=torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="seed"):
+        config.seed_everything(-2)
+
+
+def test_device_can_be_forced_and_defaults_to_cpu_without_gpu(monkeypatch):
+    monkeypatch.setenv("ADVLAB_DEVICE", "cpu")
+    assert config.get_device() == torch.device("cpu")
+    monkeypatch.delenv("ADVLAB_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert config.get_device().type == expected
+
+
+def test_cache_dir_moves_with_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADVLAB_DATA", str(tmp_path / "mnist-cache"))
+    assert config.cache_dir() == tmp_path / "mnist-cache"
+    assert (tmp_path / "mnist-cache").is_dir()

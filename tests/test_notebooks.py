@@ -1,0 +1,43 @@
+"""Notebook hygiene: each .py/.ipynb pair is in step, committed without outputs, and
+parameterised for papermill. (nbval executes the notebooks themselves: see `make test`.)"""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+SOURCES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def cells(notebook):
+    return [(cell.cell_type, cell.source.strip(), cell.metadata.get("tags", [])) for cell in notebook.cells]
+
+
+def test_every_notebook_is_a_pair():
+    assert SOURCES, "no notebooks found"
+    assert {p.stem for p in SOURCES} == {p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source):
+    from_py = jupytext.read(source)
+    from_ipynb = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    assert cells(from_py) == cells(from_ipynb), f"run `make sync` (jupytext --sync {source.name})"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_ipynb_is_committed_without_outputs(source):
+    notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_first_code_cell_holds_the_papermill_parameters(source):
+    code = [cell for cell in jupytext.read(source).cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert code[0].source.startswith("quick = None")
+    assert "config.quick_mode(quick)" in code[1].source
