@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,browser]"
 	# torchattacks is a test-only reference for cross-checks; its metadata pins requests~=2.25,
 	# which would clash with JupyterLab, so it is installed without its (already present) deps.
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1

@@ -34,12 +34,16 @@ class Explorer:
         self.draw = draw
         self.controls = controls
         self.dpi = dpi
-        self.fig = Figure(figsize=figsize)
+        self.fig = Figure(figsize=figsize, layout="constrained")  # labels never overlap a neighbour
         self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
         for control in controls.values():
             control.observe(lambda _change: self.redraw(), names="value")
-        self.box = widgets.VBox([widgets.HBox(list(controls.values())), self.image, self.status])
+        # flex-start: show the PNG at its own size instead of stretching it (blurry) to the cell's width
+        self.box = widgets.VBox(
+            [widgets.HBox(list(controls.values())), self.image, self.status],
+            layout=widgets.Layout(align_items="flex-start"),
+        )
         self.last_seconds = 0.0
         self.redraw()
 

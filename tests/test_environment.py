@@ -43,10 +43,12 @@ def test_binder_environment_matches_the_root_one():
     assert conda_pins(ROOT / "binder" / "environment.yml") == conda_pins(ROOT / "environment.yml")
 
 
-def test_the_test_only_reference_library_is_pinned_in_the_makefile_too():
+def test_pip_only_packages_are_the_reference_library_and_the_browser_extra():
     _, pip = conda_pins(ROOT / "environment.yml")
-    assert pip == ["torchattacks==3.5.1"]
-    assert "torchattacks==3.5.1" in (ROOT / "Makefile").read_text()
+    browser = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["browser"]
+    assert pip == ["torchattacks==3.5.1", *browser]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "torchattacks==3.5.1" in makefile and ".[dev,browser]" in makefile
 
 
 def test_installed_versions_are_the_pinned_ones():
