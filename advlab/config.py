@@ -6,6 +6,8 @@ learner's JupyterLab can steer the same notebooks without editing them:
     ADVLAB_QUICK=1       quick mode: small data, few epochs (what CI runs)
     ADVLAB_DEVICE=cpu    force a device (default: CUDA when available, else CPU)
     ADVLAB_DATA=/path    where downloaded datasets are cached (default ~/.cache/advlab)
+    ADVLAB_THREADS=1     CPU threads for torch (default: torch's own choice, one per core);
+                         1 avoids thrashing when several kernels share a small machine
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 QUICK_ENV = "ADVLAB_QUICK"
 DEVICE_ENV = "ADVLAB_DEVICE"
 DATA_ENV = "ADVLAB_DATA"
+THREADS_ENV = "ADVLAB_THREADS"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -71,3 +74,16 @@ def cache_dir() -> Path:
     path = Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "advlab")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def apply_thread_setting() -> int:
+    """Set torch's CPU thread count from ADVLAB_THREADS if it is set; return the count in use."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        torch.set_num_threads(int(value))
+    return torch.get_num_threads()
+
+
+apply_thread_setting()

@@ -64,7 +64,7 @@ class LivePlot:
     """Loss and accuracy panels drawn from a History, redrawn at most every `min_interval_s`."""
 
     def __init__(self, title: str | None = None, min_interval_s: float = 0.5, show: bool | None = None):
-        self.fig = Figure(figsize=(9.5, 3.2))
+        self.fig = Figure(figsize=(9.5, 3.2), layout="constrained")  # the title never covers the panels' titles
         self.loss_ax, self.acc_ax = self.fig.subplots(1, 2)
         if title:
             self.fig.suptitle(title)

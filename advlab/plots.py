@@ -46,11 +46,10 @@ def mixture_grid(x, y, digits, predictions=None, ncols: int = 8, suptitle: str |
 
 def plot_history(history: History, title: str | None = None):
     """A static copy of the training curves (loss and accuracy panels)."""
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9.5, 3.2))
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9.5, 3.2), layout="constrained")
     draw_history(loss_ax, acc_ax, history)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 

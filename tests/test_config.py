@@ -48,3 +48,15 @@ def test_cache_dir_moves_with_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("ADVLAB_DATA", str(tmp_path / "mnist-cache"))
     assert config.cache_dir() == tmp_path / "mnist-cache"
     assert (tmp_path / "mnist-cache").is_dir()
+
+
+def test_thread_count_follows_the_environment(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("ADVLAB_THREADS", "1")
+        assert config.apply_thread_setting() == 1
+        monkeypatch.setenv("ADVLAB_THREADS", "two")
+        with pytest.raises(ValueError, match="ADVLAB_THREADS"):
+            config.apply_thread_setting()
+    finally:
+        torch.set_num_threads(before)
