@@ -192,8 +192,7 @@ def train_seed_variant(with_grl, run_seed, live=False):
         metrics |= adversary_metrics(x_test, y_test)
     history = fit(model, (x_train, y_train), epochs=seed_epochs, batch_size=batch_size, seed=run_seed,
                   extra_losses={"adv loss": grl.FlippedLabelLoss(lambd=1.0)} if with_grl else None,
-                  metrics=metrics, live=live, progress=live,
-                  title="seed 002's network: label head + flipped-label head behind a GRL (λ = 1)" if live else None)
+                  metrics=metrics, live=live, progress=live)
     return model, history
 
 
@@ -202,10 +201,12 @@ adv_acc, seed_adv_acc = seed_history.last("adv acc"), seed_history.last("seed's 
 print(f"test acc {seed_history.last('test acc'):.1%}; adversarial head on 1 - y: {adv_acc:.1%}, "
       f"scored the seed's way (against y): {seed_adv_acc:.1%}")
 assert abs(adv_acc + seed_adv_acc - 1) < 1e-6, "the seed's number is 1 - the real adversary accuracy"
+assert adv_acc > 0.5 > seed_adv_acc, "the adversary beats chance on 1 - y"
 
 # %% [markdown]
-# The adversarial head does learn the flipped label (it is far above 50 %), which is the
-# cancellation above at work. Now the honest test of the seed's claim: the same network
+# The adversarial head learns the flipped label better than chance (checked below), so its
+# reversed gradient pulls against the label head's, as in the cancellation above; scored the
+# seed's way the same head looks *worse* than chance. Now the honest test of the seed's claim: the same network
 # **without** the GRL head, same data, same initial extractor, same batches, over several
 # seeds. "Better" is the final test accuracy; "faster" is the test accuracy after the first
 # epoch.
@@ -285,9 +286,14 @@ plt.show()
 # Three runs, each with a live plot and the target test accuracy measured after every epoch:
 #
 # 1. **source only**: the plain SmallCNN trained on the source, the lower bound;
-# 2. **DANN**: the same, plus the domain loss behind the GRL (and DANN's learning-rate annealing);
+# 2. **DANN**: the same, plus the domain loss behind the GRL;
 # 3. **train on target**: the SmallCNN trained on the *labelled* target, the upper bound
 #    (cheating: it uses the labels DANN never sees).
+#
+# All three use DANN's learning-rate annealing $\mu(p)$ (`lr_schedule=grl.dann_lr_factor`) and
+# the same initial weights and batches, so the domain term is the only difference.
+#
+# **Run 1, source only.**
 
 # %%
 def target_metrics():
@@ -298,7 +304,11 @@ def target_metrics():
 torch.manual_seed(seed)
 source_only = SmallCNN(10).to(device)
 source_history = fit(source_only, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
-                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics(), title="source only")
+                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics())
+
+# %% [markdown]
+# **Run 2, DANN.** Watch `domain acc`, the domain head's accuracy on the test images of both
+# domains: the head and the features play a game, so it rises and falls instead of settling.
 
 # %%
 torch.manual_seed(seed)
@@ -306,15 +316,17 @@ dann = grl.GRLNet(10).to(device)
 domain_term = grl.DomainAdversarialLoss(x_target, lambd=1.0, gamma=10.0, seed=seed)
 dann_history = fit(dann, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
                    lr_schedule=grl.dann_lr_factor, extra_losses={"domain loss": domain_term},
-                   metrics=target_metrics() | {"domain acc": lambda m: grl.domain_accuracy(m, x_source_test, x_target_test)},
-                   title="DANN: source labels + domain loss behind the GRL")
+                   metrics=target_metrics() | {"domain acc": lambda m: grl.domain_accuracy(m, x_source_test, x_target_test)})
 print(f"λ at the last step: {domain_term.last_lambda:.4f}")
+
+# %% [markdown]
+# **Run 3, train on target** (with the target's labels).
 
 # %%
 torch.manual_seed(seed)
 target_only = SmallCNN(10).to(device)
 target_history = fit(target_only, (x_target, y_target_hidden), epochs=da_epochs, batch_size=batch_size, seed=seed,
-                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics(), title="train on target (uses target labels)")
+                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics())
 
 # %% [markdown]
 # Our numbers next to DANN's published ones (JMLR 2016, Table 2, MNIST → MNIST-M). **Our
@@ -334,9 +346,9 @@ gain = results["DANN"] - results["source only"]
 print(f"DANN's gain on the target: {gain:+.1%}")
 
 # %% [markdown]
-# **Self-check.** DANN beats source-only on the target by at least 10 points (we measured
-# +19 to +31 points in quick mode over seeds 0, 1, 2, and more in full mode), and training on the labelled target is
-# better still.
+# **Self-check.** DANN beats source-only on the target by at least 10 points (a floor set well
+# below the gains we measured over several seeds, in quick and in full mode), and training on
+# the labelled target is better still.
 
 # %%
 assert gain >= 0.10, f"DANN should gain at least 10 points on the target, got {gain:+.1%}"
@@ -347,7 +359,11 @@ assert results["train on target"] > results["DANN"], "the labelled target is the
 #
 # The 1764 features of 300 source and 300 target test images, projected on their first two
 # principal components (`torch.pca_lowrank`, fitted on both domains together), before
-# adaptation (source-only network) and after (DANN).
+# adaptation (source-only network) and after (DANN). Each title gives the distance between
+# the two domains' centroids in units of the points' overall spread. Look at both the
+# picture and the `domain acc` curve above before reading too much into either: DANN does
+# not have to merge the two clouds to help; it has to make the features that the *label head*
+# reads behave alike on both domains (exercise 5).
 
 # %%
 def pca_2d(features):
@@ -358,8 +374,7 @@ def pca_2d(features):
 
 @torch.no_grad()
 def domain_features(model, n=300):
-    with torch.no_grad():
-        return torch.cat([model.features(x_source_test[:n].to(device)), model.features(x_target_test[:n].to(device))]).cpu()
+    return torch.cat([model.features(x_source_test[:n].to(device)), model.features(x_target_test[:n].to(device))]).cpu()
 
 
 def centroid_gap(points, n=300):
@@ -367,7 +382,7 @@ def centroid_gap(points, n=300):
     return ((points[:n].mean(0) - points[n:].mean(0)).norm() / points.std(0).norm()).item()
 
 
-torch.manual_seed(seed)
+torch.manual_seed(seed)  # pca_lowrank draws a random sketch
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 4))
 gaps = {}
 for ax, (name, model) in zip(axes, [("before: source only", source_only), ("after: DANN", dann)]):
@@ -380,14 +395,7 @@ for ax, (name, model) in zip(axes, [("before: source only", source_only), ("afte
 fig.suptitle("features, first two principal components")
 fig.tight_layout()
 plt.show()
-print(f"centroid gap between the domains: {gaps['before: source only']:.2f} before, {gaps['after: DANN']:.2f} after DANN")
-
-# %% [markdown]
-# **Self-check.** Adaptation pulls the two domains together: the distance between the
-# domains' centroids, measured in units of the overall spread, shrinks.
-
-# %%
-assert gaps["after: DANN"] < gaps["before: source only"], "DANN's features should bring the domains closer"
+print(f"domain head accuracy after DANN: {dann_history.last('domain acc'):.1%} (50% = it cannot tell the domains apart)")
 
 # %% [markdown]
 # ## 4 · Explorer: how strong should the reversal be?
