@@ -208,3 +208,81 @@ def mnist10(
         raise ValueError(f"n must be at most {len(labels)} for the {split} split of this source, got {n}")
     index = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
     return images[index], labels[index]
+
+
+# ----------------------------------------------------------------------------- domain shift
+SHIFTS = ("texture", "mnistm", "invert")
+
+
+def smooth_noise(n: int, generator: torch.Generator, size: int = 28, cells: tuple[int, ...] = (4, 7)) -> torch.Tensor:
+    """Smooth random fields [n, 1, size, size] in [0, 1]: uniform noise on coarse grids, upsampled and averaged.
+
+        field = mean_c  upsample_bilinear(U(0, 1)^{c x c}, size)      for c in `cells`
+    """
+    check_int("n", n, minimum=0)
+    fields = [
+        torch.nn.functional.interpolate(
+            torch.rand(n, 1, cells_, cells_, generator=generator), size=(size, size), mode="bilinear", align_corners=True
+        )
+        for cells_ in cells
+    ]
+    return torch.stack(fields).mean(0)
+
+
+def _stroke_clutter(images: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """Random 14x14 crops of random MNIST images, upscaled 2x: stroke-like clutter [n, 1, 28, 28]."""
+    index = torch.randint(len(images), (n,), generator=generator)
+    rows, cols = torch.randint(0, 15, (2, n), generator=generator)
+    crops = torch.stack([images[i, :, r : r + 14, c : c + 14] for i, r, c in zip(index, rows, cols)])
+    return torch.nn.functional.interpolate(crops, size=(28, 28), mode="bilinear", align_corners=False)
+
+
+def textures(images: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+    """MNIST-M-like grey backgrounds [n, 1, 28, 28] in [0, 1], built from MNIST itself (no download).
+
+        t = low + (high - low) * (0.6 * smooth_noise + 0.4 * clutter),   low ~ U(0, 0.4), high ~ U(0.6, 1)
+
+    where clutter is a 2x-zoomed crop of another MNIST image (strokes, like the edges in
+    MNIST-M's photo patches).
+    """
+    mix = 0.6 * smooth_noise(n, generator) + 0.4 * _stroke_clutter(images, n, generator)
+    low = 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
+    high = 0.6 + 0.4 * torch.rand(n, 1, 1, 1, generator=generator)
+    return (low + (high - low) * mix).clamp(0.0, 1.0)
+
+
+def shift_images(x: torch.Tensor, shift: str = "texture", seed: int = 0, texture_pool: torch.Tensor | None = None):
+    """Apply a domain shift to images x in [0, 1]; the result stays in [0, 1].
+
+    * ``"texture"``: the digit drawn over a textured grey background, x' = max(x, 0.8 t)
+      with t = :func:`textures`;
+    * ``"mnistm"``: MNIST-M's blend with one grey channel, x' = |t - x| (strokes show as the
+      background's negative: neither "bright stroke" nor "dark background" survives);
+    * ``"invert"``: x' = 1 - x.
+
+    `texture_pool` are the images the clutter is cut from (default: x itself).
+    """
+    check_choice("shift", shift, SHIFTS)
+    check_int("seed", seed, minimum=0)
+    if shift == "invert":
+        return 1.0 - x
+    generator = torch.Generator().manual_seed(seed)
+    background = textures(x if texture_pool is None else texture_pool, len(x), generator)
+    if shift == "texture":
+        return torch.maximum(x, 0.8 * background)
+    return (background - x).abs()
+
+
+def shifted_mnist(
+    split: str = "train", shift: str = "texture", n: int | None = None, seed: int = 0, source: str = "auto"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A shifted domain of 10-class MNIST ``(x, y)``: :func:`mnist10` images passed through :func:`shift_images`.
+
+    Labels are those of the underlying digits (unchanged); images stay [N, 1, 28, 28] in [0, 1].
+    Same arguments, same images. The textures of a split are cut from that split's own images.
+    """
+    check_choice("shift", shift, SHIFTS)
+    check_int("seed", seed, minimum=0)
+    x, y = mnist10(split, n=n, seed=seed, source=source)
+    pool, _ = load_mnist(split, source)
+    return shift_images(x, shift, seed=seed, texture_pool=pool), y
