@@ -88,7 +88,8 @@ reference_model = SmallCNN(num_classes=10).to(device)
 x_reference, y_reference = data.mnist10("train", n=1500 if quick else 4000, seed=seed, source=source)
 fit(reference_model, (x_reference, y_reference), epochs=2, seed=seed, live=False, progress=False)
 reference_model.eval().zero_grad(set_to_none=True)
-probe = x_test[:32].to(device)
+probe_index = torch.randperm(len(y_test), generator=torch.Generator().manual_seed(seed))[:32]  # the test set is sorted by digit
+probe, probe_labels = x_test[probe_index].to(device), y_test[probe_index]
 print(f"reference model: test accuracy {evaluate.accuracy(reference_model, x_test, y_test):.1%}")
 
 # %% [markdown]
@@ -191,12 +192,12 @@ assert cos_top > 0.5 > 5 * cos_random, "one power iteration must turn d most of 
 # %% [markdown]
 # ## 4 · Explore the virtual adversarial direction
 #
-# Each column: an image $x$, its virtual adversarial direction $r_\text{vadv}$ (red = add
-# ink, blue = remove ink), and $x + r_\text{vadv}$, with the KL it causes, next to the KL of a
-# random direction of the same norm. Move $\epsilon$ and $\xi$.
+# Four test images $x$, their virtual adversarial directions $r_\text{vadv}$, and
+# $x + r_\text{vadv}$ (clipped to $[0, 1]$ for display only), with the KL each causes next to
+# the KL of a random direction of the same norm. Move $\epsilon$ and $\xi$.
 
 # %%
-shown = probe[:3]
+shown = probe[:4]
 shown_logits = reference_model(shown).detach()
 random_unit = vat.l2_normalize(torch.randn(shown.shape, generator=torch.Generator().manual_seed(seed + 1)).to(device))
 
@@ -208,27 +209,31 @@ def kl_per_image(perturbation):
     return (log_p.exp() * (log_p - log_q)).sum(dim=1)
 
 
+def side_by_side(images):
+    """[n, 1, 28, 28] -> one [28, 28 n] strip, to draw a row of images with a single imshow."""
+    return torch.cat(list(images[:, 0].cpu()), dim=1)
+
+
 def draw_vadv(fig, eps, xi):
     r = vat.virtual_adversarial_perturbation(reference_model, shown, xi=xi, eps=eps, d=random_unit, power_iterations=1)
     kl_vadv, kl_random = kl_per_image(r), kl_per_image(eps * random_unit)
-    axes = fig.subplots(3, len(shown))
     limit = max(r.abs().max().item(), 1e-6)
-    for j in range(len(shown)):
-        axes[0, j].imshow(shown[j, 0].cpu(), cmap="gray", vmin=0, vmax=1)
-        axes[0, j].set_title(f"x (label {y_test[j]})", fontsize=9)
-        axes[1, j].imshow(r[j, 0].cpu(), cmap="seismic", vmin=-limit, vmax=limit)
-        axes[1, j].set_title("r_vadv", fontsize=9)
-        axes[2, j].imshow((shown[j, 0] + r[j, 0]).cpu(), cmap="gray", vmin=0, vmax=1)
-        axes[2, j].set_title(f"KL {kl_vadv[j]:.3f}\nrandom: {kl_random[j]:.4f}", fontsize=8)
-    for ax in axes.flat:
+    axes = fig.subplots(3, 1)
+    axes[0].imshow(side_by_side(shown), cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("x, labels " + ", ".join(str(int(v)) for v in probe_labels[: len(shown)]), fontsize=9)
+    axes[1].imshow(side_by_side(r), cmap="seismic", vmin=-limit, vmax=limit)
+    axes[1].set_title("r_vadv (red: add ink, blue: remove ink)", fontsize=9)
+    axes[2].imshow(side_by_side(shown + r).clamp(0, 1), cmap="gray", vmin=0, vmax=1)
+    axes[2].set_title("x + r_vadv: KL " + ", ".join(f"{v:.3f}" for v in kl_vadv)
+                      + "\nsame norm, random direction: KL " + ", ".join(f"{v:.4f}" for v in kl_random), fontsize=9)
+    for ax in axes:
         ax.axis("off")
-    fig.suptitle(f"eps = {eps:.2f}, xi = {xi:.0e}\nmean KL: r_vadv {kl_vadv.mean():.3f}, random {kl_random.mean():.4f}",
-                 fontsize=10)
+    fig.suptitle(f"eps = {eps:.2f}, xi = {xi:.0e}", fontsize=10)
     explorer_kl.update(vadv=kl_vadv.mean().item(), random=kl_random.mean().item())
 
 
 explorer_kl = {}
-explorer = Explorer(draw_vadv, figsize=(5.4, 5.0),
+explorer = Explorer(draw_vadv, figsize=(6, 5.2),
                     eps=FloatSlider(value=eps, min=0.0, max=5.0, step=0.25, description="eps"),
                     xi=FloatLogSlider(value=xi, base=10, min=-6, max=1, step=1, description="xi"))
 explorer
