@@ -343,7 +343,7 @@ def labelled_subset(y, count, seed, num_classes):
     return torch.cat([members[torch.randperm(len(members), generator=generator)[:per_class]] for members in chosen])
 
 
-def semi_supervised_run(method, x, y, x_test, y_test, count, num_classes, seed, live=True):
+def semi_supervised_run(method, x, y, x_test, y_test, count, num_classes, seed, live=True, task="MNIST"):
     """Train a SmallCNN on `count` labelled images (+ all of x unlabelled for VAT); return (test acc, history)."""
     index = labelled_subset(y, count, seed, num_classes)
     repeats = math.ceil(steps_per_epoch * batch_size / len(index))
@@ -356,7 +356,7 @@ def semi_supervised_run(method, x, y, x_test, y_test, count, num_classes, seed, 
     model = SmallCNN(num_classes).to(device)
     history = fit(model, labelled_data, epochs=epochs, batch_size=batch_size, extra_losses=extra, seed=seed,
                   metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)},
-                  live=live, progress=False, title=f"{method}, {count} labels, seed {seed}")
+                  live=live, progress=False, title=f"{task}: {method}, {count} labels, seed {seed}")
     return history.last("test acc"), model
 
 
@@ -423,7 +423,7 @@ mix_test_x, mix_test_y, _ = data.digit0_mixture("test", seed=seed, source=source
 mixture_models, mixture_accuracy, mixture_lds = {}, {}, {}
 for method in ["supervised only", "VAT"]:
     mixture_accuracy[method], mixture_models[method] = semi_supervised_run(
-        method, mix_x, mix_y, mix_test_x, mix_test_y, mixture_labels, 2, seed)
+        method, mix_x, mix_y, mix_test_x, mix_test_y, mixture_labels, 2, seed, task="digit-0 mixture")
     mixture_models[method].eval()
     mixture_lds[method] = vat.vat_loss(mixture_models[method], mix_test_x[:500].to(device), xi=xi, eps=eps,
                                        generator=torch.Generator().manual_seed(seed)).item()
