@@ -105,7 +105,8 @@ def _bundled_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         members = (labels == digit).nonzero().squeeze(1)
         members = members[torch.randperm(len(members), generator=generator)]
         chosen.append(members[:BUNDLED_TEST_PER_DIGIT] if split == "test" else members[BUNDLED_TEST_PER_DIGIT:])
-    index = torch.cat(chosen).sort().values
+    index = torch.cat(chosen)
+    index = index[torch.randperm(len(index), generator=generator)]  # mixed digits, like MNIST's own order
     return images[index], labels[index]
 
 

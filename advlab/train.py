@@ -128,6 +128,7 @@ def fit(
         if plot:
             plot.update(history, force=True)
     bar.close()
+    optimizer.zero_grad(set_to_none=True)  # leave no stale gradients behind for the caller
     history.figure = plot.fig if plot else None
     return history
 

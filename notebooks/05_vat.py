@@ -240,7 +240,8 @@ explorer
 
 # %% [markdown]
 # **Self-check.** Along $r_\text{vadv}$ the prediction moves far more than along a random
-# direction of the same norm, and the explorer redraws in well under a second.
+# direction of the same norm. (The redraw time is printed, not asserted: wall time depends on the
+# machine and on what else it runs.)
 
 # %%
 explorer.set(eps=1.0)
@@ -248,7 +249,6 @@ explorer.set(eps=2.0, xi=1.0)  # a real slider move, so last_seconds times a war
 print(f"mean KL along r_vadv {explorer_kl['vadv']:.4f}, along a random direction {explorer_kl['random']:.5f}; "
       f"redraw {explorer.last_seconds * 1000:.0f} ms")
 assert explorer_kl["vadv"] > 10 * explorer_kl["random"], "r_vadv must move the prediction much more than noise"
-assert explorer.last_seconds < 1.0
 explorer.set(eps=eps, xi=xi)
 
 # %% [markdown]

@@ -32,6 +32,11 @@ def test_bundled_digits_look_like_mnist_not_noise(bundled_train):
     assert class_means[1].sum() < 0.6 * class_means[0].sum()
 
 
+def test_bundled_splits_come_in_mixed_order_like_mnist(bundled_train, bundled_test):
+    for _, labels in (bundled_train, bundled_test):
+        assert len(torch.unique(labels[:30])) >= 6, "the first images must not all be one digit"
+
+
 def test_train_and_test_share_no_image(bundled_train, bundled_test):
     assert not image_hashes(bundled_train[0]) & image_hashes(bundled_test[0])
 

@@ -25,6 +25,7 @@ def test_loss_decreases_on_a_small_batch_of_real_pairs(small_mixture):
     assert after < 0.6 * before
     assert history.values("train acc")[-1] > 0.75
     assert len(history.epoch_seconds) == 4
+    assert all(p.grad is None for p in model.parameters()), "fit leaves no gradients behind"
 
 
 def test_same_seed_same_numbers(small_mixture):
