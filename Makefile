@@ -31,6 +31,7 @@ test: setup
 	ADVLAB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
 
 bench: setup
+	$(BIN)/python benchmarks/explorer_latency.py
 	$(BIN)/python benchmarks/notebook_times.py
 
 # Rebuild each notebooks/*.ipynb from its paired .py (run after editing a .py by hand).
