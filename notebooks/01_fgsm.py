@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider
 
-from advlab import attacks, config, data, evaluate
+from advlab import attacks, config, data, evaluate, plots
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -156,20 +156,15 @@ x_shown, y_shown = x_test[shown].to(device), y_test[shown].to(device)
 def draw_fgsm(fig, eps):
     x_adv = attacks.fgsm(model, x_shown, y_shown, eps)
     p_adv = evaluate.predict_proba(model, x_adv)
-    grid = fig.add_gridspec(3, 6, width_ratios=[1, 1, 1, 1, 0.45, 3.2], wspace=0.08, hspace=0.35)
-    for col, i in enumerate(shown.tolist()):
-        rows = [(x_test[i, 0], "gray", 0, 1, f"{digits_test[i, 0]}+{digits_test[i, 1]}: P(0)={probabilities[i, 1]:.2f}", "black"),
-                ((x_adv[col, 0] - x_shown[col, 0]).cpu(), "seismic", -eps_max, eps_max, "", "black"),
-                (x_adv[col, 0].cpu(), "gray", 0, 1, f"P(0)={p_adv[col, 1]:.2f}",
-                 "crimson" if p_adv[col].argmax() != y_test[i] else "black")]
-        for row, (image, cmap, low, high, title, color) in enumerate(rows):
-            ax = fig.add_subplot(grid[row, col])
-            ax.imshow(image, cmap=cmap, vmin=low, vmax=high)
-            ax.set_title(title, fontsize=8, color=color)
-            ax.set_xticks([]), ax.set_yticks([])
-            if col == 0:
-                ax.set_ylabel(["clean", "x_adv − x", "adversarial"][row], fontsize=9)
-    ax = fig.add_subplot(grid[:, 5])
+    flipped = p_adv.argmax(1) != y_shown.cpu()
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.5, 1], wspace=0.15, hspace=0.3)
+    plots.image_strip(fig.add_subplot(grid[0, 0]), x_shown, ylabel="clean",
+                      labels=[f"{a}+{b}: P(0)={p:.2f}" for (a, b), p in zip(digits_test[shown].tolist(), probabilities[shown, 1])])
+    plots.image_strip(fig.add_subplot(grid[1, 0]), x_adv - x_shown, cmap="seismic", vmin=-eps_max, vmax=eps_max,
+                      ylabel="x_adv − x")
+    plots.image_strip(fig.add_subplot(grid[2, 0]), x_adv, ylabel="adversarial",
+                      labels=[f"P(0)={p:.2f}" for p in p_adv[:, 1]], colors=["crimson" if f else "black" for f in flipped])
+    ax = fig.add_subplot(grid[:, 1])
     ax.plot(eps_grid, curve, color="tab:blue", label="FGSM, test pairs")
     ax.axvline(eps, color="crimson", lw=1)
     ax.plot([eps], [np.interp(eps, eps_grid, curve)], "o", color="crimson")
@@ -188,7 +183,7 @@ explorer
 
 # %%
 redraw_seconds = []
-for value in [0.0, 0.05, 0.1, 0.2, eps]:
+for value in [0.0, 0.05, 0.1, 0.3, eps]:
     explorer.set(eps=value)
     redraw_seconds.append(explorer.last_seconds)
 print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
