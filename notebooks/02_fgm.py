@@ -81,7 +81,7 @@ fig, ax = plt.subplots(figsize=(4, 4))
 ax.plot(*square.T, color="tab:blue", label="‖η‖∞ = 1")
 ax.plot(*circle.T, color="tab:orange", label="‖η‖₂ = 1")
 ax.annotate("", xy=g.tolist(), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="black"))
-ax.text(*(g + 0.05).tolist(), "g", fontsize=12)
+ax.text(g[0].item() - 0.15, g[1].item() + 0.1, "g", fontsize=12)
 ax.plot(*best_square, "o", color="tab:blue", label="sign(g): FGSM")
 ax.plot(*best_circle, "o", color="tab:orange", label="g/‖g‖₂: FGM")
 ax.set(aspect="equal", xlim=(-1.4, 1.4), ylim=(-1.4, 1.4), title="best first-order step on each ball")
@@ -238,8 +238,8 @@ plt.show()
 # **Self-checks.** At every budget FGM leaves the model at most as accurate as the sign
 # step of the same $L_2$ length: the gradient's own direction is the better use of an $L_2$
 # budget, as the first-order argument of section 1 predicts. And the clip costs the sign step
-# more of its length than FGM: half of FGSM's pixels sit on the black background, where a
-# darkening step is wasted, while FGM puts its budget on the strokes.
+# more of its length than FGM: the sign step spreads its length over every pixel, including
+# the black background where a darkening step is wasted, while FGM puts its budget on the strokes.
 
 # %%
 at = {float(e): (f, s) for e, f, s in zip(eps_grid, fgm_accuracy, sign_accuracy)}
