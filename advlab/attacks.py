@@ -1,10 +1,13 @@
 """Adversarial examples on inputs in [0, 1]: FGSM, FGM and PGD.
 
 Every attack climbs the loss of the true label (or, with ``targeted=True``, descends the
-loss of a target label held in ``y``). The loss is the cross-entropy **summed** over the
-batch, so each sample's gradient is the gradient of its own loss, whatever the batch size:
+loss of a target label held in ``y``). The loss is the batch **mean** of the cross-entropy,
+as in torchattacks, so sample i's gradient is its own loss's gradient divided by N:
 
-    g_i = grad_{x_i} CE(model(x_i), y_i)
+    g_i = grad_{x_i} (1/N) sum_j CE(model(x_j), y_j) = (1/N) grad_{x_i} CE(model(x_i), y_i)
+
+Its sign and its direction do not depend on the batch, which is all FGSM, FGM and PGD use:
+attacking one sample gives that sample's slice of the batch attack.
 
 Contracts (tests/test_attacks.py checks them):
 
@@ -16,11 +19,11 @@ Contracts (tests/test_attacks.py checks them):
   so the attacks can be called inside a training step (adversarial training, ADML);
 * the result lives on ``x``'s device; the work happens on the model's device.
 
-Conventions shared with torchattacks 3.5.1 (cross-checked in the tests): the update is taken
-first, then the projection on the eps ball, then the clip to [0, 1]. Two deliberate
-differences: torchattacks averages the loss over the batch (sign and direction unchanged, the
-scale of g divided by N), and its L2 normalisation divides by ``||g|| + 1e-10`` where we divide
-by ``max(||g||, 1e-12)`` (so a perturbation has norm exactly eps unless the gradient vanishes).
+Conventions shared with torchattacks 3.5.1 (cross-checked in the tests): the mean loss, the
+update first, then the projection on the eps ball, then the clip to [0, 1]; FGSM and L-inf PGD
+give the same images bit for bit. One deliberate difference: torchattacks' L2 normalisation
+divides by ``||g|| + 1e-10`` where we divide by ``max(||g||, 1e-12)``, so an FGM step has
+length exactly eps unless the gradient vanishes.
 """
 
 from __future__ import annotations
@@ -208,7 +211,7 @@ def _objective(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.T
 
 
 def _objective_gradient(model, x, y, targeted, check_classes=False):
-    """(grad_x of the summed objective, per-sample objective, logits), all detached.
+    """(grad_x of the batch-mean objective, per-sample objective, logits), all detached.
 
     The gradient is taken with respect to a detached copy of x only, so no parameter's
     ``.grad`` is touched and the caller's graph (e.g. a training step's) is left alone.
@@ -218,7 +221,7 @@ def _objective_gradient(model, x, y, targeted, check_classes=False):
     if check_classes:
         check_labels("y", y, len(x), num_classes=logits.shape[1])
     objective = _objective(logits, y, targeted)
-    (grad,) = torch.autograd.grad(objective.sum(), x)
+    (grad,) = torch.autograd.grad(objective.mean(), x)
     return grad, objective.detach(), logits.detach()
 
 

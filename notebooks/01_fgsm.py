@@ -95,16 +95,16 @@ assert clean_accuracy >= 0.85, "the baseline must work before we attack it"
 # %% [markdown]
 # ## 3 · FGSM from scratch, then advlab's
 #
-# Five lines. We **sum** the loss over the batch (rather than average it), so that each
-# image's gradient is the gradient of its own loss, whatever the batch size; the sign is
-# the same either way. `requires_grad` goes on a copy of the input, and
+# Five lines. The loss is averaged over the batch (as in torchattacks), which divides every
+# image's gradient by the batch size and leaves its sign alone, so an image's FGSM step does
+# not depend on the other images in its batch. `requires_grad` goes on a copy of the input, and
 # `torch.autograd.grad` asks for the gradient of that copy only, so no gradient lands in
 # the model's parameters.
 
 # %%
 def fgsm_from_scratch(model, x, y, eps):
     x = x.clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
+    loss = F.cross_entropy(model(x), y)
     (grad,) = torch.autograd.grad(loss, x)
     return (x + eps * grad.sign()).clamp(0, 1).detach()
 

@@ -116,7 +116,7 @@ assert clean_accuracy >= 0.85
 # %%
 def loss_gradient(model, x, y):
     x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)  # mean loss: g_i / N, same direction
     return grad
 
 

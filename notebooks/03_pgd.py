@@ -88,7 +88,7 @@ def pgd_from_scratch(model, x, y, eps, alpha, steps):
     x_adv = x.clone()
     for _ in range(steps):
         x_adv.requires_grad_(True)
-        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y, reduction="sum"), x_adv)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
         delta = (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)  # back into the eps ball
         x_adv = (x + delta).clamp(0, 1)  # back into the image box
     return x_adv

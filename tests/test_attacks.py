@@ -139,7 +139,7 @@ def test_linf_pgd_is_the_textbook_iterate():
     for _ in range(3):
         x_var = x_t.clone().requires_grad_(True)
         model.eval()
-        loss = nn.functional.cross_entropy(model(x_var), y, reduction="sum")
+        loss = nn.functional.cross_entropy(model(x_var), y)
         (grad,) = torch.autograd.grad(loss, x_var)
         x_t = (x + (x_t + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
     model.train()
@@ -244,8 +244,8 @@ def test_linf_pgd_equals_torchattacks(cnn_and_digits, eps, alpha, steps):
 
 @pytest.mark.parametrize("eps", [0.5, 2.0])
 def test_fgm_equals_one_torchattacks_l2_step(cnn_and_digits, eps):
-    # torchattacks averages the loss (g / N) and divides by ||g / N|| + 1e-10; we divide by
-    # max(||g||, 1e-12). The directions agree; the lengths differ by a factor 1 / (1 + 1e-10 / ||g / N||).
+    # torchattacks divides by ||g|| + 1e-10, we by max(||g||, 1e-12) (g of the mean loss in both):
+    # the directions agree, the lengths differ by a factor 1 / (1 + 1e-10 / ||g||).
     model, x, y = cnn_and_digits
     ours = attacks.fgm(model, x, y, eps)
     reference = torchattacks.PGDL2(model, eps=eps, alpha=eps, steps=1, random_start=False)(x, y)
