@@ -350,3 +350,14 @@ def test_attacks_reject_a_non_model():
     x, y = tiny_inputs(0, 2)
     with pytest.raises(TypeError, match="model"):
         attacks.fgsm("resnet", x, y, 0.1)
+
+
+def test_long_linf_pgd_on_a_larger_batch_equals_torchattacks_bit_for_bit():
+    # Regression: with a summed loss, round-off flipped the sign of near-zero gradient entries
+    # and 10 steps drifted away from torchattacks' (mean-loss) iterates on this very batch.
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=2).eval()
+    x, y, _ = data.digit0_mixture("test", n=300, seed=0, source="bundled")
+    ours = attacks.pgd(model, x, y, 0.1, 0.01, 10)
+    reference = torchattacks.PGD(model, eps=0.1, alpha=0.01, steps=10, random_start=False)(x, y)
+    assert torch.equal(ours, reference)
