@@ -43,12 +43,11 @@ def main(argv=None) -> None:
     x, y = x.to(device), y.to(device)
     eps, alpha, steps = args.eps, args.eps / 10, 40
 
+    reference_fgsm = torchattacks.FGSM(model, eps=eps)
+    reference_pgd = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)
     pairs = {
-        "FGSM": (lambda: attacks.fgsm(model, x, y, eps), lambda: torchattacks.FGSM(model, eps=eps)(x, y)),
-        "PGD-40 (L∞)": (
-            lambda: attacks.pgd(model, x, y, eps, alpha, steps),
-            lambda: torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=False)(x, y),
-        ),
+        "FGSM": (lambda: attacks.fgsm(model, x, y, eps), lambda: reference_fgsm(x, y)),
+        "PGD-40 (L∞)": (lambda: attacks.pgd(model, x, y, eps, alpha, steps), lambda: reference_pgd(x, y)),
     }
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
           f"batch of {len(x)} digit-0 mixture images, SmallCNN, eps {eps}, {args.reps} interleaved repetitions")
