@@ -59,3 +59,105 @@ def accuracy_by_digit_pair(correct: torch.Tensor, digits: torch.Tensor) -> torch
 def _mirror_upper_triangle(table: torch.Tensor) -> torch.Tensor:
     """Copy an upper-triangular table onto its lower triangle, so table[a, b] == table[b, a]."""
     return table + table.T - torch.diag(table.diag())
+
+
+# ----------------------------------------------------------------------------- robustness
+# (attacks sits left of evaluate in the layering, so evaluate may call it.)
+from collections.abc import Callable, Sequence  # noqa: E402
+
+from tqdm.auto import tqdm  # noqa: E402
+
+from . import attacks  # noqa: E402
+from .checks import check_number  # noqa: E402
+
+Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+EpsAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
+
+
+def adversarial_examples(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, batch_size: int = 500, progress: bool = False
+) -> torch.Tensor:
+    """``attack(model, x_b, y_b)`` applied batch by batch; the adversarial images [N, ...] on the CPU.
+
+    `attack` is any callable returning the adversarial batch, e.g.
+    ``functools.partial(attacks.pgd, eps=0.1, alpha=0.01, steps=40)``.
+    """
+    _check_robust_inputs(x, y, attack, batch_size)
+    device = model_device(model)
+    batches = range(0, len(x), batch_size)
+    chunks = [
+        attack(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu()
+        for i in tqdm(batches, desc="attacking", disable=not progress, leave=False)
+    ]
+    return torch.cat(chunks) if chunks else x[:0].cpu()
+
+
+def robust_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack, batch_size: int = 500, progress: bool = False
+) -> float:
+    """Accuracy under attack: mean(argmax model(attack(model, x, y)) == y), computed in batches."""
+    return _robust_correct(model, x, y, attack, batch_size, progress).float().mean().item()
+
+
+def accuracy_vs_epsilon(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epsilons: Sequence[float],
+    attack: EpsAttack = attacks.fgsm,
+    batch_size: int = 500,
+    progress: bool = True,
+    desc: str = "accuracy vs eps",
+) -> list[float]:
+    """Robust accuracy at each eps, ``[acc(eps) for eps in epsilons]``, with one progress bar for the sweep.
+
+        acc(eps) = mean(argmax model(attack(model, x, y, eps)) == y)
+
+    `attack(model, x, y, eps)` defaults to FGSM; for PGD pass e.g.
+    ``lambda m, x, y, eps: attacks.pgd(m, x, y, eps, alpha=eps / 4, steps=10)``.
+    eps = 0 is the clean accuracy (no attack is run).
+    """
+    epsilons = _check_epsilons(epsilons)
+    _check_robust_inputs(x, y, attack, batch_size)
+    n_batches = -(-len(x) // batch_size)
+    bar = tqdm(total=len(epsilons) * n_batches, desc=desc, disable=not progress, leave=False)
+    accuracies = []
+    for eps in epsilons:
+        attack_eps = (lambda m, xb, yb: xb) if eps == 0 else (lambda m, xb, yb, eps=eps: attack(m, xb, yb, eps))
+        correct = _robust_correct(model, x, y, attack_eps, batch_size, progress=False, bar=bar)
+        accuracies.append(correct.float().mean().item())
+        bar.set_postfix(eps=f"{eps:.3g}", acc=f"{accuracies[-1]:.3f}")
+    bar.close()
+    return accuracies
+
+
+def _robust_correct(model, x, y, attack, batch_size, progress, bar=None) -> torch.Tensor:
+    """[N] bool: is the prediction on the attacked sample still the label?"""
+    _check_robust_inputs(x, y, attack, batch_size)
+    device = model_device(model)
+    correct = []
+    for i in tqdm(range(0, len(x), batch_size), desc="attacking", disable=not progress, leave=False):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        x_adv = attack(model, xb, yb)
+        with torch.no_grad(), eval_mode(model):
+            correct.append((model(x_adv).argmax(dim=1) == yb).cpu())
+        if bar is not None:
+            bar.update(1)
+    return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
+
+
+def _check_robust_inputs(x, y, attack, batch_size) -> None:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a float tensor of inputs")
+    check_labels("y", y, len(x))
+    check_int("batch_size", batch_size, minimum=1)
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable returning adversarial inputs, got {type(attack).__name__}")
+
+
+def _check_epsilons(epsilons) -> list[float]:
+    if hasattr(epsilons, "tolist"):  # a torch tensor or a numpy array
+        epsilons = epsilons.tolist()
+    if isinstance(epsilons, (str, bytes)) or not isinstance(epsilons, Sequence) or len(epsilons) == 0:
+        raise TypeError(f"epsilons must be a non-empty sequence of numbers, got {epsilons!r}")
+    return [check_number(f"epsilons[{i}]", eps, minimum=0) for i, eps in enumerate(epsilons)]

@@ -64,3 +64,26 @@ def digit_pair_heatmap(table: torch.Tensor, title: str = "test accuracy by sourc
     ax.set(xticks=range(10), yticks=range(10), xlabel="digit b", ylabel="digit a", title=title)
     fig.colorbar(image, ax=ax, fraction=0.046)
     return fig
+
+
+def image_strip(ax, images: torch.Tensor, labels=None, colors=None, cmap: str = "gray", vmin: float = 0.0,
+                vmax: float = 1.0, gap: int = 3, ylabel: str | None = None, fontsize: int = 8):
+    """Draw [K, 1, H, W] images side by side in ONE axes (labels above each), for fast slider redraws.
+
+    One imshow instead of K axes keeps an explorer's redraw cheap; gaps are left blank (NaN).
+    """
+    images = images.detach().float().cpu()
+    k, _, height, width = images.shape
+    strip = torch.full((height, k * width + (k - 1) * gap), float("nan"))
+    for i in range(k):
+        strip[:, i * (width + gap) : i * (width + gap) + width] = images[i, 0]
+    ax.imshow(strip.numpy(), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.set_xticks([]), ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=fontsize + 1)
+    for i, label in enumerate(labels or []):
+        ax.text(i * (width + gap) + width / 2, -1.5, label, ha="center", va="bottom", fontsize=fontsize,
+                color=(colors[i] if colors else "black"))
+    return ax

@@ -1,0 +1,261 @@
+"""Adversarial examples on inputs in [0, 1]: FGSM, FGM and PGD.
+
+Every attack climbs the loss of the true label (or, with ``targeted=True``, descends the
+loss of a target label held in ``y``). The loss is the batch **mean** of the cross-entropy,
+as in torchattacks, so sample i's gradient is its own loss's gradient divided by N:
+
+    g_i = grad_{x_i} (1/N) sum_j CE(model(x_j), y_j) = (1/N) grad_{x_i} CE(model(x_i), y_i)
+
+Its sign and its direction do not depend on the batch, which is all FGSM, FGM and PGD use:
+attacking one sample gives that sample's slice of the batch attack.
+
+Contracts (tests/test_attacks.py checks them):
+
+* inputs and outputs are float tensors in [0, 1]; the result is clipped to [0, 1] and its
+  perturbation stays inside the eps ball (L-inf: max |delta| <= eps; L2: ||delta_i||_2 <= eps);
+* the attacks never modify ``x``, the model's parameters, their ``requires_grad`` flags or
+  ``.grad``: gradients are taken with ``torch.autograd.grad`` with respect to the input only;
+* the model runs in eval mode during the attack and goes back to its previous mode after,
+  so the attacks can be called inside a training step (adversarial training, ADML);
+* the result lives on ``x``'s device; the work happens on the model's device.
+
+Conventions shared with torchattacks 3.5.1 (cross-checked in the tests): the mean loss, the
+update first, then the projection on the eps ball, then the clip to [0, 1]; FGSM and L-inf PGD
+give the same images bit for bit. One deliberate difference: torchattacks' L2 normalisation
+divides by ``||g|| + 1e-10`` where we divide by ``max(||g||, 1e-12)``, so an FGM step has
+length exactly eps unless the gradient vanishes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import check_choice, check_images, check_int, check_labels, check_number
+from .models import eval_mode, model_device
+
+NORMS = ("inf", "2")
+GRAD_NORM_FLOOR = 1e-12  # the guard constant of every L2 normalisation g / max(||g||, floor)
+
+Model = nn.Module | Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class PGDStep:
+    """What a PGD callback sees: iterate `step` (0 = the start) of restart `restart`, with its logits."""
+
+    restart: int
+    step: int
+    x_adv: torch.Tensor  # detached, on the model's device
+    logits: torch.Tensor  # model(x_adv), detached
+
+
+# ----------------------------------------------------------------------------- attacks
+def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool = False) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al., 2015), one L-inf step of size eps.
+
+        x_adv = clip_[0,1]( x + eps * sign(grad_x CE(model(x), y)) )
+
+    With ``targeted=True``, ``y`` holds target labels and the step goes down their loss:
+    ``x - eps * sign(grad_x CE(model(x), y))``.
+    """
+    x_in, y, eps = _check_common(x, y, eps)
+    with _attacking(model) as device:
+        x0, y0 = x_in.to(device), y.to(device)
+        grad, _, _ = _objective_gradient(model, x0, y0, targeted, check_classes=True)
+        x_adv = (x0 + eps * grad.sign()).clamp(0, 1)
+    return x_adv.to(x.device)
+
+
+def fgm(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float, *, targeted: bool = False) -> torch.Tensor:
+    """Fast gradient method, L2 version (Miyato et al., 2017): one step of L2 length eps per sample.
+
+        g_i = grad_{x_i} CE(model(x_i), y_i),    x_adv_i = clip_[0,1]( x_i + eps * g_i / max(||g_i||_2, 1e-12) )
+
+    The norm runs over all pixels of one sample. With ``targeted=True`` the step goes down
+    the loss of the target labels ``y``.
+    """
+    x_in, y, eps = _check_common(x, y, eps)
+    with _attacking(model) as device:
+        x0, y0 = x_in.to(device), y.to(device)
+        grad, _, _ = _objective_gradient(model, x0, y0, targeted, check_classes=True)
+        x_adv = (x0 + eps * unit_l2(grad)).clamp(0, 1)
+    return x_adv.to(x.device)
+
+
+def pgd(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    norm: str = "inf",
+    random_start: bool = False,
+    restarts: int = 1,
+    *,
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+    callback: Callable[[PGDStep], None] | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent (Madry et al., 2018): `steps` steps of size alpha, projected on the eps ball.
+
+    L-inf (``norm="inf"``), the textbook iterate, starting at x_0 = x:
+
+        x_{t+1} = clip_[0,1]( x + clip_[-eps,eps]( x_t + alpha * sign(g_t) - x ) )
+
+    L2 (``norm="2"``): the step is alpha * g_t / max(||g_t||, 1e-12) and the projection
+    rescales delta to length eps when it is longer. ``random_start=True`` starts at a random
+    point of the ball (L-inf: uniform noise in [-eps, eps]; L2: uniform in the ball), drawn
+    from `generator` (else torch's global generator). With ``restarts=R`` (needs a random
+    start) the attack runs R times and keeps, per sample, the result with the highest loss.
+    ``callback(PGDStep)``, if given, sees every iterate and its logits (for live plots).
+    """
+    x_in, y, eps = _check_common(x, y, eps)
+    alpha = check_number("alpha", alpha, minimum=0, strict=True)
+    check_int("steps", steps, minimum=1)
+    norm = _normalise_norm(norm)
+    check_int("restarts", restarts, minimum=1)
+    if not isinstance(random_start, bool):
+        raise TypeError(f"random_start must be True or False, got {random_start!r}")
+    if restarts > 1 and not random_start:
+        raise ValueError(f"restarts={restarts} needs random_start=True: without a random start every restart is the same")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+    with _attacking(model) as device:
+        x0, y0 = x_in.to(device), y.to(device)
+        best, best_objective = None, None
+        for restart in range(restarts):
+            start = _random_start(x0, eps, norm, generator) if random_start else x0
+            x_adv, objective = _pgd_run(
+                model, x0, y0, start, eps, alpha, steps, norm, targeted, callback, restart,
+                final_objective=restarts > 1 or callback is not None,
+            )
+            if best is None:
+                best, best_objective = x_adv, objective
+            else:
+                better = objective > best_objective
+                best = torch.where(better.view(-1, *[1] * (x0.dim() - 1)), x_adv, best)
+                best_objective = torch.where(better, objective, best_objective)
+    return best.to(x.device)
+
+
+def _pgd_run(model, x, y, x_adv, eps, alpha, steps, norm, targeted, callback, restart, final_objective):
+    """One PGD run from `x_adv`; returns the last iterate and (if asked) its per-sample objective."""
+    for step in range(steps):
+        grad, _, logits = _objective_gradient(model, x_adv, y, targeted, check_classes=step == 0)
+        if callback is not None:
+            callback(PGDStep(restart, step, x_adv.detach(), logits))
+        if norm == "inf":
+            delta = (x_adv + alpha * grad.sign() - x).clamp(-eps, eps)
+        else:
+            delta = _project_l2(x_adv + alpha * unit_l2(grad) - x, eps)
+        x_adv = (x + delta).clamp(0, 1)
+    if not final_objective:
+        return x_adv, None
+    with torch.no_grad():
+        logits = model(x_adv)
+        objective = _objective(logits, y, targeted)
+    if callback is not None:
+        callback(PGDStep(restart, steps, x_adv, logits))
+    return x_adv, objective
+
+
+# ----------------------------------------------------------------------------- norms
+def unit_l2(g: torch.Tensor) -> torch.Tensor:
+    """Each sample of `g` divided by its L2 norm over all its entries: g_i / max(||g_i||_2, 1e-12)."""
+    norms = g.flatten(1).norm(p=2, dim=1).clamp_min(GRAD_NORM_FLOOR)
+    return g / norms.view(-1, *[1] * (g.dim() - 1))
+
+
+def _project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Rescale each sample of delta onto the L2 ball of radius eps: delta_i * min(1, eps / ||delta_i||)."""
+    norms = delta.flatten(1).norm(p=2, dim=1)
+    factor = (eps / norms.clamp_min(GRAD_NORM_FLOOR)).clamp(max=1.0)
+    return delta * factor.view(-1, *[1] * (delta.dim() - 1))
+
+
+def perturbation_norms(x_adv: torch.Tensor, x: torch.Tensor, norm: str = "inf") -> torch.Tensor:
+    """Per-sample size of the perturbation, ||x_adv_i - x_i||_p for p = inf or 2, [N]."""
+    norm = _normalise_norm(norm)
+    if x_adv.shape != x.shape:
+        raise ValueError(f"x_adv must have the shape of x {list(x.shape)}, got {list(x_adv.shape)}")
+    delta = (x_adv - x).flatten(1)
+    return delta.abs().amax(dim=1) if norm == "inf" else delta.norm(p=2, dim=1)
+
+
+def _random_start(x: torch.Tensor, eps: float, norm: str, generator: torch.Generator | None) -> torch.Tensor:
+    """A random point of the eps ball around x, clipped to [0, 1]."""
+    device = generator.device if generator is not None else x.device
+    if norm == "inf":
+        noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=device).mul_(2).sub_(1).mul_(eps)
+    else:  # uniform in the L2 ball: a uniform direction times eps * u^(1/d)
+        direction = unit_l2(torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device))
+        dims = x[0].numel()
+        radius = eps * torch.rand(len(x), generator=generator, dtype=x.dtype, device=device).pow(1.0 / dims)
+        noise = direction * radius.view(-1, *[1] * (x.dim() - 1))
+    return (x + noise.to(x.device)).clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def _objective(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
+    """Per-sample objective the attack climbs: CE(logits, y), or -CE toward a target."""
+    losses = F.cross_entropy(logits, y, reduction="none")
+    return -losses if targeted else losses
+
+
+def _objective_gradient(model, x, y, targeted, check_classes=False):
+    """(grad_x of the batch-mean objective, per-sample objective, logits), all detached.
+
+    The gradient is taken with respect to a detached copy of x only, so no parameter's
+    ``.grad`` is touched and the caller's graph (e.g. a training step's) is left alone.
+    """
+    x = x.detach().requires_grad_(True)
+    logits = model(x)
+    if check_classes:
+        check_labels("y", y, len(x), num_classes=logits.shape[1])
+    objective = _objective(logits, y, targeted)
+    (grad,) = torch.autograd.grad(objective.mean(), x)
+    return grad, objective.detach(), logits.detach()
+
+
+@contextlib.contextmanager
+def _attacking(model: Model):
+    """Eval mode (for a Module) and gradients on for the block; yields the device to work on."""
+    if not callable(model):
+        raise TypeError(f"model must be a torch.nn.Module or a callable x -> logits, got {type(model).__name__}")
+    mode = eval_mode(model) if isinstance(model, nn.Module) else contextlib.nullcontext()
+    device = model_device(model) if isinstance(model, nn.Module) else None
+    with mode, torch.enable_grad():
+        yield device
+
+
+def _check_common(x, y, eps):
+    """Check images (any shape [N, ...], values in [0, 1]), labels [N] and eps >= 0."""
+    check_images("x", x, shape=None)
+    if x.dim() < 2:
+        raise ValueError(f"x must be a batch [N, ...] with at least 2 dimensions, got shape {list(x.shape)}")
+    check_labels("y", y, len(x))
+    eps = check_number("eps", eps, minimum=0)
+    return x.detach(), y, eps
+
+
+def _normalise_norm(norm) -> str:
+    """Accept "inf"/"linf"/math.inf and "2"/"l2"/2; return "inf" or "2"."""
+    aliases = {"inf": "inf", "linf": "inf", "l_inf": "inf", "2": "2", "l2": "2"}
+    key = str(norm).lower() if not isinstance(norm, bool) else None
+    check_choice("norm", aliases.get(key, norm), NORMS)
+    return aliases[key]
+
+
+# ----------------------------------------------------------------------------- parameter perturbation
+# Issue 4 adds here the parameter (embedding-matrix) perturbation of the NLP-competition
+# pattern (seed 001): a context manager that backs up the named weights, adds
+# eps * g / ||g|| (reusing `unit_l2`-style normalisation over the whole matrix) and restores
+# them on exit, also when an exception is raised inside.

