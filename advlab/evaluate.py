@@ -1,15 +1,19 @@
-"""Measuring a trained model: predictions, accuracy, and which samples it gets wrong.
+"""Measuring a trained model: predictions, accuracy, which samples it gets wrong, and accuracy under attack.
 
-All functions run the model in eval mode, in batches, without gradients, and leave the
+All functions run the model in eval mode, in batches (without gradients, except where an attack needs them), and leave the
 model's train/eval mode as they found it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from .checks import check_int, check_labels
+from . import attacks
+from .checks import check_int, check_labels, check_number
 from .models import eval_mode, model_device
 
 
@@ -62,13 +66,6 @@ def _mirror_upper_triangle(table: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- robustness
-# (attacks sits left of evaluate in the layering, so evaluate may call it.)
-from collections.abc import Callable, Sequence  # noqa: E402
-
-from tqdm.auto import tqdm  # noqa: E402
-
-from . import attacks  # noqa: E402
-from .checks import check_number  # noqa: E402
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 EpsAttack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]

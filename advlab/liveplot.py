@@ -30,9 +30,9 @@ def in_jupyter_kernel() -> bool:
 
 
 def figure_png(fig: Figure, dpi: int = 80) -> bytes:
-    """The figure rendered as PNG bytes."""
+    """The figure rendered as PNG bytes (one render: the figures here use constrained layout)."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
 
 
@@ -63,12 +63,15 @@ class History(dict):
 class LivePlot:
     """Loss and accuracy panels drawn from a History, redrawn at most every `min_interval_s`."""
 
-    def __init__(self, title: str | None = None, min_interval_s: float = 0.5, show: bool | None = None):
+    def __init__(
+        self, title: str | None = None, min_interval_s: float = 0.5, show: bool | None = None, xlabel: str = "epoch"
+    ):
         self.fig = Figure(figsize=(9.5, 3.2), layout="constrained")  # the title never covers the panels' titles
         self.loss_ax, self.acc_ax = self.fig.subplots(1, 2)
         if title:
             self.fig.suptitle(title)
         self.min_interval_s = min_interval_s
+        self.xlabel = xlabel
         self.show = in_jupyter_kernel() if show is None else show
         self._handle = None
         self._last_draw = float("-inf")
@@ -79,7 +82,7 @@ class LivePlot:
         if not force and now - self._last_draw < self.min_interval_s:
             return False
         self._last_draw = now
-        draw_history(self.loss_ax, self.acc_ax, history)
+        draw_history(self.loss_ax, self.acc_ax, history, self.xlabel)
         if self.show:
             self._display()
         return True
@@ -94,7 +97,7 @@ class LivePlot:
             self._handle.update(image)
 
 
-def draw_history(loss_ax, acc_ax, history: History) -> None:
+def draw_history(loss_ax, acc_ax, history: History, xlabel: str = "epoch") -> None:
     """Draw every "loss" curve on `loss_ax` and every "acc" curve on `acc_ax` (0 to 1)."""
     loss_ax.clear()
     acc_ax.clear()
@@ -104,8 +107,8 @@ def draw_history(loss_ax, acc_ax, history: History) -> None:
             loss_ax.plot(epochs, values, label=name)
         elif "acc" in name:
             acc_ax.plot(epochs, values, marker="o", label=name)
-    loss_ax.set(xlabel="epoch", ylabel="loss", title="loss")
-    acc_ax.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    loss_ax.set(xlabel=xlabel, ylabel="loss", title="loss")
+    acc_ax.set(xlabel=xlabel, ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         if ax.lines:

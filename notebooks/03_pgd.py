@@ -42,12 +42,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
-from IPython.display import Image, display
 from ipywidgets import FloatSlider, IntSlider
-from matplotlib.figure import Figure
 
 from advlab import attacks, config, data, evaluate, plots
-from advlab.liveplot import figure_png
+from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -176,29 +174,19 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms (40 PGD steps on 4 i
 # loss climb and the accuracy fall while the attack runs.
 
 # %%
-live_fig = Figure(figsize=(9.5, 3.2))
-loss_ax, acc_ax = live_fig.subplots(1, 2)
-handle = display(Image(figure_png(live_fig)), display_id=True)
+live = LivePlot(xlabel="PGD iteration", min_interval_s=0.2)
+curves = History()
 x_all, y_all = x_test.to(device), y_test.to(device)
-mean_loss, adv_accuracy = [], []
 
 
 def watch(state):
-    mean_loss.append(F.cross_entropy(state.logits, y_all).item())
-    adv_accuracy.append((state.logits.argmax(1) == y_all).float().mean().item())
-    if state.step % 5 == 0 or state.step == 2 * steps:
-        loss_ax.clear(), acc_ax.clear()
-        loss_ax.plot(mean_loss, marker=".")
-        acc_ax.plot(adv_accuracy, marker=".", color="tab:red")
-        loss_ax.set(xlabel="PGD iteration", ylabel="mean loss", title="loss along the iterations")
-        acc_ax.set(xlabel="PGD iteration", ylabel="accuracy", ylim=(0, 1.02), title="accuracy along the iterations")
-        for ax in (loss_ax, acc_ax):
-            ax.grid(alpha=0.3)
-        if handle is not None:  # None outside Jupyter
-            handle.update(Image(figure_png(live_fig)))
+    curves.log("mean loss", state.step, F.cross_entropy(state.logits, y_all).item())
+    curves.log("accuracy under attack", state.step, (state.logits.argmax(1) == y_all).float().mean().item())
+    live.update(curves, force=state.step == 2 * steps)
 
 
 x_pgd = attacks.pgd(model, x_all, y_all, eps, alpha, 2 * steps, callback=watch)
+mean_loss, adv_accuracy = curves.values("mean loss"), curves.values("accuracy under attack")
 print(f"PGD-{2 * steps} at eps = {eps}: accuracy {adv_accuracy[0]:.1%} -> {adv_accuracy[-1]:.1%}, "
       f"mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
 assert abs(adv_accuracy[0] - clean_accuracy) <= 1 / len(y_test) and adv_accuracy[-1] < adv_accuracy[0]
