@@ -30,7 +30,7 @@ def start_kernel_session(jupyterlab, path):
 def open_notebook(page, jupyterlab, name):
     base, token = jupyterlab
     start_kernel_session(jupyterlab, f"notebooks/{name}.ipynb")
-    page.goto(f"{base}/lab/tree/notebooks/{name}.ipynb?token={token}")
+    page.goto(f"{base}/lab/tree/notebooks/{name}.ipynb?reset&token={token}")  # reset: no tabs left by earlier tests
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=60_000)
     accept_kernel_dialog(page)
     expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
@@ -107,16 +107,30 @@ def test_notebook_00_live_plot_updates_in_place_and_its_explorer_responds(page, 
     wait_for_kernel_idle(page)
     assert_no_errors(page)
 
+    assert_slider_redraws(page, artifacts / "00_explorer.png")
+
+
+def test_notebook_01_epsilon_slider_redraws_the_attack(page, jupyterlab, artifacts):
+    open_notebook(page, jupyterlab, "01_fgsm")
+    run_all_cells(page)
+    wait_for_kernel_idle(page)
+    assert_no_errors(page)
+    assert_slider_redraws(page, artifacts / "01_eps_slider.png")
+
+
+def assert_slider_redraws(page, screenshot):
+    """Move the first slider of the notebook's explorer; its readout and its picture must change."""
     explorer = cell_containing(page, "explorer = Explorer(")
     picture = explorer.locator(".widget-image")
     expect(picture).to_have_count(1, timeout=30_000)
-    before = image_digest(picture)
+    readout = explorer.locator(".widget-readout").first
+    value_before, picture_before = readout.inner_text(), image_digest(picture)
     move_slider(page, explorer)
-    expect(explorer.locator(".widget-readout").first).not_to_have_text("0", timeout=10_000)
+    expect(readout).not_to_have_text(value_before, timeout=10_000)
     deadline = time.time() + 10
-    while image_digest(picture) == before and time.time() < deadline:
+    while image_digest(picture) == picture_before and time.time() < deadline:
         time.sleep(0.1)
     explorer.scroll_into_view_if_needed()
-    explorer.screenshot(path=str(artifacts / "00_explorer.png"))
-    assert image_digest(picture) != before, "moving the slider must redraw the figure"
+    explorer.screenshot(path=str(screenshot))
+    assert image_digest(picture) != picture_before, "moving the slider must redraw the figure"
     assert_no_errors(page)
