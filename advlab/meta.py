@@ -1,0 +1,297 @@
+"""Meta-learning: few-shot episodes from MNIST, MAML (Finn et al., 2017) and ADML (Yin et al., 2018).
+
+**Episodes.** An N-way K-shot episode draws N digit classes from a class pool, then K support
+and Q query images of each; labels are re-indexed 0..N-1 in the order the classes were drawn.
+Meta-train and meta-test use disjoint class pools (e.g. digits 0-5 versus 6-9).
+
+**MAML.** With parameters θ, inner learning rate α and support loss L_s, one inner step is
+
+    θ' = θ - α ∇_θ L_s(θ)
+
+(repeated `inner_steps` times) and the meta-loss of a task is the query loss L_q(θ'). Its
+gradient with respect to θ goes *through* the inner steps (second order, Hessian-vector
+products of L_s); ``first_order=True`` treats ∇_θ L_s as a constant (FOMAML), so
+∇_θ L_q(θ') becomes ∇_θ' L_q(θ').
+
+**ADML.** Per task, FGSM adversarial copies of the support and query images are crafted
+against the *current* parameters θ (as in the paper's Algorithm 1, before adaptation):
+
+    x_adv = clip_[0,1](x + eps · sign(∇_x L(θ; x, y)))          (detached: they are data)
+
+then θ adapts twice, on the clean support (θ'_clean) and on the adversarial support
+(θ'_adv), and the meta-loss **crosses** them:
+
+    L_ADML = L_q(θ'_clean; adversarial query) + L_q(θ'_adv; clean query)
+
+Everything is functional (``torch.func.functional_call`` on a dict of parameters), so no
+task ever deep-copies the model; the model's own parameters are the meta-parameters θ.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from . import attacks
+from .checks import check_choice, check_int, check_number
+
+Params = dict[str, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+METHODS = ("maml", "adml")
+
+
+# ----------------------------------------------------------------------------- episodes
+@dataclass
+class Episode:
+    """One few-shot task: support and query sets; `classes` are the original labels behind 0..N-1."""
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    classes: tuple = ()
+
+    def to(self, device) -> Episode:
+        return Episode(self.support_x.to(device), self.support_y.to(device), self.query_x.to(device),
+                       self.query_y.to(device), self.classes)
+
+
+class EpisodeSampler:
+    """Draws N-way K-shot episodes (Q queries per class) from the images of the digits in `classes`.
+
+    ``sampler.sample()`` gives the next episode; the sequence depends only on `seed`.
+    Support and query images of an episode are distinct images.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[int], n_way: int,
+                 k_shot: int, n_query: int = 5, seed: int = 0):
+        check_int("n_way", n_way, minimum=2)
+        check_int("k_shot", k_shot, minimum=1)
+        check_int("n_query", n_query, minimum=1)
+        check_int("seed", seed, minimum=0)
+        classes = tuple(int(c) for c in classes)
+        if len(set(classes)) != len(classes):
+            raise ValueError(f"classes must not repeat a class, got {classes}")
+        if n_way > len(classes):
+            raise ValueError(f"n_way={n_way} needs at least {n_way} classes, got {len(classes)}: {classes}")
+        self.members = {c: (labels == c).nonzero().squeeze(1) for c in classes}
+        for c, members in self.members.items():
+            if len(members) < k_shot + n_query:
+                raise ValueError(f"k_shot + n_query = {k_shot + n_query} exceeds the {len(members)} images of class {c}")
+        self.images, self.classes = images, classes
+        self.n_way, self.k_shot, self.n_query = n_way, k_shot, n_query
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self) -> Episode:
+        """x_s [N*K, 1, 28, 28], y_s [N*K] and x_q [N*Q, ...], y_q [N*Q], labels in 0..N-1."""
+        order = torch.randperm(len(self.classes), generator=self.generator)[: self.n_way]
+        chosen = tuple(self.classes[i] for i in order)
+        support, query = [], []
+        for members in (self.members[c] for c in chosen):
+            picked = members[torch.randperm(len(members), generator=self.generator)[: self.k_shot + self.n_query]]
+            support.append(picked[: self.k_shot])
+            query.append(picked[self.k_shot :])
+        return Episode(
+            self.images[torch.cat(support)], torch.arange(self.n_way).repeat_interleave(self.k_shot),
+            self.images[torch.cat(query)], torch.arange(self.n_way).repeat_interleave(self.n_query), chosen,
+        )
+
+    def batch(self, count: int) -> list[Episode]:
+        """The next `count` episodes."""
+        check_int("count", count, minimum=1)
+        return [self.sample() for _ in range(count)]
+
+
+def sine_episode(generator: torch.Generator, k_shot: int = 10, n_query: int = 10) -> Episode:
+    """A sine-wave regression task (MAML's toy): y = A sin(x - φ), A ~ U[0.1, 5], φ ~ U[0, π], x ~ U[-5, 5].
+
+    `classes` holds (A, φ). Shapes: x, y [K, 1] and [Q, 1].
+    """
+    check_int("k_shot", k_shot, minimum=1)
+    check_int("n_query", n_query, minimum=1)
+    amplitude = 0.1 + 4.9 * torch.rand((), generator=generator).item()
+    phase = math.pi * torch.rand((), generator=generator).item()
+    x = torch.rand(k_shot + n_query, 1, generator=generator) * 10 - 5
+    y = amplitude * torch.sin(x - phase)
+    return Episode(x[:k_shot], y[:k_shot], x[k_shot:], y[k_shot:], (amplitude, phase))
+
+
+# ----------------------------------------------------------------------------- model
+def few_shot_cnn(n_way: int) -> nn.Module:
+    """A small CNN for N-way episodes (1.2k conv + 785·N head parameters; a meta-gradient
+    through SmallCNN costs ~6x more on one CPU thread).
+
+        x [N,1,28,28] -> conv 1->8 (3x3, stride 2) -> ReLU -> conv 8->16 (3x3, stride 2) -> ReLU
+                      -> flatten [N,784] -> linear 784 -> n_way
+    """
+    check_int("n_way", n_way, minimum=2)
+    return nn.Sequential(
+        nn.Conv2d(1, 8, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(8, 16, kernel_size=3, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(16 * 7 * 7, n_way),
+    )
+
+
+# ----------------------------------------------------------------------------- functional pieces
+def parameters_of(model: nn.Module) -> Params:
+    """θ: the model's trainable parameters by name (the tensors themselves, so gradients reach them)."""
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def functional_loss(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
+                    loss_fn: LossFn = F.cross_entropy) -> torch.Tensor:
+    """L(θ; x, y) = loss_fn(f_θ(x), y) with f_θ = functional_call(model, θ)."""
+    return loss_fn(functional_call(model, params, (x,)), y)
+
+
+def adapt(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, inner_lr: float,
+          inner_steps: int = 1, first_order: bool = False, loss_fn: LossFn = F.cross_entropy) -> Params:
+    """Inner loop: θ_{t+1} = θ_t - α ∇_θ L(θ_t; x, y), `inner_steps` times; returns θ'.
+
+    With ``first_order=False`` the result stays differentiable in θ through the gradients
+    (create_graph); with ``first_order=True`` the inner gradients are constants.
+    """
+    check_number("inner_lr", inner_lr, minimum=0)
+    check_int("inner_steps", inner_steps, minimum=0)
+    _check_bool("first_order", first_order)
+    names = list(params)
+    with torch.enable_grad():  # an inner step needs gradients even when called under no_grad
+        for _ in range(inner_steps):
+            loss = functional_loss(model, params, x, y, loss_fn)
+            grads = torch.autograd.grad(loss, [params[n] for n in names], create_graph=not first_order)
+            params = {n: params[n] - inner_lr * (g.detach() if first_order else g) for n, g in zip(names, grads)}
+    return params
+
+
+class Functional(nn.Module):
+    """``f_θ`` as a module: forward(x) = functional_call(model, params, x), for the attacks."""
+
+    def __init__(self, model: nn.Module, params: Params):
+        super().__init__()
+        self.model = model
+        self.params = {n: p.detach() for n, p in params.items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.model, self.params, (x,))
+
+
+def fgsm_against(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """FGSM against f_θ: clip_[0,1](x + eps · sign(∇_x L(θ; x, y))), detached (no path back to θ)."""
+    return attacks.fgsm(Functional(model, params), x, y, eps).detach()
+
+
+# ----------------------------------------------------------------------------- meta-losses
+@dataclass
+class TaskLoss:
+    """A task's meta-loss (differentiable in θ) and the query accuracy of the adapted model(s)."""
+
+    loss: torch.Tensor
+    accuracy: float
+
+
+def maml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, inner_steps: int = 1,
+                   first_order: bool = False, loss_fn: LossFn = F.cross_entropy) -> TaskLoss:
+    """MAML: L_q(θ') with θ' = adapt(θ, support)."""
+    adapted = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order, loss_fn)
+    logits = functional_call(model, adapted, (episode.query_x,))
+    return TaskLoss(loss_fn(logits, episode.query_y), _accuracy(logits, episode.query_y))
+
+
+def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
+                   inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
+    """ADML: L_q(θ'_clean; FGSM query) + L_q(θ'_adv; clean query), FGSM crafted against θ.
+
+    θ'_clean = adapt(θ, clean support), θ'_adv = adapt(θ, FGSM support). The accuracy is the
+    mean over the two crossed query sets.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    support_adv = fgsm_against(model, params, episode.support_x, episode.support_y, eps)
+    query_adv = fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    theta_clean = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order)
+    theta_adv = adapt(model, params, support_adv, episode.support_y, inner_lr, inner_steps, first_order)
+    logits_clean_on_adv = functional_call(model, theta_clean, (query_adv,))
+    logits_adv_on_clean = functional_call(model, theta_adv, (episode.query_x,))
+    loss = F.cross_entropy(logits_clean_on_adv, episode.query_y) + F.cross_entropy(logits_adv_on_clean, episode.query_y)
+    accuracy = (_accuracy(logits_clean_on_adv, episode.query_y) + _accuracy(logits_adv_on_clean, episode.query_y)) / 2
+    return TaskLoss(loss, accuracy)
+
+
+def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequence[Episode], method: str = "maml",
+              inner_lr: float = 0.1, inner_steps: int = 1, eps: float = 0.0, first_order: bool = False,
+              loss_fn: LossFn = F.cross_entropy) -> tuple[float, float]:
+    """One outer update θ ← θ - β · Adam(∇_θ (1/B) Σ_i L_i): returns (mean meta-loss, mean query accuracy)."""
+    check_choice("method", method, METHODS)
+    if not episodes:
+        raise ValueError("episodes must hold at least one episode")
+    params = parameters_of(model)
+    optimizer.zero_grad(set_to_none=True)
+    total_loss, total_accuracy = 0.0, 0.0
+    for episode in episodes:
+        if method == "maml":
+            task = maml_task_loss(model, params, episode, inner_lr, inner_steps, first_order, loss_fn)
+        else:
+            task = adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+        (task.loss / len(episodes)).backward()  # one task's graph at a time: memory stays flat
+        total_loss += task.loss.item()
+        total_accuracy += task.accuracy
+    optimizer.step()
+    return total_loss / len(episodes), total_accuracy / len(episodes)
+
+
+def meta_gradient(model: nn.Module, episode: Episode, method: str = "maml", inner_lr: float = 0.1,
+                  inner_steps: int = 1, eps: float = 0.0, first_order: bool = False,
+                  loss_fn: LossFn = F.cross_entropy) -> Params:
+    """∇_θ of one task's meta-loss, by name (no optimizer, no `.grad` left behind)."""
+    check_choice("method", method, METHODS)
+    params = parameters_of(model)
+    if method == "maml":
+        loss = maml_task_loss(model, params, episode, inner_lr, inner_steps, first_order, loss_fn).loss
+    else:
+        loss = adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order).loss
+    grads = torch.autograd.grad(loss, list(params.values()))
+    return dict(zip(params, grads))
+
+
+# ----------------------------------------------------------------------------- evaluation
+def adapted_parameters(model: nn.Module, episode: Episode, inner_lr: float, inner_steps: int = 1) -> Params:
+    """θ' = adapt(θ, clean support), detached: the adapted parameters a test episode is answered with."""
+    params = {n: p.detach().requires_grad_(True) for n, p in parameters_of(model).items()}
+    adapted = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order=True)
+    return {n: p.detach() for n, p in adapted.items()}
+
+
+@torch.no_grad()
+def query_accuracy(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor) -> float:
+    """mean(argmax f_θ'(x) == y)."""
+    return _accuracy(functional_call(model, params, (x,)), y)
+
+
+def adapted_accuracies(model: nn.Module, episodes: Sequence[Episode], inner_lr: float, inner_steps: int,
+                       attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> list[float]:
+    """Per episode: adapt on the clean support, then query accuracy on attack(f_θ', query) (clean if None).
+
+    The attacker is white-box against the *adapted* model f_θ' that answers the queries.
+    """
+    accuracies = []
+    for episode in episodes:
+        adapted = adapted_parameters(model, episode, inner_lr, inner_steps)
+        x = episode.query_x if attack is None else attack(Functional(model, adapted), episode.query_x, episode.query_y)
+        accuracies.append(query_accuracy(model, adapted, x, episode.query_y))
+    return accuracies
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
+    if y.is_floating_point():  # regression: no accuracy
+        return float("nan")
+    return (logits.detach().argmax(dim=1) == y).float().mean().item()
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")

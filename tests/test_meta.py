@@ -1,0 +1,211 @@
+"""advlab.meta: episodes, MAML's meta-gradient (finite differences, first vs second order), ADML's crossing."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advlab import data, meta
+
+
+@pytest.fixture(scope="module")
+def mnist_train():
+    return data.load_mnist("train")
+
+
+def tiny_model(n_way=2, seed=0):
+    """A 2-layer tanh MLP on 4x4-pooled digits, in double precision (smooth, so finite differences work)."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.AvgPool2d(7), nn.Flatten(), nn.Linear(16, 5), nn.Tanh(), nn.Linear(5, n_way)).double()
+
+
+def tiny_episode(mnist_train, seed=0):
+    images, labels = mnist_train
+    episode = meta.EpisodeSampler(images, labels, range(6), n_way=2, k_shot=3, n_query=4, seed=seed).sample()
+    return meta.Episode(episode.support_x.double(), episode.support_y, episode.query_x.double(), episode.query_y)
+
+
+def meta_loss_at(model, episode, first_order=False, **kw):
+    params = meta.parameters_of(model)
+    return meta.maml_task_loss(model, params, episode, inner_lr=0.5, inner_steps=2, first_order=first_order).loss
+
+
+# ----------------------------------------------------------------------------- episodes
+def test_episode_shapes_labels_and_classes(mnist_train):
+    images, labels = mnist_train
+    sampler = meta.EpisodeSampler(images, labels, range(6), n_way=5, k_shot=3, n_query=4, seed=1)
+    episode = sampler.sample()
+    assert episode.support_x.shape == (15, 1, 28, 28) and episode.query_x.shape == (20, 1, 28, 28)
+    assert torch.equal(episode.support_y, torch.arange(5).repeat_interleave(3))
+    assert torch.equal(episode.query_y, torch.arange(5).repeat_interleave(4))
+    assert 0 <= episode.support_x.min() and episode.support_x.max() <= 1
+    assert set(episode.classes) <= set(range(6)) and len(set(episode.classes)) == 5
+    # the re-indexed label k really is original digit classes[k]: find each support image in MNIST
+    for x, y in zip(episode.support_x, episode.support_y):
+        match = (images == x).flatten(1).all(dim=1).nonzero().squeeze(1)
+        assert labels[match[0]] == episode.classes[y]
+
+
+def test_support_and_query_do_not_share_images(mnist_train):
+    images, labels = mnist_train
+    episode = meta.EpisodeSampler(images, labels, range(6, 10), n_way=2, k_shot=5, n_query=10, seed=0).sample()
+    distances = torch.cdist(episode.support_x.flatten(1), episode.query_x.flatten(1))
+    assert distances.min() > 0
+
+
+def test_meta_train_and_meta_test_classes_are_disjoint(mnist_train):
+    images, labels = mnist_train
+    train = meta.EpisodeSampler(images, labels, range(6), 2, 5, seed=0)
+    test = meta.EpisodeSampler(images, labels, range(6, 10), 2, 5, seed=0)
+    train_classes = {c for e in train.batch(30) for c in e.classes}
+    test_classes = {c for e in test.batch(30) for c in e.classes}
+    assert train_classes <= set(range(6)) and test_classes <= set(range(6, 10))
+    assert not train_classes & test_classes
+
+
+def test_episodes_are_deterministic_for_a_seed(mnist_train):
+    images, labels = mnist_train
+    a = meta.EpisodeSampler(images, labels, range(6), 3, 2, seed=7).batch(3)
+    b = meta.EpisodeSampler(images, labels, range(6), 3, 2, seed=7).batch(3)
+    c = meta.EpisodeSampler(images, labels, range(6), 3, 2, seed=8).batch(3)
+    assert all(torch.equal(x.support_x, y.support_x) and torch.equal(x.query_x, y.query_x) for x, y in zip(a, b))
+    assert not all(torch.equal(x.support_x, y.support_x) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        (dict(n_way=1), ValueError, "n_way"),
+        (dict(n_way=7), ValueError, "n_way"),
+        (dict(n_way=2.0), TypeError, "n_way"),
+        (dict(k_shot=0), ValueError, "k_shot"),
+        (dict(k_shot=500), ValueError, "k_shot"),
+        (dict(n_query=0), ValueError, "n_query"),
+    ],
+)
+def test_bad_episode_arguments_raise(mnist_train, kwargs, error, name):
+    images, labels = mnist_train
+    arguments = dict(n_way=2, k_shot=5, n_query=5) | kwargs
+    with pytest.raises(error, match=name):
+        meta.EpisodeSampler(images, labels, range(6), **arguments)
+
+
+def test_bad_inner_loop_arguments_raise(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params = meta.parameters_of(model)
+    with pytest.raises(ValueError, match="inner_steps"):
+        meta.adapt(model, params, episode.support_x, episode.support_y, 0.1, inner_steps=-1)
+    with pytest.raises(TypeError, match="inner_steps"):
+        meta.adapt(model, params, episode.support_x, episode.support_y, 0.1, inner_steps=1.5)
+    with pytest.raises(ValueError, match="inner_lr"):
+        meta.adapt(model, params, episode.support_x, episode.support_y, -0.1)
+    with pytest.raises(ValueError, match="eps"):
+        meta.adml_task_loss(model, params, episode, 0.1, eps=-0.1)
+    with pytest.raises(ValueError, match="method"):
+        meta.meta_step(model, torch.optim.SGD(model.parameters(), 0.1), [episode], method="reptile")
+
+
+# ----------------------------------------------------------------------------- MAML
+def test_inner_step_reduces_the_support_loss(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params = meta.parameters_of(model)
+    before = meta.functional_loss(model, params, episode.support_x, episode.support_y)
+    adapted = meta.adapt(model, params, episode.support_x, episode.support_y, inner_lr=0.1, inner_steps=1)
+    after = meta.functional_loss(model, adapted, episode.support_x, episode.support_y)
+    assert after < before
+
+
+def test_second_order_meta_gradient_matches_finite_differences(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    grads = meta.meta_gradient(model, episode, inner_lr=0.5, inner_steps=2)
+    step = 1e-6
+    with torch.no_grad():
+        for name, param in meta.parameters_of(model).items():
+            for index in [(0,) * param.dim(), tuple(s - 1 for s in param.shape)]:
+                original = param[index].item()
+                param[index] = original + step
+                plus = meta_loss_at(model, episode).item()
+                param[index] = original - step
+                minus = meta_loss_at(model, episode).item()
+                param[index] = original
+                numeric = (plus - minus) / (2 * step)
+                assert grads[name][index].item() == pytest.approx(numeric, rel=1e-5, abs=1e-8), name
+
+
+def test_first_order_gradient_drops_the_second_order_term(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    second = meta.meta_gradient(model, episode, inner_lr=0.5, inner_steps=2)
+    first = meta.meta_gradient(model, episode, inner_lr=0.5, inner_steps=2, first_order=True)
+    difference = max((second[n] - first[n]).abs().max().item() for n in second)
+    assert difference > 1e-4, "the Hessian term must change the meta-gradient"
+    # FOMAML is the query-loss gradient at θ', taken as if θ' were the parameters
+    params = meta.parameters_of(model)
+    adapted = meta.adapt(model, params, episode.support_x, episode.support_y, 0.5, 2, first_order=True)
+    adapted = {n: p.detach().requires_grad_(True) for n, p in adapted.items()}
+    query_loss = meta.functional_loss(model, adapted, episode.query_x, episode.query_y)
+    expected = torch.autograd.grad(query_loss, list(adapted.values()))
+    for name, g in zip(adapted, expected):
+        torch.testing.assert_close(first[name], g)
+    # with a zero inner learning rate, both are the plain query-loss gradient
+    second0 = meta.meta_gradient(model, episode, inner_lr=0.0, inner_steps=2)
+    first0 = meta.meta_gradient(model, episode, inner_lr=0.0, inner_steps=2, first_order=True)
+    for name in second0:
+        torch.testing.assert_close(second0[name], first0[name])
+
+
+def test_meta_step_changes_parameters_and_leaves_no_copies(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    before = [p.detach().clone() for p in model.parameters()]
+    ids = [id(p) for p in model.parameters()]
+    loss, accuracy = meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), [episode], inner_lr=0.1)
+    assert [id(p) for p in model.parameters()] == ids
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert loss > 0 and 0 <= accuracy <= 1
+
+
+# ----------------------------------------------------------------------------- ADML
+def test_adml_loss_crosses_the_adapted_parameters_and_query_sets(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params, eps, lr = meta.parameters_of(model), 0.2, 0.5
+    support_adv = meta.fgsm_against(model, params, episode.support_x, episode.support_y, eps)
+    query_adv = meta.fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    theta_clean = meta.adapt(model, params, episode.support_x, episode.support_y, lr)
+    theta_adv = meta.adapt(model, params, support_adv, episode.support_y, lr)
+
+    def q(theta, x):
+        return meta.functional_loss(model, theta, x, episode.query_y)
+
+    crossed = q(theta_clean, query_adv) + q(theta_adv, episode.query_x)
+    uncrossed = q(theta_clean, episode.query_x) + q(theta_adv, query_adv)
+    loss = meta.adml_task_loss(model, params, episode, lr, eps).loss
+    torch.testing.assert_close(loss, crossed)
+    assert abs(loss.item() - uncrossed.item()) > 1e-3
+
+
+def test_adml_adversarial_examples_come_from_the_current_parameters(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params = meta.parameters_of(model)
+    x_adv = meta.fgsm_against(model, params, episode.query_x, episode.query_y, 0.1)
+    x = episode.query_x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), episode.query_y), x)
+    torch.testing.assert_close(x_adv, (episode.query_x + 0.1 * grad.sign()).clamp(0, 1))
+    assert not x_adv.requires_grad
+    with torch.no_grad():
+        model[-1].weight.neg_()  # flipped output weights flip the input gradient
+    moved = meta.fgsm_against(model, meta.parameters_of(model), episode.query_x, episode.query_y, 0.1)
+    assert not torch.equal(moved, x_adv)
+
+
+def test_adml_with_zero_eps_is_twice_maml(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params = meta.parameters_of(model)
+    adml = meta.adml_task_loss(model, params, episode, 0.3, eps=0.0).loss
+    maml = meta.maml_task_loss(model, params, episode, 0.3).loss
+    torch.testing.assert_close(adml, 2 * maml)
+
+
+def test_sine_episodes_are_learnable_functions_of_x():
+    episode = meta.sine_episode(torch.Generator().manual_seed(0), k_shot=10, n_query=5)
+    amplitude, phase = episode.classes
+    torch.testing.assert_close(episode.support_y, amplitude * torch.sin(episode.support_x - phase))
+    assert episode.support_x.shape == (10, 1) and episode.query_x.shape == (5, 1)
