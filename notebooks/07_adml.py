@@ -199,13 +199,12 @@ print(f"few_shot_cnn: {count_parameters(model):,} parameters, {1000 * few_shot_s
 # Both start from the same random $\theta$ and see the same episodes. The plot shows the
 # meta-loss (ADML's is a sum of two terms: we halve it so the curves are comparable) and the
 # query accuracy of the adapted models (for ADML: the mean over its two crossed query sets),
-# averaged over blocks of 25 meta-iterations; an
-# "epoch" on the x-axis is 100 meta-iterations. ADML crafts its FGSM examples with
+# averaged over blocks of 25 meta-iterations. ADML crafts its FGSM examples with
 # $\epsilon = $ `eps` against the current $\theta$ (detached: they are data).
 
 # %%
 history = History()
-live = LivePlot(title=f"meta-training on digits 0-5 ({n_way}-way {k_shot}-shot)")
+live = LivePlot(title=f"meta-training on digits 0-5 ({n_way}-way {k_shot}-shot)", xlabel="meta-iteration")
 block = 25
 models, train_seconds = {}, {}
 for method in ("maml", "adml"):
@@ -220,8 +219,8 @@ for method in ("maml", "adml"):
         losses.append(loss / (2 if method == "adml" else 1))
         accuracies.append(acc)
         if iteration % block == 0:
-            history.log(f"{method.upper()} meta loss", iteration / 100, np.mean(losses[-block:]))
-            history.log(f"{method.upper()} query acc", iteration / 100, np.mean(accuracies[-block:]))
+            history.log(f"{method.upper()} meta loss", iteration, np.mean(losses[-block:]))
+            history.log(f"{method.upper()} query acc", iteration, np.mean(accuracies[-block:]))
             live.update(history)
     train_seconds[method] = time.perf_counter() - started
 live.update(history, force=True)
