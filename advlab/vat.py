@@ -36,21 +36,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .attacks import unit_l2  # per-sample g / max(||g||_2, 1e-12), shared with FGM and L2 PGD
 from .checks import check_int, check_number
 from .models import model_device
 
 DEFAULT_XI = 1.0
 DEFAULT_EPS = 2.0
-_TINY = 1e-12  # keeps a zero direction from dividing by zero
 
 
 # ----------------------------------------------------------------------------- building blocks
-def l2_normalize(d: torch.Tensor) -> torch.Tensor:
-    """Per-sample unit vectors: d_i / ||d_i||_2, the norm taken over every dimension but the first."""
-    norms = d.flatten(1).norm(dim=1).clamp_min(_TINY)
-    return d / norms.view(-1, *([1] * (d.dim() - 1)))
-
-
 def kl_from_logits(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
     """Batch mean of KL(p || q) = sum_c p_c (log p_c - log q_c), p = softmax(clean), q = softmax(perturbed).
 
@@ -131,10 +125,10 @@ def virtual_adversarial_perturbation(
             with torch.no_grad():
                 clean_logits = model(x)
         for _ in range(power_iterations):
-            d = (xi * l2_normalize(d.detach())).requires_grad_(True)
+            d = (xi * unit_l2(d.detach())).requires_grad_(True)
             kl = kl_from_logits(clean_logits, model(x + d))
             (d,) = torch.autograd.grad(kl, d)  # gradient w.r.t. d only: no parameter's .grad is touched
-    return eps * l2_normalize(d.detach())
+    return eps * unit_l2(d.detach())
 
 
 def vat_loss(

@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from ipywidgets import FloatLogSlider, FloatSlider
 from torch import nn
 
-from advlab import config, data, evaluate, vat
+from advlab import attacks, config, data, evaluate, vat
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -199,7 +199,7 @@ assert cos_top > 0.5 > 5 * cos_random, "one power iteration must turn d most of 
 # %%
 shown = probe[:4]
 shown_logits = reference_model(shown).detach()
-random_unit = vat.l2_normalize(torch.randn(shown.shape, generator=torch.Generator().manual_seed(seed + 1)).to(device))
+random_unit = attacks.unit_l2(torch.randn(shown.shape, generator=torch.Generator().manual_seed(seed + 1)).to(device))
 
 
 def kl_per_image(perturbation):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from advlab import data, vat
+from advlab import attacks, data, vat
 from advlab.models import SmallCNN
 from advlab.train import Batch, fit
 
@@ -78,7 +78,7 @@ def test_kl_larger_along_vadv_than_random(digits):
     with torch.no_grad():
         clean = model(x)
     r = vat.virtual_adversarial_perturbation(model, x, eps=2.0, power_iterations=2, generator=torch.Generator().manual_seed(0))
-    random = 2.0 * vat.l2_normalize(torch.randn(x.shape, generator=torch.Generator().manual_seed(5)))
+    random = 2.0 * attacks.unit_l2(torch.randn(x.shape, generator=torch.Generator().manual_seed(5)))
     with torch.no_grad():
         kl_vadv = vat.kl_from_logits(clean, model(x + r))
         kl_random = vat.kl_from_logits(clean, model(x + random))
