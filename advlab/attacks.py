@@ -259,3 +259,93 @@ def _normalise_norm(norm) -> str:
 # pattern (seed 001): a context manager that backs up the named weights, adds
 # eps * g / ||g|| (reusing `unit_l2`-style normalisation over the whole matrix) and restores
 # them on exit, also when an exception is raised inside.
+
+
+def _named_parameters(model: nn.Module, names) -> dict[str, torch.Tensor]:
+    """The parameters of `model` called `names` (a name or a list of exact names)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    names = [names] if isinstance(names, str) else list(names)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"names must be a parameter name or a non-empty list of names, got {names!r}")
+    available = dict(model.named_parameters())
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        raise ValueError(f"names: no parameter called {unknown} in the model; it has {list(available)}")
+    return {name: available[name] for name in names}
+
+
+@contextlib.contextmanager
+def perturb_parameters(model: nn.Module, names, eps: float):
+    """Perturb the named parameters (e.g. an embedding matrix) along their gradient for the block.
+
+        W  <-  W + eps * g / max(||g||_2, 1e-12),    g = W.grad  (the norm over the whole matrix)
+
+    The caller runs ``loss.backward()`` first, so ``.grad`` holds the clean gradient. On exit,
+    also when the block raises, every parameter gets back its original values bit for bit.
+    Yields ``{name: perturbation}``.
+
+    The NLP-competition loop of seed 001 (``fgm.attack(); loss_adv = loss_func(logits, ...);
+    fgm.restore()``) trains on nothing new: `logits` were computed *before* ``attack()``, so
+    ``loss_adv`` is the clean loss again and its backward just doubles the clean gradient.
+    The right loop makes a NEW forward pass inside the block::
+
+        loss = F.cross_entropy(model(x), y); loss.backward()          # clean gradients
+        with perturb_parameters(model, ["embedding.weight"], eps):
+            F.cross_entropy(model(x), y).backward()                    # new forward; grads add up
+        optimizer.step(); optimizer.zero_grad()                        # weights restored by now
+    """
+    eps = check_number("eps", eps, minimum=0)
+    params = _named_parameters(model, names)
+    for name, param in params.items():
+        if param.grad is None:
+            raise ValueError(f"names: parameter {name!r} has no .grad; call loss.backward() before perturbing")
+        if not torch.isfinite(param.grad).all():
+            raise ValueError(f"names: parameter {name!r} has a non-finite .grad")
+    backups = {name: param.detach().clone() for name, param in params.items()}
+    try:
+        perturbations = {}
+        with torch.no_grad():
+            for name, param in params.items():
+                grad = param.grad
+                perturbations[name] = eps * grad / grad.norm(p=2).clamp_min(GRAD_NORM_FLOOR)
+                param.add_(perturbations[name])
+        yield perturbations
+    finally:
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(backups[name])
+
+
+@contextlib.contextmanager
+def pgd_parameters(model: nn.Module, names, eps: float, alpha: float, steps: int, loss_fn: Callable[[], torch.Tensor]):
+    """PGD on the named parameters for the block: `steps` ascent steps, kept in the eps ball around W0.
+
+        W_{k+1} = W0 + proj_{||.||_2 <= eps}( W_k + alpha * g_k / ||g_k||_2 - W0 ),   g_k = grad_W loss_fn()
+
+    (one ball per parameter tensor). ``loss_fn()`` computes the loss at the current weights
+    (a fresh forward pass). The gradients come from ``autograd.grad``, so ``.grad`` is left
+    as it was; inside the block run a new forward + backward to accumulate the adversarial
+    gradient. On exit, also on an exception, the original weights come back bit for bit.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    alpha = check_number("alpha", alpha, minimum=0, strict=True)
+    check_int("steps", steps, minimum=1)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a callable () -> scalar loss, got {type(loss_fn).__name__}")
+    params = _named_parameters(model, names)
+    backups = {name: param.detach().clone() for name, param in params.items()}
+    try:
+        for _ in range(steps):
+            with torch.enable_grad():
+                grads = torch.autograd.grad(loss_fn(), list(params.values()))
+            with torch.no_grad():
+                for (name, param), grad in zip(params.items(), grads):
+                    delta = param + alpha * grad / grad.norm(p=2).clamp_min(GRAD_NORM_FLOOR) - backups[name]
+                    delta = delta * (eps / delta.norm(p=2).clamp_min(GRAD_NORM_FLOOR)).clamp(max=1.0)
+                    param.copy_(backups[name] + delta)
+        yield {name: param.detach() - backups[name] for name, param in params.items()}
+    finally:
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(backups[name])

@@ -1,0 +1,211 @@
+"""Adversarial training as loss terms of the one training loop, and the gradient-penalty view.
+
+Every method here is a loss term ``term(model, batch) -> scalar`` for
+``advlab.train.fit(model, (x, y), clean_weight=w, extra_losses={name: term})``, whose step
+minimises ``w * CE(model(x), y) + term``. :func:`setup` gives both pieces at once:
+
+    fit(model, (x, y), **adversarial_training.setup("pgd", eps=0.1))
+
+=========  ==========================================================  ============
+method     loss                                                        clean_weight
+=========  ==========================================================  ============
+``fgsm``   ½·CE(x) + ½·CE(fgsm(x, eps))            (Goodfellow 2015)   ½
+``fgm``    ½·CE(x) + ½·CE(fgm(x, eps)), an L2 step of length eps       ½
+``pgd``    CE(pgd(x, eps, alpha, steps, random start))   (Madry 2018)  0
+``fast``   CE(x_adv), x_adv = one step of 1.25·eps from a uniform      0
+           random start in [-eps, eps], clipped to the ball and [0, 1]
+           (Wong, Rice & Kolter 2020, "fast is better than free")
+=========  ==========================================================  ============
+
+The adversarial example is built by ``advlab.attacks`` (eval mode, ``autograd.grad`` with
+respect to the input only) and is a detached tensor, so the only gradient that reaches the
+parameters is the one of CE(model(x_adv), y). Random starts come from a ``torch.Generator``
+the term owns, seeded by `seed`: the same seed gives the same numbers.
+
+The gradient penalty (seed 004) is the first-order view of the same idea: for a step of
+length eps along the gradient g = grad_x L,
+
+    L(x + eps·g/||g||_2) ≈ L(x) + eps·||g||_2          (FGM, the L2 step)
+    L(x + eps·sign(g))   ≈ L(x) + eps·||g||_1          (FGSM, the L-inf step)
+
+so training on ``L + eps·||grad_x L||`` (the dual norm of the attack's ball) is adversarial
+training to first order. :func:`gradient_penalty` computes it by double backprop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import attacks
+from .checks import check_choice, check_int, check_number
+from .train import Batch, LossTerm
+
+METHODS = ("fgsm", "fgm", "pgd", "fast")
+CLEAN_WEIGHTS = {"fgsm": 0.5, "fgm": 0.5, "pgd": 0.0, "fast": 0.0}
+PENALTY_NORMS = ("2", "1")
+
+
+@dataclass
+class AdversarialLoss:
+    """The adversarial part of one AT method: ``adv_weight * CE(model(x_adv), y)``.
+
+    A stateful loss term: it owns the generator of its random starts (PGD, fast), seeded
+    by `seed`, and remembers the last adversarial batch in ``last_x_adv`` (for plots).
+    """
+
+    method: str
+    eps: float
+    alpha: float
+    steps: int
+    seed: int = 0
+
+    def __post_init__(self):
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.last_x_adv: torch.Tensor | None = None
+
+    @property
+    def clean_weight(self) -> float:
+        return CLEAN_WEIGHTS[self.method]
+
+    @property
+    def adv_weight(self) -> float:
+        return 1.0 - self.clean_weight
+
+    @property
+    def passes_per_batch(self) -> int:
+        """Forward+backward passes per training batch: the attack's gradients plus the training pass."""
+        attack_passes = {"fgsm": 1, "fgm": 1, "pgd": self.steps, "fast": 1}[self.method]
+        return attack_passes + 1
+
+    def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The detached adversarial batch this method trains on."""
+        if self.method == "fgsm":
+            x_adv = attacks.fgsm(model, x, y, self.eps)
+        elif self.method == "fgm":
+            x_adv = attacks.fgm(model, x, y, self.eps)
+        else:  # pgd, and fast = PGD with one step of alpha from a random start
+            x_adv = attacks.pgd(model, x, y, self.eps, self.alpha, self.steps, random_start=True,
+                                generator=self.generator)
+        return x_adv.detach()
+
+    def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        x_adv = self.attack(model, batch.x, batch.y)
+        self.last_x_adv = x_adv
+        return self.adv_weight * F.cross_entropy(model(x_adv), batch.y)
+
+
+def adversarial_loss(method: str, eps: float, *, alpha: float | None = None, steps: int | None = None,
+                     seed: int = 0) -> AdversarialLoss:
+    """The loss term of `method` in {"fgsm", "fgm", "pgd", "fast"} at budget `eps` (see the module table).
+
+    PGD: `steps` (default 7) steps of `alpha` (default 2.5·eps/steps, Madry's rule) from a
+    random start. Fast: one step of `alpha` (default 1.25·eps) from a random start. FGSM
+    and FGM take no alpha or steps. Pair it with ``clean_weight=term.clean_weight``.
+    """
+    check_choice("method", method, METHODS)
+    eps = check_number("eps", eps, minimum=0)
+    check_int("seed", seed, minimum=0)
+    if method in ("fgsm", "fgm") and (alpha is not None or steps not in (None, 1)):
+        raise ValueError(f"method={method!r} is a single step of eps: it takes no alpha or steps")
+    if method == "fast" and steps not in (None, 1):
+        raise ValueError(f"method='fast' takes a single step, got steps={steps}")
+    steps = check_int("steps", steps if steps is not None else (7 if method == "pgd" else 1), minimum=1)
+    default_alpha = {"pgd": 2.5 * eps / steps, "fast": 1.25 * eps}.get(method, eps)
+    alpha = check_number("alpha", alpha if alpha is not None else default_alpha, minimum=0)
+    return AdversarialLoss(method, eps, alpha, steps, seed)
+
+
+def setup(method: str, eps: float, **kwargs) -> dict:
+    """Keyword arguments for ``fit``: ``{"clean_weight": w, "extra_losses": {"adv loss": term}}``."""
+    term = adversarial_loss(method, eps, **kwargs)
+    return {"clean_weight": term.clean_weight, "extra_losses": {"adv loss": term}}
+
+
+# ----------------------------------------------------------------------------- gradient penalty
+def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str = "2",
+                         create_graph: bool = False) -> torch.Tensor:
+    """Per-sample ||grad_{x_i} CE(model(x_i), y_i)||_p for p = 2 or 1, [N].
+
+    The losses are summed (not averaged) so that sample i's gradient is its own loss's.
+    With ``create_graph=True`` the norms stay differentiable in the parameters (double backprop).
+    """
+    check_choice("norm", str(norm), PENALTY_NORMS)
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():  # also under no_grad (a metric, a finite-difference check)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x, create_graph=create_graph)
+    return grad.flatten(1).norm(p=int(norm), dim=1)
+
+
+def gradient_penalty(eps: float, norm: str = "2") -> LossTerm:
+    """Loss term ``eps · mean_i ||grad_{x_i} CE(model(x_i), y_i)||_p`` with double backprop.
+
+    p = 2 is the first-order equivalent of FGM training (an L2 step of length eps), p = 1 the
+    one of FGSM training (an L-inf step of size eps): L(x + delta) ≈ L(x) + eps·||g||_dual.
+    Use it with ``clean_weight=1``.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    check_choice("norm", str(norm), PENALTY_NORMS)
+
+    def penalty(model: nn.Module, batch: Batch) -> torch.Tensor:
+        return eps * input_gradient_norms(model, batch.x, batch.y, str(norm), create_graph=True).mean()
+
+    return penalty
+
+
+# ----------------------------------------------------------------------------- a model with an embedding
+class PixelEmbeddingCNN(nn.Module):
+    """A SmallCNN whose first layer is an ``nn.Embedding`` over quantised pixel intensities.
+
+        tokens = round(x · (levels - 1))  in {0..levels-1}   [N, 28, 28]   (like word ids)
+        embedding(tokens)                                    [N, 28, 28, dim] -> [N, dim, 28, 28]
+        conv dim->16 (5x5) -> ReLU -> pool -> conv 16->32 (5x5) -> ReLU -> pool -> linear
+
+    The input is discrete, so an attack on x makes no sense; as in NLP, one perturbs the
+    embedding matrix ``embedding.weight`` instead (``attacks.perturb_parameters``).
+    """
+
+    def __init__(self, levels: int = 16, dim: int = 4, num_classes: int = 2):
+        super().__init__()
+        self.levels = check_int("levels", levels, minimum=2)
+        self.embedding = nn.Embedding(levels, check_int("dim", dim, minimum=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(dim, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(32 * 7 * 7, num_classes),
+        )
+
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixel intensities in [0, 1] -> integer levels, [N, 28, 28]."""
+        return (x[:, 0] * (self.levels - 1)).round().long()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.embedding(self.tokens(x)).permute(0, 3, 1, 2))
+
+
+def embedding_fgm_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                       eps: float, names=("embedding.weight",)) -> tuple[float, float]:
+    """One correct FGM-on-embeddings training step; returns (clean loss, adversarial loss).
+
+        1. forward + backward on the clean batch (fills .grad, also of the embedding);
+        2. perturb the embedding by eps·g/||g|| (attacks.perturb_parameters);
+        3. a NEW forward + backward at the perturbed weights (its gradients add to step 1's);
+        4. restore the embedding (on leaving the with block);
+        5. optimizer.step() with the summed gradients.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    clean_loss = F.cross_entropy(model(x), y)
+    clean_loss.backward()
+    with attacks.perturb_parameters(model, names, eps):
+        adversarial = F.cross_entropy(model(x), y)  # the new forward pass the seed forgot
+        adversarial.backward()
+    optimizer.step()
+    return clean_loss.item(), adversarial.item()
+
+
+__all__ = ["METHODS", "AdversarialLoss", "adversarial_loss", "setup", "input_gradient_norms", "gradient_penalty",
+           "PixelEmbeddingCNN", "embedding_fgm_step"]
