@@ -123,7 +123,7 @@ def accuracy_vs_epsilon(
         attack_eps = (lambda m, xb, yb: xb) if eps == 0 else (lambda m, xb, yb, eps=eps: attack(m, xb, yb, eps))
         correct = _robust_correct(model, x, y, attack_eps, batch_size, progress=False, bar=bar)
         accuracies.append(correct.float().mean().item())
-        bar.set_postfix(eps=f"{eps:.3g}", acc=f"{accuracies[-1]:.3f}")
+        bar.set_postfix(eps=f"{eps:.3g}", acc=f"{accuracies[-1]:.3f}", refresh=False)
     bar.close()
     return accuracies
 

@@ -97,7 +97,9 @@ def fit(
 
     history = History()
     plot = LivePlot(title=title) if live else None
-    bar = tqdm(total=epochs * steps_per_epoch, desc=title or "training", disable=not progress, leave=True)
+    # mininterval and refresh=False below: every bar redraw is a message to the notebook front end,
+    # and a flood of them (one per step) overflows the kernel's output queue (nbval then times out)
+    bar = tqdm(total=epochs * steps_per_epoch, desc=title or "training", disable=not progress, leave=True, mininterval=0.5)
     for epoch in range(epochs):
         started = time.perf_counter()
         model.train()
@@ -121,7 +123,7 @@ def fit(
                 if plot:
                     plot.update(history)
             bar.update(1)
-            bar.set_postfix(loss=f"{values['train loss']:.3f}", epoch=epoch + 1)
+            bar.set_postfix(loss=f"{values['train loss']:.3f}", epoch=epoch + 1, refresh=False)
         history.log("train acc", epoch + 1, correct / len(x))
         history.epoch_seconds.append(time.perf_counter() - started)
         _log_metrics(model, metrics, history, epoch + 1)
