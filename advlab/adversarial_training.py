@@ -77,9 +77,10 @@ class AdversarialLoss:
 
     @property
     def passes_per_batch(self) -> int:
-        """Forward+backward passes per training batch: the attack's gradients plus the training pass."""
+        """Forward+backward passes per training batch: the attack's gradients, the adversarial
+        training pass, and the clean one when the clean loss is part of the objective."""
         attack_passes = {"fgsm": 1, "fgm": 1, "pgd": self.steps, "fast": 1}[self.method]
-        return attack_passes + 1
+        return attack_passes + 1 + (1 if self.clean_weight else 0)
 
     def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The detached adversarial batch this method trains on."""

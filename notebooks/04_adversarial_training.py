@@ -100,8 +100,9 @@ methods = {
     "fast-AT": at.setup("fast", eps, seed=seed),
     "grad penalty": {"extra_losses": {"penalty loss": at.gradient_penalty(eps_l2 / 2, norm="2")}},
 }
-passes_per_batch = {"standard": 1, "FGSM-AT": 2 + 1, "FGM-AT": 2 + 1, "PGD-AT": 1 + train_steps,
-                    "fast-AT": 1 + 1, "grad penalty": 3}  # forward+backward pairs; GP's double backprop ~ 2 + 1
+passes_per_batch = {name: kwargs["extra_losses"]["adv loss"].passes_per_batch
+                    for name, kwargs in methods.items() if "adv loss" in kwargs.get("extra_losses", {})}
+passes_per_batch |= {"standard": 1, "grad penalty": 3}  # forward+backward pairs; GP's double backprop ~ 2 + 1
 models, histories = {}, {}
 fgsm_few = lambda m: evaluate.robust_accuracy(m, x_rob[:50], y_rob[:50], lambda mm, xx, yy: attacks.fgsm(mm, xx, yy, eps))
 metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)} | ({} if quick else {"FGSM test acc": fgsm_few})

@@ -235,3 +235,10 @@ def test_gradient_penalty_is_the_first_order_fgm_gain():
         ])
         errors.append(((gain - eps * norms).abs() / (eps * norms)).max().item())
     assert errors[1] < 1e-3 and errors[1] < errors[0] / 10
+
+
+def test_passes_per_batch_counts_the_attack_the_adversarial_and_the_clean_pass():
+    assert at.adversarial_loss("fgsm", 0.1).passes_per_batch == 3  # attack, adversarial, clean (weight 1/2)
+    assert at.adversarial_loss("fgm", 1.0).passes_per_batch == 3
+    assert at.adversarial_loss("pgd", 0.1, steps=7).passes_per_batch == 8  # no clean term (weight 0)
+    assert at.adversarial_loss("fast", 0.1).passes_per_batch == 2
