@@ -17,6 +17,9 @@ method     loss                                                        clean_wei
            (Wong, Rice & Kolter 2020, "fast is better than free")
 =========  ==========================================================  ============
 
+``random_start=False`` makes ``fast`` start from x itself: with ``alpha=eps`` that is pure
+FGSM training, the single-step recipe that overfits catastrophically (notebook 04, section 4).
+
 The adversarial example is built by ``advlab.attacks`` (eval mode, ``autograd.grad`` with
 respect to the input only) and is a detached tensor, so the only gradient that reaches the
 parameters is the one of CE(model(x_adv), y). Random starts come from a ``torch.Generator``
@@ -62,6 +65,7 @@ class AdversarialLoss:
     alpha: float
     steps: int
     seed: int = 0
+    random_start: bool = True
 
     def __post_init__(self):
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -89,7 +93,7 @@ class AdversarialLoss:
         elif self.method == "fgm":
             x_adv = attacks.fgm(model, x, y, self.eps)
         else:  # pgd, and fast = PGD with one step of alpha from a random start
-            x_adv = attacks.pgd(model, x, y, self.eps, self.alpha, self.steps, random_start=True,
+            x_adv = attacks.pgd(model, x, y, self.eps, self.alpha, self.steps, random_start=self.random_start,
                                 generator=self.generator)
         return x_adv.detach()
 
@@ -100,24 +104,28 @@ class AdversarialLoss:
 
 
 def adversarial_loss(method: str, eps: float, *, alpha: float | None = None, steps: int | None = None,
-                     seed: int = 0) -> AdversarialLoss:
+                     random_start: bool | None = None, seed: int = 0) -> AdversarialLoss:
     """The loss term of `method` in {"fgsm", "fgm", "pgd", "fast"} at budget `eps` (see the module table).
 
     PGD: `steps` (default 7) steps of `alpha` (default 2.5·eps/steps, Madry's rule) from a
-    random start. Fast: one step of `alpha` (default 1.25·eps) from a random start. FGSM
-    and FGM take no alpha or steps. Pair it with ``clean_weight=term.clean_weight``.
+    random start. Fast: one step of `alpha` (default 1.25·eps) from a random start.
+    ``random_start=False`` starts PGD and fast from x instead. FGSM and FGM are one step of
+    eps from x: they take no alpha, steps or random_start. Pair the term with
+    ``clean_weight=term.clean_weight``.
     """
     check_choice("method", method, METHODS)
     eps = check_number("eps", eps, minimum=0)
     check_int("seed", seed, minimum=0)
-    if method in ("fgsm", "fgm") and (alpha is not None or steps not in (None, 1)):
-        raise ValueError(f"method={method!r} is a single step of eps: it takes no alpha or steps")
+    if method in ("fgsm", "fgm") and (alpha is not None or steps not in (None, 1) or random_start is not None):
+        raise ValueError(f"method={method!r} is a single step of eps from x: it takes no alpha, steps or random_start")
+    if random_start is not None and not isinstance(random_start, bool):
+        raise TypeError(f"random_start must be True or False, got {random_start!r}")
     if method == "fast" and steps not in (None, 1):
         raise ValueError(f"method='fast' takes a single step, got steps={steps}")
     steps = check_int("steps", steps if steps is not None else (7 if method == "pgd" else 1), minimum=1)
     default_alpha = {"pgd": 2.5 * eps / steps, "fast": 1.25 * eps}.get(method, eps)
     alpha = check_number("alpha", alpha if alpha is not None else default_alpha, minimum=0)
-    return AdversarialLoss(method, eps, alpha, steps, seed)
+    return AdversarialLoss(method, eps, alpha, steps, seed, random_start=random_start is not False)
 
 
 def setup(method: str, eps: float, **kwargs) -> dict:

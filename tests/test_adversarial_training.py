@@ -170,6 +170,15 @@ def test_fast_at_is_one_step_of_1_25_eps_from_a_seeded_uniform_start(digits):
     assert torch.allclose(x_adv, expected, atol=1e-6)
 
 
+def test_fast_without_random_start_and_step_eps_is_fgsm(digits):
+    x, y = digits
+    model = small_model()
+    term = at.adversarial_loss("fast", 0.1, alpha=0.1, random_start=False)
+    assert term.clean_weight == 0.0
+    assert torch.equal(term.attack(model, x, y), attacks.fgsm(model, x, y, 0.1))
+    assert not torch.equal(at.adversarial_loss("fast", 0.1, alpha=0.1).attack(model, x, y), attacks.fgsm(model, x, y, 0.1))
+
+
 def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="method"):
         at.adversarial_loss("trades", 0.1)
@@ -179,6 +188,10 @@ def test_bad_arguments_name_the_argument():
         at.adversarial_loss("pgd", 0.1, steps=2.5)
     with pytest.raises(ValueError, match="alpha"):
         at.adversarial_loss("fgsm", 0.1, alpha=0.01)
+    with pytest.raises(ValueError, match="random_start"):
+        at.adversarial_loss("fgm", 0.1, random_start=False)
+    with pytest.raises(TypeError, match="random_start"):
+        at.adversarial_loss("fast", 0.1, random_start="no")
     with pytest.raises(ValueError, match="norm"):
         at.gradient_penalty(0.1, norm="inf")
     with pytest.raises(ValueError, match="eps"):
