@@ -6,20 +6,58 @@
     python -m advlab.reports -f params.yaml       # parameters from a YAML file
 
 One failing notebook does not hide the others: every notebook runs, reports/index.html lists
-each one with its status and run time, and the command exits non-zero if any failed.
+each one with its status, run time and headline numbers, and the command exits non-zero if
+any failed. A notebook states its headline numbers with :func:`headline` in its last cell;
+the index reads them back from the executed notebook.
 """
 
 from __future__ import annotations
 
 import argparse
 import html
+import math
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+HEADLINE_MIME = "application/vnd.advlab.headline+json"  # how the index finds the numbers in a notebook
+
+
+def headline(numbers: Mapping[str, float]) -> None:
+    """Show a notebook's headline accuracies (fractions in [0, 1], printed as percentages).
+
+    The same output carries the numbers as JSON under HEADLINE_MIME, so the report index can
+    list them next to the notebook without parsing text.
+    """
+    if not isinstance(numbers, Mapping) or not numbers:
+        raise ValueError("numbers must be a non-empty mapping of name -> fraction")
+    for name, value in numbers.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:  # NaN fails too
+            raise ValueError(f"numbers[{name!r}] must be a fraction in [0, 1], got {value!r}")
+    from IPython.display import display
+
+    pairs = [[str(name), float(value)] for name, value in numbers.items()]  # a list: notebooks sort JSON keys
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{value:.1%}</td></tr>" for name, value in pairs)
+    text = "\n".join(f"{name}: {value:.1%}" for name, value in pairs)
+    display({HEADLINE_MIME: pairs, "text/html": f"<table><caption>headline numbers</caption>{rows}</table>",
+             "text/plain": text}, raw=True)
+
+
+def read_headline(executed: Path) -> dict[str, float]:
+    """The numbers a notebook passed to :func:`headline` (empty if it never got there)."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            pairs = output.get("data", {}).get(HEADLINE_MIME)
+            if pairs:
+                return {name: float(value) for name, value in pairs if math.isfinite(float(value))}
+    return {}
 
 
 @dataclass
@@ -27,6 +65,7 @@ class ReportResult:
     name: str
     seconds: float
     error: str | None = None
+    headline: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -57,9 +96,11 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResul
     except Exception as exc:  # papermill still writes the partly executed notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     seconds = time.perf_counter() - started
+    numbers = {}
     if executed.exists():
         write_html(executed)
-    return ReportResult(notebook.stem, seconds, error)
+        numbers = read_headline(executed)
+    return ReportResult(notebook.stem, seconds, error, numbers)
 
 
 def write_html(executed: Path) -> Path:
@@ -74,19 +115,21 @@ def write_html(executed: Path) -> Path:
 
 
 def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) -> Path:
-    """A small HTML gallery linking every report with its status and run time."""
+    """A small HTML gallery linking every report with its status, run time and headline numbers."""
     rows = []
     for r in results:
         status = "ok" if r.ok else f"FAILED: {html.escape(r.error)}"
+        numbers = "<br>".join(f"{html.escape(name)}: <b>{value:.1%}</b>" for name, value in r.headline.items())
         rows.append(
             f"<tr><td><a href='{r.name}.html'>{r.name}</a></td><td>{r.seconds:.0f} s</td>"
-            f"<td class='{'ok' if r.ok else 'bad'}'>{status}</td></tr>"
+            f"<td class='{'ok' if r.ok else 'bad'}'>{status}</td><td>{numbers}</td></tr>"
         )
     page = (
         "<!doctype html><meta charset='utf-8'><title>advlab reports</title>"
-        "<style>body{font-family:sans-serif;margin:2em} td{padding:.3em 1em} .ok{color:green} .bad{color:crimson}</style>"
+        "<style>body{font-family:sans-serif;margin:2em} td{padding:.3em 1em;vertical-align:top} .ok{color:green} "
+        ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4}</style>"
         f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
-        "<table><tr><th>notebook</th><th>run time</th><th>status</th></tr>" + "".join(rows) + "</table>"
+        "<table><tr><th>notebook</th><th>run time</th><th>status</th><th>headline numbers</th></tr>" + "".join(rows) + "</table>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -124,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     for i, notebook in enumerate(notebooks, 1):
         print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
         result = run_notebook(notebook, args.out, parameters)
-        print(f"{'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}"))
+        numbers = ", ".join(f"{name} {value:.1%}" for name, value in result.headline.items())
+        print(f"{'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}")
+              + (f" | {numbers}" if numbers else ""))
         results.append(result)
     index = write_index(results, args.out, parameters)
     failed = [r.name for r in results if not r.ok]
