@@ -44,7 +44,7 @@ import matplotlib.pyplot as plt
 import torch
 from ipywidgets import Dropdown, IntSlider
 
-from advlab import config, data, evaluate, plots
+from advlab import config, data, evaluate, plots, reports
 from advlab.models import SmallCNN, count_parameters
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -194,6 +194,14 @@ explorer = Explorer(draw_sample, figsize=(7, 2.6),
                     index=IntSlider(value=0, min=0, max=len(y_test) - 1, description="sample"),
                     which=Dropdown(options=["all", "misclassified"], value="all", description="show"))
 explorer
+
+# %% [markdown]
+# ## Headline numbers
+#
+# What `make report` lists for this notebook on its index page; each was computed above.
+
+# %%
+reports.headline({"clean test accuracy": test_accuracy})
 
 # %% [markdown]
 # ## Exercises

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider
 
-from advlab import attacks, config, data, evaluate, plots
+from advlab import attacks, config, data, evaluate, plots, reports
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -252,7 +252,17 @@ assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the 
 # notice above says which data were used). They are not a reproduction: what carries over is
 # the order of magnitude, a model that is right almost always on clean digits is wrong
 # on most of them after one signed gradient step of a quarter of the pixel range.
+
+# %% [markdown]
+# ## Headline numbers
 #
+# What `make report` lists for this notebook on its index page; each was computed above.
+
+# %%
+reports.headline({"clean accuracy": clean_accuracy, "FGSM accuracy, eps 0.1": acc_at(0.1), "FGSM accuracy, eps 0.2": acc_at(0.2),
+                  "10-class MNIST, FGSM error at eps 0.25": error_025})
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Set `eps = 0.1` and drag the slider slowly from 0: at which $\epsilon$ does the first of

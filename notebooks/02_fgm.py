@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from ipywidgets import FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, plots
+from advlab import attacks, config, data, evaluate, plots, reports
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -295,7 +295,18 @@ assert torch.equal(embedding.data, backup)
 # %% [markdown]
 # Notebook 04 wraps steps 2 and 4 into a context manager from `advlab.attacks` that restores
 # the weights even when an exception is raised inside, and uses it for adversarial training.
+
+# %% [markdown]
+# ## Headline numbers
 #
+# What `make report` lists for this notebook on its index page; each was computed above.
+
+# %%
+at_eps = int(np.abs(eps_grid - eps).argmin())  # the sweep's grid point nearest the slider's start
+reports.headline({"clean accuracy": clean_accuracy, f"FGM accuracy, L2 eps {eps_grid[at_eps]}": fgm_accuracy[at_eps],
+                  f"sign step at the same L2 length {eps_grid[at_eps]}": sign_accuracy[at_eps]})
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. Drag the budget until the first of the four images flips. Is the perturbation at that

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, IntSlider
 
-from advlab import attacks, config, data, evaluate, plots
+from advlab import attacks, config, data, evaluate, plots, reports
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN
 from advlab.train import fit
@@ -291,6 +291,15 @@ assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is ne
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
 assert gap > 0, "and PGD is strictly stronger somewhere"
+
+# %% [markdown]
+# ## Headline numbers
+#
+# What `make report` lists for this notebook on its index page; each was computed above.
+
+# %%
+reports.headline({"clean accuracy": clean_accuracy, f"FGSM accuracy, eps {eps_grid[-1]}": fgsm_curve[-1],
+                  f"PGD-{curve_steps} accuracy, eps {eps_grid[-1]}": pgd_curve[-1]})
 
 # %% [markdown]
 # ## Exercises

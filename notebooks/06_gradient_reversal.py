@@ -57,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, ToggleButton
 
-from advlab import config, data, evaluate, grl, plots
+from advlab import config, data, evaluate, grl, plots, reports
 from advlab.models import SmallCNN
 from advlab.train import fit
 from advlab.widgets import Explorer
@@ -480,6 +480,14 @@ tiny_gain = finished_runs[(1.0, 10.0)].last("target acc") - finished_runs[(0.0, 
 print(f"slider move: {slider_seconds:.2f} s; run button: {run_seconds:.2f} s and {explorer.last_seconds:.2f} s here "
       f"(wall time, shared machine)")
 print(f"tiny fine-tuning, target accuracy with λ = 1 minus with λ = 0: {tiny_gain:+.1%}")
+
+# %% [markdown]
+# ## Headline numbers
+#
+# What `make report` lists for this notebook on its index page; each was computed above.
+
+# %%
+reports.headline({f"target accuracy, {name}": value for name, value in results.items()})
 
 # %% [markdown]
 # ## Exercises
