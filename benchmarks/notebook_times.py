@@ -54,13 +54,17 @@ def main() -> int:
     print("| notebook | mode | wall time | peak memory | status |")
     print("|---|---|---:|---:|---|")
     failed = False
+    totals = {"quick": 0.0, "full": 0.0}
     for notebook in find_notebooks(args.notebooks):
         for quick in modes:
             m = measure(notebook, quick)
             failed |= m["status"] != 0
             status = "ok" if m["status"] == 0 else "FAILED"
             mode = "quick" if quick else "full"
+            totals[mode] += m["seconds"]
             print(f"| {notebook.stem} | {mode} | {m['seconds']:.0f} s | {m['peak_mib']:.0f} MiB | {status} |", flush=True)
+    for mode in ("quick", "full") if not args.quick else ("quick",):
+        print(f"| **all notebooks** | {mode} | {totals[mode] / 60:.1f} min | | |")
     return 1 if failed else 0
 
 

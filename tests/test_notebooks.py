@@ -41,3 +41,9 @@ def test_first_code_cell_holds_the_papermill_parameters(source):
     assert "parameters" in code[0].metadata.get("tags", [])
     assert code[0].source.startswith("quick = None")
     assert "config.quick_mode(quick)" in code[1].source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_states_its_headline_numbers_for_the_report_index(source):
+    code = [cell.source for cell in jupytext.read(source).cells if cell.cell_type == "code"]
+    assert sum("reports.headline(" in cell for cell in code) == 1, "one reports.headline(...) cell per notebook"
