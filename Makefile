@@ -7,6 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# JupyterLab reads overrides.json from <prefix>/share/jupyter/lab/settings: ours opens a
+# notebook's paired .py as a notebook (jupytext) on double click, as it opens the .ipynb
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup lab report test bench sync clean
 
@@ -19,7 +22,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(LAB_OVERRIDES): settings/jupyterlab-overrides.json $(STAMP)
+	mkdir -p $(dir $@)
+	cp $< $@
+
+setup: $(STAMP) $(LAB_OVERRIDES)
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

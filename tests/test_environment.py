@@ -1,5 +1,6 @@
 """The three descriptions of the environment pin the same packages at the same versions."""
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -63,3 +64,14 @@ def test_binder_postbuild_fails_loudly_and_fetches_full_mnist():
     post_build = (ROOT / "binder" / "postBuild").read_text()
     assert post_build.startswith("#!/usr/bin/env bash") and "\nset -e\n" in post_build
     assert "download_full_mnist()" in post_build
+
+
+def test_make_setup_and_binder_both_install_the_jupyterlab_defaults():
+    overrides = json.loads((ROOT / "settings" / "jupyterlab-overrides.json").read_text())
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers["python"] == "Jupytext Notebook", "a paired .py opens as a notebook"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "settings/jupyterlab-overrides.json" in makefile and "share/jupyter/lab/settings/overrides.json" in makefile
+    post_build = (ROOT / "binder" / "postBuild").read_text()
+    assert 'cp settings/jupyterlab-overrides.json "$lab_settings/overrides.json"' in post_build
+    assert "/share/jupyter/lab/settings" in post_build

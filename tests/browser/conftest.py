@@ -57,13 +57,17 @@ def jupyterlab(tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     state = tmp_path_factory.mktemp("jupyter")
     served = state / "served"  # a copy: JupyterLab autosaves, and must never write into the repository
-    shutil.copytree(ROOT / "notebooks", served / "notebooks", ignore=shutil.ignore_patterns("*.py", ".ipynb_checkpoints"))
+    shutil.copytree(ROOT / "notebooks", served / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     _write_settings(state / "settings")
+    # the project's JupyterLab defaults, as `make setup` and binder/postBuild install them
+    (state / "app-settings").mkdir()
+    shutil.copy(ROOT / "settings" / "jupyterlab-overrides.json", state / "app-settings" / "overrides.json")
     env = {**os.environ, "ADVLAB_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         f"--ServerApp.token={token}", f"--ServerApp.root_dir={served}",
         f"--LabApp.user_settings_dir={state / 'settings'}", f"--LabApp.workspaces_dir={state / 'workspaces'}",
+        f"--LabApp.app_settings_dir={state / 'app-settings'}",
     ]
     if os.geteuid() == 0:  # CI runs as root
         command.append("--allow-root")

@@ -118,6 +118,29 @@ def test_notebook_01_epsilon_slider_redraws_the_attack(page, jupyterlab, artifac
     assert_slider_redraws(page, artifacts / "01_eps_slider.png")
 
 
+def test_a_paired_py_opens_as_the_same_notebook(page, jupyterlab, artifacts):
+    """Double-clicking 00's .py opens a notebook (jupytext), with the .ipynb's cells, not a text editor."""
+    base, token = jupyterlab
+    with urllib.request.urlopen(f"{base}/api/contents/notebooks?token={token}", timeout=30) as response:
+        listing = {item["name"]: item["type"] for item in json.load(response)["content"]}
+    assert listing["00_digit0_mixture.py"] == "notebook", "the server must read the .py as a notebook"
+    sources = {}
+    for name in ["00_digit0_mixture.py", "00_digit0_mixture.ipynb"]:
+        url = f"{base}/api/contents/notebooks/{name}?type=notebook&content=1&token={token}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            sources[name] = [(c["cell_type"], c["source"]) for c in json.load(response)["content"]["cells"]]
+    assert sources["00_digit0_mixture.py"] == sources["00_digit0_mixture.ipynb"]
+
+    page.goto(f"{base}/lab/tree/notebooks?reset&token={token}")
+    page.locator(".jp-DirListing-item", has_text="00_digit0_mixture.py").dblclick(timeout=60_000)
+    panel = page.locator(".jp-NotebookPanel:visible")
+    expect(panel).to_have_count(1, timeout=60_000)
+    accept_kernel_dialog(page)
+    expect(panel.locator(".jp-MarkdownCell").first).to_contain_text("00", timeout=30_000)
+    expect(page.locator(".jp-FileEditor:visible")).to_have_count(0)
+    page.screenshot(path=str(artifacts / "00_py_as_notebook.png"))
+
+
 def assert_slider_redraws(page, screenshot):
     """Move the first slider of the notebook's explorer; its readout and its picture must change."""
     explorer = cell_containing(page, "explorer = Explorer(")
