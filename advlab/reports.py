@@ -130,6 +130,7 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) ->
         ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4}</style>"
         f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
         "<table><tr><th>notebook</th><th>run time</th><th>status</th><th>headline numbers</th></tr>" + "".join(rows) + "</table>"
+        f"<p>{sum(r.ok for r in results)} of {len(results)} notebooks ran, in {sum(r.seconds for r in results) / 60:.1f} min.</p>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

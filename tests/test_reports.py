@@ -47,7 +47,7 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(notebook_folder
     assert (out / "00_good.html").exists() and (out / "01_broken.html").exists()
     index = (out / "index.html").read_text()
     assert "00_good.html" in index and "FAILED" in index and "this lesson is broken" in index
-    assert "test accuracy: <b>57.0%</b>" in index
+    assert "test accuracy: <b>57.0%</b>" in index and "1 of 2 notebooks ran" in index
 
 
 @pytest.mark.parametrize("numbers", [{}, {"accuracy": 1.5}, {"accuracy": float("nan")}, {"accuracy": "high"}, [0.5]])
