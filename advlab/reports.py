@@ -90,7 +90,9 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResul
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent), progress_bar=False
+            str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent), progress_bar=False,
+            # the kernel's own start-up warnings (e.g. "running over TCP") would break the progress lines
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
         error = None
     except Exception as exc:  # papermill still writes the partly executed notebook
