@@ -92,7 +92,7 @@ class AdversarialLoss:
             x_adv = attacks.fgsm(model, x, y, self.eps)
         elif self.method == "fgm":
             x_adv = attacks.fgm(model, x, y, self.eps)
-        else:  # pgd, and fast = PGD with one step of alpha from a random start
+        else:  # pgd, and fast = PGD with one step of alpha (from a random start unless told otherwise)
             x_adv = attacks.pgd(model, x, y, self.eps, self.alpha, self.steps, random_start=self.random_start,
                                 generator=self.generator)
         return x_adv.detach()
