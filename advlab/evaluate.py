@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import attacks
 from .checks import check_int, check_labels, check_number
 from .models import eval_mode, model_device
+from .progress import progress_bar
 
 
 @torch.no_grad()
@@ -82,10 +82,12 @@ def adversarial_examples(
     _check_robust_inputs(x, y, attack, batch_size)
     device = model_device(model)
     batches = range(0, len(x), batch_size)
-    chunks = [
-        attack(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu()
-        for i in tqdm(batches, desc="attacking", disable=not progress, leave=False)
-    ]
+    bar = progress_bar(len(batches), "attacking", disable=not progress, leave=False)
+    chunks = []
+    for i in batches:
+        chunks.append(attack(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)).cpu())
+        bar.update(1)
+    bar.close()
     return torch.cat(chunks) if chunks else x[:0].cpu()
 
 
@@ -117,7 +119,7 @@ def accuracy_vs_epsilon(
     epsilons = _check_epsilons(epsilons)
     _check_robust_inputs(x, y, attack, batch_size)
     n_batches = -(-len(x) // batch_size)
-    bar = tqdm(total=len(epsilons) * n_batches, desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(len(epsilons) * n_batches, desc, disable=not progress, leave=False)
     accuracies = []
     for eps in epsilons:
         attack_eps = (lambda m, xb, yb: xb) if eps == 0 else (lambda m, xb, yb, eps=eps: attack(m, xb, yb, eps))
@@ -133,13 +135,17 @@ def _robust_correct(model, x, y, attack, batch_size, progress, bar=None) -> torc
     _check_robust_inputs(x, y, attack, batch_size)
     device = model_device(model)
     correct = []
-    for i in tqdm(range(0, len(x), batch_size), desc="attacking", disable=not progress, leave=False):
+    own_bar = bar is None
+    if own_bar:
+        bar = progress_bar(-(-len(x) // batch_size), "attacking", disable=not progress, leave=False)
+    for i in range(0, len(x), batch_size):
         xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
         x_adv = attack(model, xb, yb)
         with torch.no_grad(), eval_mode(model):
             correct.append((model(x_adv).argmax(dim=1) == yb).cpu())
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
+    if own_bar:
+        bar.close()
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
 
 

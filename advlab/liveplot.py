@@ -3,9 +3,14 @@
 In a Jupyter kernel the figure is shown once as a PNG with a display id and every redraw
 *replaces* that output (``display_handle.update``): no flicker, no pile of figures. The
 figure is a bare ``matplotlib.figure.Figure`` (not made by pyplot), so the inline backend
-does not show a second copy at the end of the cell. Headless runs (papermill, nbval) keep
-the last redraw as the cell's single output; outside Jupyter nothing is displayed and the
-figure is simply kept for the caller.
+does not show a second copy at the end of the cell. Outside Jupyter nothing is displayed and
+the figure is simply kept for the caller.
+
+How many messages a plot sends is fixed by the work, never by the clock: it redraws only
+when its caller logs new points (``fit`` logs a fixed number per epoch), and the interval
+below only ever skips redraws. Headless runs (``config.headless()``: nbval, papermill) draw
+only the final frame, one output per plot, so a slow or busy machine sends no more messages
+than a fast one.
 
 Curves are grouped by name: names containing "loss" go to the loss panel, names containing
 "acc" to the accuracy panel; other names are recorded but not drawn.
@@ -17,6 +22,8 @@ import io
 import time
 
 from matplotlib.figure import Figure
+
+from . import config
 
 
 def in_jupyter_kernel() -> bool:
@@ -61,10 +68,18 @@ class History(dict):
 
 
 class LivePlot:
-    """Loss and accuracy panels drawn from a History, redrawn at most every `min_interval_s`."""
+    """Loss and accuracy panels drawn from a History, redrawn at most every `min_interval_s`.
+
+    `headless` (default: ``config.headless()``) draws the final frame only.
+    """
 
     def __init__(
-        self, title: str | None = None, min_interval_s: float = 0.5, show: bool | None = None, xlabel: str = "epoch"
+        self,
+        title: str | None = None,
+        min_interval_s: float = 0.5,
+        show: bool | None = None,
+        xlabel: str = "epoch",
+        headless: bool | None = None,
     ):
         self.fig = Figure(figsize=(9.5, 3.2), layout="constrained")  # the title never covers the panels' titles
         self.loss_ax, self.acc_ax = self.fig.subplots(1, 2)
@@ -73,15 +88,22 @@ class LivePlot:
         self.min_interval_s = min_interval_s
         self.xlabel = xlabel
         self.show = in_jupyter_kernel() if show is None else show
+        self.headless = config.headless() if headless is None else headless
+        self.redraws = 0
         self._handle = None
         self._last_draw = float("-inf")
 
-    def update(self, history: History, force: bool = False) -> bool:
-        """Redraw from `history` unless the last redraw was too recent; return whether it redrew."""
+    def update(self, history: History, force: bool = False, final: bool = False) -> bool:
+        """Redraw from `history`; return whether it redrew.
+
+        The final frame (`final`) is always drawn. Otherwise a headless plot draws nothing, and a
+        watched one redraws when `force` is set or `min_interval_s` has passed since the last redraw.
+        """
         now = time.perf_counter()
-        if not force and now - self._last_draw < self.min_interval_s:
+        if not final and (self.headless or (not force and now - self._last_draw < self.min_interval_s)):
             return False
         self._last_draw = now
+        self.redraws += 1
         draw_history(self.loss_ax, self.acc_ax, history, self.xlabel)
         if self.show:
             self._display()

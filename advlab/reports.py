@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import argparse
 import html
+import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -164,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parameters.update({name: _parse_value(value) for name, value in args.parameter})
 
     notebooks = find_notebooks(args.notebooks, args.folder)
+    os.environ[config.HEADLESS_ENV] = "1"  # the kernels inherit it: nobody watches a report being made
     args.out.mkdir(parents=True, exist_ok=True)
     results = []
     for i, notebook in enumerate(notebooks, 1):

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from .checks import check_int, check_labels, check_number
 from .liveplot import History, LivePlot
 from .models import eval_mode, model_device
+from .progress import progress_bar
 
 
 @dataclass
@@ -97,9 +97,7 @@ def fit(
 
     history = History()
     plot = LivePlot(title=title) if live else None
-    # mininterval and refresh=False below: every bar redraw is a message to the notebook front end,
-    # and a flood of them (one per step) overflows the kernel's output queue (nbval then times out)
-    bar = tqdm(total=epochs * steps_per_epoch, desc=title or "training", disable=not progress, leave=True, mininterval=0.5)
+    bar = progress_bar(epochs * steps_per_epoch, title or "training", disable=not progress)
     for epoch in range(epochs):
         started = time.perf_counter()
         model.train()
@@ -128,7 +126,7 @@ def fit(
         history.epoch_seconds.append(time.perf_counter() - started)
         _log_metrics(model, metrics, history, epoch + 1)
         if plot:
-            plot.update(history, force=True)
+            plot.update(history, force=True, final=epoch + 1 == epochs)
     bar.close()
     optimizer.zero_grad(set_to_none=True)  # leave no stale gradients behind for the caller
     history.figure = plot.fig if plot else None

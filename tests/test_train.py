@@ -113,7 +113,7 @@ def test_live_plot_shows_one_output_and_updates_it_in_place(monkeypatch):
         return Handle()
 
     monkeypatch.setattr(IPython.display, "display", fake_display)
-    plot = liveplot.LivePlot(show=True, min_interval_s=0.0)
+    plot = liveplot.LivePlot(show=True, min_interval_s=0.0, headless=False)
     history = liveplot.History()
     for epoch in range(1, 4):
         history.log("train loss", epoch, 1 / epoch)
@@ -123,12 +123,41 @@ def test_live_plot_shows_one_output_and_updates_it_in_place(monkeypatch):
 
 
 def test_live_plot_throttles_redraws():
-    plot = liveplot.LivePlot(show=False, min_interval_s=60)
+    plot = liveplot.LivePlot(show=False, min_interval_s=60, headless=False)
     history = liveplot.History()
     history.log("train loss", 0.1, 1.0)
     assert plot.update(history) is True
     assert plot.update(history) is False
     assert plot.update(history, force=True) is True
+
+
+def test_headless_live_plot_draws_only_its_final_frame():
+    plot = liveplot.LivePlot(show=False, min_interval_s=0.0, headless=True)
+    history = liveplot.History()
+    history.log("train loss", 0.1, 1.0)
+    assert plot.update(history) is False
+    assert plot.update(history, force=True) is False
+    assert plot.update(history, final=True) is True
+    assert plot.redraws == 1
+
+
+def test_fit_redraws_a_number_of_times_fixed_by_the_work(small_mixture, monkeypatch):
+    """However slow the machine, a watched fit redraws at most once per logged point and once per epoch."""
+    monkeypatch.setattr(liveplot.time, "perf_counter", lambda: 0.0)  # a frozen clock: no redraw is skipped by time
+    redraws = []
+    original_update = liveplot.LivePlot.update
+
+    def counting_update(self, history, force=False, final=False):
+        drew = original_update(self, history, force=force, final=final)
+        redraws.append(drew)
+        return drew
+
+    monkeypatch.setattr(liveplot.LivePlot, "update", counting_update)
+    monkeypatch.setattr(liveplot, "in_jupyter_kernel", lambda: False)
+    monkeypatch.setenv("ADVLAB_HEADLESS", "0")
+    fit(SmallCNN(), small_mixture, epochs=2, batch_size=64, points_per_epoch=4, progress=False)
+    steps_per_epoch = -(-len(small_mixture[1]) // 64)
+    assert len(redraws) == 2 * (4 + 1), f"{len(redraws)} update calls for 2 epochs of {steps_per_epoch} steps"
 
 
 @pytest.mark.parametrize(
