@@ -120,19 +120,32 @@ def load_mnist(split: str = "train", source: str = "auto") -> tuple[torch.Tensor
 
     Each call returns fresh tensors, so a caller may modify them freely.
     """
+    images, labels = _load_uint8(split, source)
+    return _to_float(images), labels.clone()
+
+
+def _load_uint8(split: str, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cached uint8 images [N, 28, 28] and labels of `split` (shared: do not modify them).
+
+    Tasks index these first and convert only the images they use to floats, so building 4,000
+    pairs from full MNIST never holds all 60,000 images as floats (188 MB).
+    """
     check_choice("split", split, SPLITS)
     source = resolve_source(source)
     if source == "bundled":
-        images, labels = _bundled_uint8(split)
-    else:
-        try:
-            images, labels = _torchvision_uint8(split)
-        except Exception as error:
-            raise RuntimeError(
-                f"source='torchvision' could not get full MNIST ({error}); connect to the internet, "
-                f"set ADVLAB_DATA to a folder holding torchvision's MNIST, or use source='bundled'"
-            ) from error
-    return images.float().div(255).unsqueeze(1), labels.clone()
+        return _bundled_uint8(split)
+    try:
+        return _torchvision_uint8(split)
+    except Exception as error:
+        raise RuntimeError(
+            f"source='torchvision' could not get full MNIST ({error}); connect to the internet, "
+            f"set ADVLAB_DATA to a folder holding torchvision's MNIST, or use source='bundled'"
+        ) from error
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] -> float [N, 1, 28, 28] in [0, 1]."""
+    return images.float().div(255).unsqueeze(1)
 
 
 def download_full_mnist() -> None:
@@ -220,10 +233,10 @@ def digit0_mixture(
     n defaults to the number of images in the split. Train and test are built from
     MNIST's own train and test images, so they never share a source image.
     """
-    images, labels = load_mnist(split, source)
+    images, labels = _load_uint8(split, source)
     n = len(labels) if n is None else n
     pairs = mixture_pairs(labels, n, seed)
-    x = (images[pairs[:, 0]] + images[pairs[:, 1]]).clamp_(0.0, 1.0)
+    x = (_to_float(images[pairs[:, 0]]) + _to_float(images[pairs[:, 1]])).clamp_(0.0, 1.0)
     digits = labels[pairs]
     y = (digits == 0).any(dim=1).long()
     return x, y, digits
@@ -233,15 +246,15 @@ def mnist10(
     split: str = "train", n: int | None = None, seed: int = 0, source: str = "auto"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Plain 10-class MNIST ``(x, y)``: a random subset of `n` images of `split` (all if None)."""
-    images, labels = load_mnist(split, source)
+    images, labels = _load_uint8(split, source)
     if n is None:
-        return images, labels
+        return _to_float(images), labels.clone()
     check_int("n", n, minimum=1)
     check_int("seed", seed, minimum=0)
     if n > len(labels):
         raise ValueError(f"n must be at most {len(labels)} for the {split} split of this source, got {n}")
     index = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n]
-    return images[index], labels[index]
+    return _to_float(images[index]), labels[index]
 
 
 # ----------------------------------------------------------------------------- domain shift
@@ -264,10 +277,12 @@ def smooth_noise(n: int, generator: torch.Generator, size: int = 28, cells: tupl
 
 
 def _stroke_clutter(images: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
-    """Random 14x14 crops of random MNIST images, upscaled 2x: stroke-like clutter [n, 1, 28, 28]."""
+    """Random 14x14 crops of random MNIST images (floats in [0, 1] or uint8), upscaled 2x: stroke-like clutter [n, 1, 28, 28]."""
     index = torch.randint(len(images), (n,), generator=generator)
     rows, cols = torch.randint(0, 15, (2, n), generator=generator)
     crops = torch.stack([images[i, :, r : r + 14, c : c + 14] for i, r, c in zip(index, rows, cols)])
+    if crops.dtype == torch.uint8:  # a uint8 pool (0..255) is converted crop by crop, not all at once
+        crops = crops.float().div(255)
     return torch.nn.functional.interpolate(crops, size=(28, 28), mode="bilinear", align_corners=False)
 
 
@@ -318,5 +333,5 @@ def shifted_mnist(
     check_choice("shift", shift, SHIFTS)
     check_int("seed", seed, minimum=0)
     x, y = mnist10(split, n=n, seed=seed, source=source)
-    pool, _ = load_mnist(split, source)
+    pool = _load_uint8(split, source)[0].unsqueeze(1)  # uint8: the clutter converts only the crops it cuts
     return shift_images(x, shift, seed=seed, texture_pool=pool), y

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import attacks
@@ -36,6 +37,20 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     """Fraction of samples whose predicted class equals the label: mean(argmax model(x) == y)."""
     check_labels("y", y, len(x))
     return (predict(model, x, batch_size) == y).float().mean().item()
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """The mean cross-entropy (1/N) sum_i CE(model(x_i), y_i), computed in batches."""
+    check_labels("y", y, len(x))
+    check_int("batch_size", batch_size, minimum=1)
+    device = model_device(model)
+    total = 0.0
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i : i + batch_size].to(device))
+            total += F.cross_entropy(logits, y[i : i + batch_size].to(device), reduction="sum").item()
+    return total / len(x)
 
 
 def misclassified(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -128,6 +143,48 @@ def accuracy_vs_epsilon(
         bar.set_postfix(eps=f"{eps:.3g}", acc=f"{accuracies[-1]:.3f}", refresh=False)
     bar.close()
     return accuracies
+
+
+def attack_curves(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    attack: Callable[..., torch.Tensor],
+    batch_size: int = 500,
+    on_batch: Callable[[int, dict[str, list[float]]], None] | None = None,
+) -> dict[str, list[float]]:
+    """The mean loss and the accuracy at every iterate of an iterative attack, over all of x, batch by batch.
+
+        loss[t] = (1/N) sum_i CE(model(x_i^t), y_i),    accuracy[t] = (1/N) sum_i [argmax model(x_i^t) == y_i]
+
+    `attack(model, x_b, y_b, callback=...)` must call ``callback(state)`` with ``state.step`` and
+    ``state.logits`` at each iterate, as :func:`attacks.pgd` does (one restart). Memory stays that
+    of one batch. ``on_batch(samples_done, curves)`` sees the running curves after every batch
+    (over the samples attacked so far), for a live plot.
+    """
+    _check_robust_inputs(x, y, attack, batch_size)
+    device = model_device(model)
+    loss_sums: dict[int, float] = {}
+    correct_sums: dict[int, float] = {}
+    done = 0
+    for i in range(0, len(x), batch_size):
+        yb = y[i : i + batch_size].to(device)
+
+        def record(state, yb=yb):
+            loss_sums[state.step] = loss_sums.get(state.step, 0.0) + F.cross_entropy(state.logits, yb, reduction="sum").item()
+            correct_sums[state.step] = correct_sums.get(state.step, 0.0) + (state.logits.argmax(1) == yb).sum().item()
+
+        attack(model, x[i : i + batch_size].to(device), yb, callback=record)
+        done += len(yb)
+        curves = _mean_curves(loss_sums, correct_sums, done)
+        if on_batch is not None:
+            on_batch(done, curves)
+    return curves
+
+
+def _mean_curves(loss_sums: dict[int, float], correct_sums: dict[int, float], count: int) -> dict[str, list[float]]:
+    steps = sorted(loss_sums)
+    return {"step": steps, "loss": [loss_sums[t] / count for t in steps], "accuracy": [correct_sums[t] / count for t in steps]}
 
 
 def _robust_correct(model, x, y, attack, batch_size, progress, bar=None) -> torch.Tensor:

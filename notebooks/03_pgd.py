@@ -29,8 +29,8 @@
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
-n_train = None  # None: one pair per training image (quick: 2,000 pairs)
-n_eval = None  # test pairs for the curves; None: all (quick: 200)
+n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
+n_eval = None  # test pairs for the curves; None: 1,000 (full) or 200 (quick); "all": one per test image
 eps = 0.1  # L-inf budget where the sliders start
 alpha = 0.01  # step size where the sliders start
 steps = 20  # number of steps where the sliders start
@@ -52,8 +52,8 @@ from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
 epochs = epochs or (3 if quick else 5)
-n_train = n_train or (2000 if quick else None)
-n_eval = n_eval or (200 if quick else None)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
+n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=200)
 curve_steps = curve_steps or (10 if quick else 20)
 device = config.get_device()
 config.seed_everything(seed)
@@ -72,7 +72,8 @@ fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-
     metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 model.eval()
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
-print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test)} test pairs")
+print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
+      f"({len(y_train):,} training pairs, built from {data.describe_source(source)})")
 assert clean_accuracy >= 0.85
 
 # %% [markdown]
@@ -174,24 +175,27 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms (40 PGD steps on 4 i
 # loss climb and the accuracy fall while the attack runs.
 
 # %%
-live = LivePlot(xlabel="PGD iteration", min_interval_s=0.2)
+live = LivePlot(xlabel="PGD iteration")
 curves = History()
-x_all, y_all = x_test.to(device), y_test.to(device)
 
 
-def watch(state):
-    curves.log("mean loss", state.step, F.cross_entropy(state.logits, y_all).item())
-    curves.log("accuracy under attack", state.step, (state.logits.argmax(1) == y_all).float().mean().item())
-    live.update(curves, force=state.step == 2 * steps)
+def watch(done, running):
+    """After each batch: redraw the curves over the test pairs attacked so far."""
+    curves.clear()
+    for step, loss, accuracy in zip(running["step"], running["loss"], running["accuracy"]):
+        curves.log("mean loss", step, loss)
+        curves.log("accuracy under attack", step, accuracy)
+    live.update(curves, force=True, final=done == len(y_test))
 
 
-x_pgd = attacks.pgd(model, x_all, y_all, eps, alpha, 2 * steps, callback=watch)
-mean_loss, adv_accuracy = curves.values("mean loss"), curves.values("accuracy under attack")
-print(f"PGD-{2 * steps} at eps = {eps}: accuracy {adv_accuracy[0]:.1%} -> {adv_accuracy[-1]:.1%}, "
-      f"mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
+pgd_curves = evaluate.attack_curves(model, x_test, y_test, lambda m, x, y, callback: attacks.pgd(
+    m, x, y, eps, alpha, 2 * steps, callback=callback), on_batch=watch)
+mean_loss, adv_accuracy = pgd_curves["loss"], pgd_curves["accuracy"]
+print(f"PGD-{2 * steps} at eps = {eps} on {len(y_test):,} test pairs: accuracy {adv_accuracy[0]:.1%} -> "
+      f"{adv_accuracy[-1]:.1%}, mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
 assert abs(adv_accuracy[0] - clean_accuracy) <= 1 / len(y_test) and adv_accuracy[-1] < adv_accuracy[0]
-with torch.no_grad():
-    fgsm_mean_loss = F.cross_entropy(model(attacks.fgsm(model, x_all, y_all, eps)), y_all).item()
+fgsm_examples = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, eps))
+fgsm_mean_loss = evaluate.mean_loss(model, fgsm_examples, y_test)
 print(f"FGSM at the same eps: mean loss {fgsm_mean_loss:.3f}")
 assert mean_loss[-1] > mean_loss[0]
 assert mean_loss[-1] > fgsm_mean_loss, "PGD climbs higher than FGSM's single step"

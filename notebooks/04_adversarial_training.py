@@ -34,7 +34,7 @@
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
-n_train = None  # None: all 4,000 bundled pairs (full) or 2,000 (quick)
+n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
 n_eval = None  # test pairs for clean accuracy; None: 1,000 (full) or 300 (quick)
 n_robust = None  # test pairs attacked for robust accuracy; None: 500 (full) or 200 (quick)
 eps = 0.1  # L-inf training budget (pixels in [0, 1])
@@ -61,8 +61,8 @@ from advlab.train import fit
 
 quick = config.quick_mode(quick)
 epochs = epochs or (3 if quick else 5)
-n_train = n_train or (2000 if quick else None)
-n_eval = n_eval or (300 if quick else 1000)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
+n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
 n_robust = n_robust or (200 if quick else 500)
 train_steps = train_steps or (5 if quick else 7)
 eval_steps = eval_steps or (10 if quick else 20)
@@ -72,9 +72,10 @@ print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
-print(f"{len(y_train)} training pairs, {len(y_test) if False else n_eval} test pairs, {n_robust} of them attacked")
 x_test, y_test, _ = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
 x_rob, y_rob = x_test[:n_robust], y_test[:n_robust]
+print(f"{len(y_train):,} training pairs, {len(y_test):,} test pairs, {len(y_rob):,} of them attacked "
+      f"(built from {data.describe_source(source)})")
 
 
 def pgd_attack(model, x, y, eps, steps=eval_steps):
@@ -264,7 +265,7 @@ assert gap <= 0.15, "FGM-AT and the gradient penalty reach similar FGM robustnes
 # %%
 overfit_eps = 0.3
 overfit_epochs = 6 if quick else 10
-x_mnist, y_mnist = data.mnist10("train", n=2000 if quick else 4000, seed=seed, source=source)
+x_mnist, y_mnist = data.mnist10("train", n=data.QUICK_TRAIN_PAIRS if quick else data.TRAIN_PAIRS, seed=seed, source=source)
 x_mnist_test, y_mnist_test = data.mnist10("test", n=500, seed=seed, source=source)
 x_watch, y_watch = x_mnist_test[:200], y_mnist_test[:200]
 overfit_metrics = {

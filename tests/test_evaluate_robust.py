@@ -89,3 +89,38 @@ def test_robust_accuracy_rejects_bad_arguments(trained):
         evaluate.robust_accuracy(model, x, y, attack, batch_size=0)
     with pytest.raises(TypeError, match="attack"):
         evaluate.robust_accuracy(model, x, y, "fgsm")
+
+
+@pytest.fixture(scope="module")
+def trained_curve_model(trained):
+    model, x_test, y_test = trained
+    return model, torch.cat([x_test, x_test[:80]]), torch.cat([y_test, y_test[:80]])  # 200 pairs: 4 batches of 50
+
+
+def test_attack_curves_in_batches_equal_one_pgd_call_over_everything(trained_curve_model):
+    """Aggregating per-batch callbacks gives the curves of one big attack, in one batch's memory."""
+    model, x, y = trained_curve_model
+
+    whole = {"loss": [], "accuracy": []}
+
+    def record(state):
+        whole["loss"].append(torch.nn.functional.cross_entropy(state.logits, y).item())
+        whole["accuracy"].append((state.logits.argmax(1) == y).float().mean().item())
+
+    attacks.pgd(model, x, y, 0.1, 0.02, 5, callback=record)
+    seen = []
+    curves = evaluate.attack_curves(
+        model, x, y, lambda m, xb, yb, callback: attacks.pgd(m, xb, yb, 0.1, 0.02, 5, callback=callback),
+        batch_size=50, on_batch=lambda done, running: seen.append(done))
+    assert curves["step"] == list(range(6))
+    assert curves["loss"] == pytest.approx(whole["loss"], rel=1e-4)
+    assert curves["accuracy"] == pytest.approx(whole["accuracy"], abs=1e-6)
+    assert seen == [50, 100, 150, 200]
+    assert curves["loss"][-1] > curves["loss"][0] + 0.1  # the attack really climbed
+
+
+def test_mean_loss_in_batches_is_the_mean_cross_entropy(trained_curve_model):
+    model, x, y = trained_curve_model
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(model.eval()(x), y).item()
+    assert evaluate.mean_loss(model, x, y, batch_size=30) == pytest.approx(expected, rel=1e-5)
