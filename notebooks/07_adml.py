@@ -48,6 +48,7 @@ outer_lr = 1e-3
 eps = 0.15  # FGSM eps of ADML's training and of the evaluation
 n_test_episodes = None  # None: 200 (full) or 50 (quick)
 sine_iterations = None  # None: 600 (full) or 300 (quick)
+n_pool = None  # training images the episodes are drawn from; None: 4,000 (and 1,000 test images); "all": whole splits
 source = "auto"
 
 # %%
@@ -68,6 +69,7 @@ quick = config.quick_mode(quick)
 meta_iterations = meta_iterations or (600 if quick else 1500)
 n_test_episodes = n_test_episodes or (50 if quick else 200)
 sine_iterations = sine_iterations or (300 if quick else 600)
+n_pool = data.sample_size(n_pool, quick, full=data.TRAIN_PAIRS, small=data.TRAIN_PAIRS)
 config.seed_everything(seed)
 device = config.get_device()
 if device.type == "cpu":
@@ -126,8 +128,10 @@ plt.show()
 # meta-testing from its *test* images of digits 6–9: new classes and new images.
 
 # %%
-train_images, train_labels = data.load_mnist("train", source=source)
-test_images, test_labels = data.load_mnist("test", source=source)
+train_images, train_labels = data.mnist10("train", n=n_pool, seed=seed, source=source)
+test_images, test_labels = data.mnist10("test", n=n_pool and n_pool // 4, seed=seed, source=source)
+print(f"episode pools: {len(train_labels):,} training and {len(test_labels):,} test images "
+      f"from {data.describe_source(source)}")
 train_classes, test_classes = tuple(range(6)), tuple(range(6, 10))
 train_tasks = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
 test_tasks = meta.EpisodeSampler(test_images, test_labels, test_classes, n_way, k_shot, n_query, seed=seed + 1)
@@ -223,7 +227,7 @@ for method in ("maml", "adml"):
             history.log(f"{method.upper()} query acc", iteration, np.mean(accuracies[-block:]))
             live.update(history)
     train_seconds[method] = time.perf_counter() - started
-live.update(history, force=True)
+live.update(history, final=True)
 print(", ".join(f"{m.upper()}: {s:.1f} s" for m, s in train_seconds.items()))
 
 # %% [markdown]

@@ -62,7 +62,8 @@ def jupyterlab(tmp_path_factory):
     # the project's JupyterLab defaults, as `make setup` and binder/postBuild install them
     (state / "app-settings").mkdir()
     shutil.copy(ROOT / "settings" / "jupyterlab-overrides.json", state / "app-settings" / "overrides.json")
-    env = {**os.environ, "ADVLAB_QUICK": "1", "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+    # a person watches JupyterLab: live plots redraw as training goes (make test sets ADVLAB_HEADLESS=1)
+    env = {**os.environ, "ADVLAB_QUICK": "1", "ADVLAB_HEADLESS": "0", "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
         f"--ServerApp.token={token}", f"--ServerApp.root_dir={served}",
