@@ -6,7 +6,8 @@ learner's JupyterLab can steer the same notebooks without editing them:
     ADVLAB_QUICK=1       quick mode: small data, few epochs (what CI runs)
     ADVLAB_DEVICE=cpu    force a device (default: CUDA when available, else CPU)
     ADVLAB_DATA=/path    where downloaded datasets are cached (default ~/.cache/advlab)
-    ADVLAB_THREADS=1     CPU threads for torch (default: torch's own choice, one per core);
+    ADVLAB_THREADS=1     CPU threads for torch (default: torch's own choice, one per core, but
+                         no more than a container's CPU quota allows, as on Binder);
                          1 avoids thrashing when several kernels share a small machine
     ADVLAB_HEADLESS=1    nobody is watching (nbval, papermill reports, benchmarks): live plots
                          draw only their final frame and explorers also embed precomputed frames.
@@ -15,6 +16,7 @@ learner's JupyterLab can steer the same notebooks without editing them:
 
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
@@ -93,13 +95,37 @@ def cache_dir() -> Path:
     return path
 
 
+def cpu_quota(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The CPUs a container's quota allows (rounded up), or None when there is no quota.
+
+        cpus = ceil(quota / period)    from cgroup v2 ``cpu.max`` or v1 ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``
+
+    Binder's pods see all of the host's cores but may use about one: PyTorch would start one
+    thread per host core and thrash.
+    """
+    v2, v1 = cgroup_root / "cpu.max", cgroup_root / "cpu"
+    try:
+        if v2.exists():
+            quota, period = v2.read_text().split()[:2]
+        else:
+            quota, period = (v1 / "cpu.cfs_quota_us").read_text(), (v1 / "cpu.cfs_period_us").read_text()
+        quota, period = quota.strip(), int(period)
+    except (OSError, ValueError):
+        return None
+    if quota in ("max", "-1") or period <= 0:
+        return None
+    return max(1, math.ceil(int(quota) / period))
+
+
 def apply_thread_setting() -> int:
-    """Set torch's CPU thread count from ADVLAB_THREADS if it is set; return the count in use."""
+    """Set torch's CPU thread count: ADVLAB_THREADS if set, else no more than the container's CPU quota."""
     value = os.environ.get(THREADS_ENV, "").strip()
     if value:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
         torch.set_num_threads(int(value))
+    elif (quota := cpu_quota()) is not None and quota < torch.get_num_threads():
+        torch.set_num_threads(quota)
     return torch.get_num_threads()
 
 

@@ -60,3 +60,30 @@ def test_thread_count_follows_the_environment(monkeypatch):
             config.apply_thread_setting()
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.max": "150000 100000\n"}, 2),  # cgroup v2: 1.5 CPUs -> 2 threads
+    ({"cpu.max": "max 100000\n"}, None),  # v2, no quota
+    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # v1: one CPU (Binder)
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),  # v1, no quota
+    ({}, None),  # no cgroup files at all
+])
+def test_cpu_quota_reads_the_container_limit(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert config.cpu_quota(tmp_path) == expected
+
+
+def test_threads_follow_the_quota_unless_advlab_threads_is_set(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.delenv("ADVLAB_THREADS", raising=False)
+        monkeypatch.setattr(config, "cpu_quota", lambda: 1)
+        assert config.apply_thread_setting() == 1
+        monkeypatch.setenv("ADVLAB_THREADS", "2")
+        assert config.apply_thread_setting() == 2
+    finally:
+        torch.set_num_threads(before)
