@@ -27,20 +27,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from advlab.mnist_files import write_full_size_stand_in  # noqa: E402
 from advlab.reports import find_notebooks  # noqa: E402
+from notebook_times import MEASURE_ONE  # noqa: E402  (this folder: the same peak-memory wrapper)
 
 MEMORY_TARGET_MIB = 1536
 TIME_RATIO_TARGET = 1.5
-MEASURE_ONE = """
-import json, resource, subprocess, sys, time
-started = time.perf_counter()
-status = subprocess.run(sys.argv[1:], capture_output=True, text=True).returncode
-seconds = time.perf_counter() - started
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak_kib / 1024}))
-"""
 
 
 def measure(notebook: Path, source: str, data_dir: Path, quick: bool = False, cpus: str | None = None) -> dict:
