@@ -39,7 +39,7 @@
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
 seed = 0
-seeds = None  # seeds of the semi-supervised comparison; None: [0, 1]
+seeds = None  # seeds of the semi-supervised comparison; None: [0, 1, 2, 3, 4] (full) or [0, 1, 2] (quick)
 label_counts = None  # labelled MNIST images (10 classes); None: [100, 1000] (full) or [100] (quick)
 mixture_labels = 100  # labelled pairs of the digit-0 mixture task
 epochs = None  # None: 5 (full) or 3 (quick)
@@ -70,7 +70,7 @@ from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
-seeds = seeds or [0, 1]
+seeds = seeds or ([0, 1, 2] if quick else [0, 1, 2, 3, 4])
 label_counts = label_counts or ([100] if quick else [100, 1000])
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.TRAIN_PAIRS)
@@ -391,14 +391,23 @@ for count in label_counts:
             print(f"{count:>7} {s:>5} " + " ".join(row))
 
 # %% [markdown]
-# **Self-check.** With the fewest labels, VAT beats supervised-only training by a clear margin
-# for **every** seed: more than 2 points, a floor set below the gains of our own runs in quick
-# and full mode (the README lists them).
+# **Self-check.** With the fewest labels, VAT helps for **every** seed, and its mean gain is
+# clearly more than the seed-to-seed noise: above 2 points and above twice its standard error
+# $s/\sqrt{n}$ over the $n$ seeds (a paired comparison: each seed draws the same labelled images
+# for both methods).
 
 # %%
-gains = [results["VAT", smallest, s] - results["supervised only", smallest, s] for s in seeds]
-print(f"VAT gain over supervised-only with {smallest} labels: " + ", ".join(f"{100 * g:+.1f}" for g in gains) + " points")
-assert min(gains) > 0.02, f"VAT must beat supervised-only by more than 2 points for every seed, got {gains}"
+gains = np.array([results["VAT", smallest, s] - results["supervised only", smallest, s] for s in seeds])
+standard_error = gains.std(ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("nan")
+print(f"VAT gain over supervised-only with {smallest} labels, {len(gains)} seeds: "
+      + ", ".join(f"{100 * g:+.1f}" for g in gains)
+      + f" points; mean {100 * gains.mean():+.1f} ± {100 * standard_error:.1f} (standard error)")
+# Margins measured over seeds 0-5 (`python -m advlab.reports 05 [--quick] -p seeds "[0,1,2,3,4,5]"`):
+# full mode +6.2 to +10.7 points; quick mode (3 epochs) +0.6 to +7.2, so "more than 2 points for
+# every seed" would rest on luck there. Gains of +0.6 are still positive; the mean of any three
+# of those six quick-mode seeds stays above 2 points and above twice its standard error.
+assert gains.min() > 0, f"VAT must not hurt for any seed, got {gains}"
+assert gains.mean() > max(0.02, 2 * standard_error), f"mean gain {gains.mean():.3f} ± {standard_error:.3f} is within noise"
 
 # %% [markdown]
 # **The published anchor.** Miyato et al. report **1.36 %** test error with VAT on MNIST with
