@@ -564,6 +564,7 @@ def square(
     p_init: float = SQUARE_P_INIT,
     *,
     generator: torch.Generator | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
 ) -> torch.Tensor:
     """Square attack, L-inf (Andriushchenko et al., 2020): random search that never looks at a gradient.
 
@@ -581,7 +582,10 @@ def square(
     all, which is why gradient masking cannot hide from it. All random choices (stripes,
     windows, signs) come from `generator`; unlike torchattacks (one window for the whole
     batch) each sample gets its own window and signs, as in the paper's code.
-    ``restarts=R`` runs again, from new stripes, on the samples not yet fooled.
+    ``restarts=R`` runs again, from new stripes, on the samples not yet fooled. Samples it does
+    not fool come back unchanged. ``callback(iteration, margins)``, if given, sees after the
+    stripes (iteration 0) and after every iteration the best margins so far of the samples in
+    the run (those classified correctly at its start); margin <= 0 means fooled.
     """
     x_in, y, eps = _check_common(x, y, eps)
     check_int("n_queries", n_queries, minimum=1)
@@ -603,14 +607,14 @@ def square(
             todo = todo_mask.nonzero().squeeze(1)
             if len(todo) == 0 or eps == 0:
                 break
-            x_best, margin = _square_run(model, x0[todo], y0[todo], eps, n_queries, p_init, generator)
+            x_best, margin = _square_run(model, x0[todo], y0[todo], eps, n_queries, p_init, generator, callback)
             now_fooled = margin <= 0
             result[todo[now_fooled]] = x_best[now_fooled]
             todo_mask[todo[now_fooled]] = False
     return result.to(x.device)
 
 
-def _square_run(model, x, y, eps, n_queries, p_init, generator):
+def _square_run(model, x, y, eps, n_queries, p_init, generator, callback=None):
     """One Square-attack run on x; returns the best points and their margins z_y - max_{j!=y} z_j."""
     n, channels, height, width = x.shape
     gen_device = generator.device if generator is not None else x.device
@@ -623,6 +627,8 @@ def _square_run(model, x, y, eps, n_queries, p_init, generator):
 
     x_best = project(x + eps * random_signs(n, channels, 1, width))
     margin = -margin_loss(model(x_best), y)
+    if callback is not None:
+        callback(0, margin.clone())
     rows = torch.arange(height, device=x.device)
     cols = torch.arange(width, device=x.device)
     for iteration in range(n_queries):
@@ -643,4 +649,6 @@ def _square_run(model, x, y, eps, n_queries, p_init, generator):
         better = candidate_margin < margin[active]
         x_best[active[better]] = candidate[better]
         margin[active[better]] = candidate_margin[better]
+        if callback is not None:
+            callback(iteration + 1, margin.clone())
     return x_best, margin
