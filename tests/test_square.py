@@ -178,3 +178,17 @@ def test_square_breaks_a_quantised_model_that_pgd_cannot_touch(trained_cnn_squar
     assert torch.equal(pgd, x), "round() has a zero gradient: PGD never moves"
     fooled = success_rate(masked, x, run_square(masked, x, y, 0.15, seed=0, n_queries=200), y)
     assert clean > 0.8 and fooled > 0.05, (clean, fooled)  # measured: about 12 % of 130, PGD 0
+
+
+def test_callback_sees_margins_that_only_go_down_and_end_at_the_result(trained_cnn_square):
+    model, x, y = trained_cnn_square
+    x, y = x[:40], y[:40]
+    with torch.no_grad():
+        correct = model(x).argmax(1) == y
+    seen = []
+    result = run_square(model, x, y, 0.15, seed=2, n_queries=40, callback=lambda i, margins: seen.append((i, margins)))
+    assert [i for i, _ in seen] == list(range(len(seen))) and len(seen[0][1]) == correct.sum()
+    margins = torch.stack([m for _, m in seen])
+    assert (margins.diff(dim=0) <= 0).all(), "a candidate is kept only if it lowers the margin"
+    fooled = (result != x).flatten(1).any(1)
+    assert torch.equal(fooled[correct], margins[-1] <= 0)
