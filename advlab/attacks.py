@@ -377,7 +377,7 @@ def _apgd_loss(name: str):
 
 
 def apgd_checkpoints(steps: int) -> list[int]:
-    """The iterations w_1 < w_2 < ... at which APGD may halve its step: w_j = ceil-free round of p_j * steps.
+    """The iterations w_1 < w_2 < ... at which APGD may halve its step, w_j ~ p_j * steps, with
 
         p_0 = 0,  p_1 = 0.22,  p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)
 
@@ -418,7 +418,8 @@ def apgd(
     P projects on the eps ball around x and clips to [0, 1]. At each checkpoint w_j
     (`apgd_checkpoints`) a sample's eta is halved, and its iterate restarts from its best point
     so far, when either
-      1. fewer than rho = 0.75 of the steps since w_{j-1} increased f (f(x_{i+1}) > f(x_i)), or
+      1. fewer than rho = 0.75 of the steps since w_{j-1} increased f (f(x_{i+1}) > f(x_i); the
+         reference code halves at <= rho, the paper at < rho, which we follow), or
       2. eta was not halved at w_{j-1} and the best loss has not grown since w_{j-1}.
 
     `loss` is "ce" (cross-entropy) or "margin" (`margin_loss`, the Carlini-Wagner logit margin:
