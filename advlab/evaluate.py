@@ -1,5 +1,8 @@
 """Measuring a trained model: predictions, accuracy, which samples it gets wrong, and accuracy under attack.
 
+`worst_case_accuracy` is the strongest evaluation here: an AutoAttack-style ensemble (PGD with
+restarts, APGD-CE, APGD-margin, Square) where a sample counts only if every attack fails on it.
+
 All functions run the model in eval mode, in batches (without gradients, except where an attack needs them), and leave the
 model's train/eval mode as they found it.
 """
