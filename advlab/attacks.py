@@ -1,4 +1,4 @@
-"""Adversarial examples on inputs in [0, 1]: FGSM, FGM and PGD.
+"""Adversarial examples on inputs in [0, 1]: FGSM, FGM, PGD, and the stronger Auto-PGD and Square attacks.
 
 Every attack climbs the loss of the true label (or, with ``targeted=True``, descends the
 loss of a target label held in ``y``). The loss is the batch **mean** of the cross-entropy,
@@ -29,6 +29,7 @@ length exactly eps unless the gradient vanishes.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -349,3 +350,306 @@ def pgd_parameters(model: nn.Module, names, eps: float, alpha: float, steps: int
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(backups[name])
+
+
+# ----------------------------------------------------------------------------- Auto-PGD (Croce & Hein, 2020)
+APGD_LOSSES = ("ce", "margin")
+APGD_MOMENTUM = 0.75  # alpha of the paper
+APGD_RHO = 0.75  # halve the step when fewer than rho of the steps since the last checkpoint raised the loss
+
+
+def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner logit margin per sample: max_{j != y} z_j - z_y  (> 0 exactly when misclassified).
+
+    It works for any number of classes >= 2. AutoAttack's DLR loss, which also divides by
+    z_(1) - z_(3), needs at least 3 classes (4 for its targeted version), so it is undefined on
+    the two-class digit-0 task; the margin is what we climb instead.
+    """
+    true_logit = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    return others.amax(dim=1) - true_logit
+
+
+def _apgd_loss(name: str):
+    if name == "ce":
+        return lambda logits, y: F.cross_entropy(logits, y, reduction="none")
+    return margin_loss
+
+
+def apgd_checkpoints(steps: int) -> list[int]:
+    """The iterations w_1 < w_2 < ... at which APGD may halve its step, w_j ~ p_j * steps, with
+
+        p_0 = 0,  p_1 = 0.22,  p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06)
+
+    The gaps shrink by 0.03 * steps down to 0.06 * steps; as in the reference code, every gap is
+    an integer number of iterations, at least 1 (int(0.22 * steps), int(0.03 * steps), int(0.06 * steps)).
+    """
+    check_int("steps", steps, minimum=1)
+    gap, shrink, smallest = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    checkpoints, at = [], 0
+    while at + gap <= steps:
+        at += gap
+        checkpoints.append(at)
+        gap = max(gap - shrink, smallest)
+    return checkpoints
+
+
+def apgd(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    steps: int = 100,
+    norm: str = "inf",
+    loss: str = "ce",
+    restarts: int = 1,
+    *,
+    generator: torch.Generator | None = None,
+    callback: Callable[[PGDStep], None] | None = None,
+) -> torch.Tensor:
+    """Auto-PGD (Croce & Hein, 2020, "Reliable evaluation of adversarial robustness ..."), untargeted.
+
+    PGD with momentum whose step size eta needs no tuning. From a random point on the ball's
+    surface, step size eta = 2 eps, and alpha = 0.75:
+
+        z_{k+1} = P( x_k + eta * s(grad f(x_k)) )                   s = sign (L-inf) or g/||g|| (L2)
+        x_{k+1} = P( x_k + alpha (z_{k+1} - x_k) + (1 - alpha)(x_k - x_{k-1}) )      (the first step: z_1)
+
+    P projects on the eps ball around x and clips to [0, 1]. At each checkpoint w_j
+    (`apgd_checkpoints`) a sample's eta is halved, and its iterate restarts from its best point
+    so far, when either
+      1. fewer than rho = 0.75 of the steps since w_{j-1} increased f (f(x_{i+1}) > f(x_i); the
+         reference code halves at <= rho, the paper at < rho, which we follow), or
+      2. eta was not halved at w_{j-1} and the best loss has not grown since w_{j-1}.
+
+    `loss` is "ce" (cross-entropy) or "margin" (`margin_loss`, the Carlini-Wagner logit margin:
+    it works on two classes, unlike AutoAttack's DLR). With `restarts=R` the attack runs again,
+    from a new random start drawn from `generator`, on the samples it has not yet fooled.
+    Returns, per sample, a misclassified iterate if one was found, else the highest-loss point.
+    ``callback(PGDStep)`` sees every iterate x_k and its logits (for plots of f along the run) of
+    the samples under attack: those classified correctly at the start of each restart.
+    """
+    x_in, y, eps = _check_common(x, y, eps)
+    check_int("steps", steps, minimum=1)
+    norm = _normalise_norm(norm)
+    check_choice("loss", loss, APGD_LOSSES)
+    check_int("restarts", restarts, minimum=1)
+    _check_generator(generator)
+    loss_fn = _apgd_loss(loss)
+
+    with _attacking(model) as device:
+        x0, y0 = x_in.to(device), y.to(device)
+        with torch.no_grad():
+            logits = model(x0)
+        check_labels("y", y0, len(x0), num_classes=logits.shape[1])
+        result = x0.clone()
+        fooled = logits.argmax(dim=1) != y0
+        best_loss = torch.full((len(x0),), float("-inf"), dtype=x0.dtype, device=device)
+        for restart in range(restarts):
+            todo = (~fooled).nonzero().squeeze(1)
+            if len(todo) == 0 or eps == 0:
+                break
+            x_best, loss_best, x_fooled, now_fooled = _apgd_run(
+                model, x0[todo], y0[todo], eps, steps, norm, loss_fn, generator, callback, restart
+            )
+            better = now_fooled | (loss_best > best_loss[todo])
+            keep = torch.where(now_fooled.view(-1, *[1] * (x0.dim() - 1)), x_fooled, x_best)
+            result[todo[better]] = keep[better]
+            best_loss[todo[better]] = loss_best[better]
+            fooled[todo] = now_fooled
+    return result.to(x.device)
+
+
+def _apgd_run(model, x, y, eps, steps, norm, loss_fn, generator, callback, restart):
+    """One APGD run; returns (highest-loss point, its loss, a misclassified iterate, fooled?) per sample."""
+    shape = (-1, *[1] * (x.dim() - 1))
+
+    def project(point):
+        if norm == "inf":
+            return (x + (point - x).clamp(-eps, eps)).clamp(0, 1)
+        return (x + _project_l2(point - x, eps)).clamp(0, 1)
+
+    def gradient(point):
+        point = point.detach().requires_grad_(True)
+        logits = model(point)
+        losses = loss_fn(logits, y)
+        (grad,) = torch.autograd.grad(losses.sum(), point)
+        if callback is not None:
+            callback(PGDStep(restart, step, point.detach(), logits.detach()))
+        return grad, losses.detach(), logits.detach()
+
+    def direction(grad):
+        return grad.sign() if norm == "inf" else unit_l2(grad)
+
+    x_k = project(x + eps * _surface_start(x, norm, generator))
+    step = 0
+    grad, losses, logits = gradient(x_k)
+    x_best, loss_best, grad_best = x_k.clone(), losses.clone(), grad.clone()
+    fooled = logits.argmax(dim=1) != y
+    x_fooled = torch.where(fooled.view(shape), x_k, x)
+    eta = torch.full((len(x),), 2 * eps, dtype=x.dtype, device=x.device)
+    x_prev = x_k.clone()
+
+    checkpoints = set(apgd_checkpoints(steps))
+    last_checkpoint, increases = 0, torch.zeros(len(x), device=x.device)
+    halved_last = torch.ones(len(x), dtype=torch.bool, device=x.device)
+    loss_best_last = loss_best.clone()
+    loss_prev = losses
+    for step in range(1, steps + 1):
+        with torch.no_grad():
+            z = project(x_k + eta.view(shape) * direction(grad))
+            if step > 1:
+                z = project(x_k + APGD_MOMENTUM * (z - x_k) + (1 - APGD_MOMENTUM) * (x_k - x_prev))
+            x_prev, x_k = x_k, z
+        grad, losses, logits = gradient(x_k)
+        with torch.no_grad():
+            now_fooled = logits.argmax(dim=1) != y
+            x_fooled = torch.where(now_fooled.view(shape), x_k, x_fooled)
+            fooled |= now_fooled
+            increases += (losses > loss_prev).float()
+            loss_prev = losses
+            improved = losses > loss_best
+            x_best = torch.where(improved.view(shape), x_k, x_best)
+            grad_best = torch.where(improved.view(shape), grad, grad_best)
+            loss_best = torch.where(improved, losses, loss_best)
+            if step in checkpoints:
+                too_few_increases = increases < APGD_RHO * (step - last_checkpoint)
+                stalled = ~halved_last & (loss_best <= loss_best_last)
+                halve = too_few_increases | stalled
+                eta = torch.where(halve, eta / 2, eta)
+                x_k = torch.where(halve.view(shape), x_best, x_k)
+                grad = torch.where(halve.view(shape), grad_best, grad)
+                halved_last, loss_best_last = halve, loss_best.clone()
+                last_checkpoint, increases = step, torch.zeros_like(increases)
+    return x_best, loss_best, x_fooled, fooled
+
+
+def _surface_start(x: torch.Tensor, norm: str, generator: torch.Generator | None) -> torch.Tensor:
+    """A random direction scaled onto the unit sphere of the norm (max|t| = 1 or ||t||_2 = 1), as in AutoAttack."""
+    device = generator.device if generator is not None else x.device
+    if norm == "inf":
+        t = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=device).mul_(2).sub_(1)
+        t = t / t.flatten(1).abs().amax(dim=1).clamp_min(GRAD_NORM_FLOOR).view(-1, *[1] * (x.dim() - 1))
+    else:
+        t = unit_l2(torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device))
+    return t.to(x.device)
+
+
+def _check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
+
+# ----------------------------------------------------------------------------- Square attack (Andriushchenko et al., 2020)
+SQUARE_P_INIT = 0.8
+SQUARE_SCHEDULE = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)  # p halves after each, on a 10,000-query scale
+
+
+def square_fraction(iteration: int, n_queries: int, p_init: float = SQUARE_P_INIT) -> float:
+    """Fraction p of the pixels a Square-attack window covers at `iteration` (of `n_queries`).
+
+        p = p_init / 2^m,   m = number of schedule points {10, 50, 200, ..., 8000} below
+                             iteration * 10000 / n_queries   (the schedule rescaled to the budget)
+    """
+    scaled = int(iteration / n_queries * 10000)
+    return p_init / 2 ** sum(scaled > point for point in SQUARE_SCHEDULE)
+
+
+def square(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    n_queries: int = 5000,
+    restarts: int = 1,
+    p_init: float = SQUARE_P_INIT,
+    *,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
+    """Square attack, L-inf (Andriushchenko et al., 2020): random search that never looks at a gradient.
+
+    Start from vertical stripes, x_0 = clip_[0,1](x + eps * s), s in {-1, +1} per column and channel.
+    Then, `n_queries` times, for every sample the model still classifies correctly:
+
+        pick a square window of side h = round(sqrt(p * pixels)) at a random place and, per
+        channel, a random sign c; candidate = P(x_best + 2 eps * c on the window)
+        (so the window's pixels move to a vertex of the ball); keep it if the margin loss
+        z_y - max_{j != y} z_j went down (or the sample is now misclassified).
+
+    p follows `square_fraction`: p_init = 0.8 halved at iterations 10, 50, 200, 500, 1000, 2000,
+    4000, 6000, 8000 of a 10,000-query run, rescaled to `n_queries`. Each iteration costs one
+    forward pass on the samples still to fool (plus one for the stripes): no backward pass at
+    all, which is why gradient masking cannot hide from it. All random choices (stripes,
+    windows, signs) come from `generator`; unlike torchattacks (one window for the whole
+    batch) each sample gets its own window and signs, as in the paper's code.
+    ``restarts=R`` runs again, from new stripes, on the samples not yet fooled. Samples it does
+    not fool come back unchanged. ``callback(iteration, margins)``, if given, sees after the
+    stripes (iteration 0) and after every iteration the best margins so far of the samples in
+    the run (those classified correctly at its start); margin <= 0 means fooled.
+    """
+    x_in, y, eps = _check_common(x, y, eps)
+    check_int("n_queries", n_queries, minimum=1)
+    check_int("restarts", restarts, minimum=1)
+    p_init = check_number("p_init", p_init, minimum=0, strict=True)
+    if p_init > 1:
+        raise ValueError(f"p_init must be <= 1 (a fraction of the pixels), got {p_init}")
+    _check_generator(generator)
+    if x_in.dim() != 4:
+        raise ValueError(f"x must be an image batch [N, C, H, W] for the square attack, got shape {list(x_in.shape)}")
+
+    with _attacking(model) as device, torch.no_grad():
+        x0, y0 = x_in.to(device), y.to(device)
+        logits = model(x0)
+        check_labels("y", y0, len(x0), num_classes=logits.shape[1])
+        result = x0.clone()
+        todo_mask = logits.argmax(dim=1) == y0
+        for _ in range(restarts):
+            todo = todo_mask.nonzero().squeeze(1)
+            if len(todo) == 0 or eps == 0:
+                break
+            x_best, margin = _square_run(model, x0[todo], y0[todo], eps, n_queries, p_init, generator, callback)
+            now_fooled = margin <= 0
+            result[todo[now_fooled]] = x_best[now_fooled]
+            todo_mask[todo[now_fooled]] = False
+    return result.to(x.device)
+
+
+def _square_run(model, x, y, eps, n_queries, p_init, generator, callback=None):
+    """One Square-attack run on x; returns the best points and their margins z_y - max_{j!=y} z_j."""
+    n, channels, height, width = x.shape
+    gen_device = generator.device if generator is not None else x.device
+
+    def random_signs(*shape):
+        return (torch.randint(0, 2, shape, generator=generator, device=gen_device) * 2 - 1).to(x)
+
+    def project(point):
+        return (x + (point - x).clamp(-eps, eps)).clamp(0, 1)
+
+    x_best = project(x + eps * random_signs(n, channels, 1, width))
+    margin = -margin_loss(model(x_best), y)
+    if callback is not None:
+        callback(0, margin.clone())
+    rows = torch.arange(height, device=x.device)
+    cols = torch.arange(width, device=x.device)
+    for iteration in range(n_queries):
+        active = (margin > 0).nonzero().squeeze(1)
+        if len(active) == 0:
+            break
+        p = square_fraction(iteration, n_queries, p_init)
+        side = min(max(int(round(math.sqrt(p * height * width))), 1), min(height, width))
+        m = len(active)
+        top = torch.randint(0, max(height - side, 1), (m,), generator=generator, device=gen_device).to(x.device)
+        left = torch.randint(0, max(width - side, 1), (m,), generator=generator, device=gen_device).to(x.device)
+        in_rows = (rows >= top[:, None]) & (rows < top[:, None] + side)  # [m, H]
+        in_cols = (cols >= left[:, None]) & (cols < left[:, None] + side)  # [m, W]
+        window = (in_rows[:, :, None] & in_cols[:, None, :])[:, None].to(x.dtype)  # [m, 1, H, W]
+        step = 2 * eps * window * random_signs(m, channels, 1, 1)
+        candidate = (x[active] + (x_best[active] + step - x[active]).clamp(-eps, eps)).clamp(0, 1)
+        candidate_margin = -margin_loss(model(candidate), y[active])
+        better = candidate_margin < margin[active]
+        x_best[active[better]] = candidate[better]
+        margin[active[better]] = candidate_margin[better]
+        if callback is not None:
+            callback(iteration + 1, margin.clone())
+    return x_best, margin

@@ -1,18 +1,23 @@
 """Measuring a trained model: predictions, accuracy, which samples it gets wrong, and accuracy under attack.
 
+`worst_case_accuracy` is the strongest evaluation here: an AutoAttack-style ensemble (PGD with
+restarts, APGD-CE, APGD-margin, Square) where a sample counts only if every attack fails on it.
+
 All functions run the model in eval mode, in batches (without gradients, except where an attack needs them), and leave the
 model's train/eval mode as they found it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from . import attacks
+from . import attacks as attacks_module  # `attacks` is also an argument name below
 from .checks import check_int, check_labels, check_number
 from .models import eval_mode, model_device
 from .progress import progress_bar
@@ -204,6 +209,150 @@ def _robust_correct(model, x, y, attack, batch_size, progress, bar=None) -> torc
     if own_bar:
         bar.close()
     return torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
+
+
+# ----------------------------------------------------------------------------- worst case over an ensemble
+EnsembleAttack = Callable[..., torch.Tensor]  # attack(model, x, y, eps, norm, generator) -> x_adv
+BALL_SLACK = 1e-5  # float32 round-off allowed on the ball constraint when checking an attack's output
+
+
+def default_ensemble(
+    norm: str = "inf",
+    *,
+    pgd_steps: int = 40,
+    pgd_restarts: int = 3,
+    apgd_steps: int = 100,
+    apgd_restarts: int = 1,
+    square_queries: int = 5000,
+) -> dict[str, EnsembleAttack]:
+    """The AutoAttack-style ensemble: PGD (random start, restarts), APGD-CE, APGD-margin, Square.
+
+    Each entry is ``attack(model, x, y, eps, norm, generator) -> x_adv``. PGD uses the step
+    alpha = 2.5 eps / steps of Madry et al.; APGD needs no step size. Square is L-inf only,
+    so for ``norm="2"`` the ensemble has the three gradient attacks. This is *not* AutoAttack:
+    AutoAttack runs APGD-CE, APGD-T (DLR), FAB-T and Square at fixed budgets, and its DLR loss
+    needs at least 3 classes; our margin loss stands in for DLR on two classes.
+    """
+    norm = attacks._normalise_norm(norm)
+
+    def pgd(model, x, y, eps, norm, generator):
+        return attacks.pgd(model, x, y, eps, alpha=2.5 * eps / pgd_steps, steps=pgd_steps, norm=norm,
+                           random_start=True, restarts=pgd_restarts, generator=generator)
+
+    def apgd(loss):
+        return lambda model, x, y, eps, norm, generator: attacks.apgd(
+            model, x, y, eps, steps=apgd_steps, norm=norm, loss=loss, restarts=apgd_restarts, generator=generator)
+
+    ensemble = {f"PGD-{pgd_steps} x{pgd_restarts}": pgd, "APGD-CE": apgd("ce"), "APGD-margin": apgd("margin")}
+    if norm == "inf":
+        ensemble["Square"] = lambda model, x, y, eps, norm, generator: attacks.square(
+            model, x, y, eps, n_queries=square_queries, generator=generator)
+    return ensemble
+
+
+@dataclass
+class WorstCase:
+    """What `worst_case_accuracy` measured.
+
+    ``correct[i]`` is True when sample i is classified correctly and *every* attack failed on it.
+    ``per_attack[name]`` is the accuracy column of one attack: with ``cascade=False`` the accuracy
+    under that attack alone; with ``cascade=True`` (AutoAttack's way) the robust accuracy after
+    that attack and all those before it, since each attack only runs on the samples still standing.
+    """
+
+    accuracy: float
+    clean_accuracy: float
+    per_attack: dict[str, float]
+    correct: torch.Tensor
+    per_attack_correct: dict[str, torch.Tensor] = field(repr=False)
+    cascade: bool = True
+
+    def row(self) -> dict[str, float]:
+        """One table row: clean, each attack's column, and the worst case."""
+        return {"clean": self.clean_accuracy, **self.per_attack, "worst case": self.accuracy}
+
+
+def worst_case_accuracy(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    norm: str = "inf",
+    attacks: Mapping[str, EnsembleAttack] | None = None,
+    *,
+    cascade: bool = True,
+    seed: int = 0,
+    batch_size: int = 500,
+    progress: bool = True,
+) -> WorstCase:
+    """AutoAttack-style worst-case robust accuracy: a sample counts only if every attack fails on it.
+
+        worst(x_i) = 1[ argmax model(x_i) = y_i  and  for all attacks A: argmax model(A(x_i)) = y_i ]
+
+    `attacks` maps a name to ``attack(model, x, y, eps, norm, generator) -> x_adv`` (default:
+    `default_ensemble(norm)`). Attack k draws its random numbers from a generator seeded with
+    ``seed + k``, so the same seed gives the same numbers. With ``cascade=True`` an attack runs
+    only on the samples no earlier attack has broken (as AutoAttack does: cheaper, same worst
+    case); with ``cascade=False`` every attack runs on every correctly classified sample, so
+    each column is that attack's own robust accuracy. Every returned batch is checked to lie in
+    [0, 1] and in the eps ball, so a buggy attack cannot report a fake success.
+
+    It is a lower bound on the true robust error like any attack, and not AutoAttack or the
+    RobustBench standard (which need the full four-attack AutoAttack on the whole test set).
+    """
+    check_labels("y", y, len(x))
+    eps = check_number("eps", eps, minimum=0)
+    norm = attacks_module._normalise_norm(norm)
+    check_int("seed", seed, minimum=0)
+    check_int("batch_size", batch_size, minimum=1)
+    if not isinstance(cascade, bool):
+        raise TypeError(f"cascade must be True or False, got {cascade!r}")
+    ensemble = dict(default_ensemble(norm) if attacks is None else attacks)
+    if not ensemble or not all(isinstance(k, str) and callable(a) for k, a in ensemble.items()):
+        raise TypeError("attacks must map names (str) to callables attack(model, x, y, eps, norm, generator)")
+
+    device = model_device(model)
+    clean = predict(model, x, batch_size).eq(y)
+    generators = [torch.Generator().manual_seed(seed + k) for k in range(len(ensemble))]
+    survived = {name: clean.clone() for name in ensemble}
+    standing = clean.clone()
+    n_batches = -(-len(x) // batch_size)
+    bar = progress_bar(n_batches * len(ensemble), "worst case", disable=not progress, leave=False)
+    for (name, attack), generator in zip(ensemble.items(), generators):
+        for start in range(0, len(x), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(x)))
+            rows = rows[(standing if cascade else clean)[rows]]
+            if len(rows) and eps > 0:
+                xb, yb = x[rows].to(device), y[rows].to(device)
+                x_adv = attack(model, xb, yb, eps, norm, generator)
+                _check_attack_output(name, x_adv, xb, eps, norm)
+                with torch.no_grad(), eval_mode(model):
+                    held = (model(x_adv).argmax(dim=1) == yb).cpu()
+                survived[name][rows] = held
+            bar.update(1)
+        if cascade:
+            survived[name] &= standing
+        standing &= survived[name]
+        bar.set_postfix(attack=name, acc=f"{standing.float().mean().item():.3f}", refresh=False)
+    bar.close()
+    return WorstCase(
+        accuracy=standing.float().mean().item(),
+        clean_accuracy=clean.float().mean().item(),
+        per_attack={name: c.float().mean().item() for name, c in survived.items()},
+        correct=standing,
+        per_attack_correct=survived,
+        cascade=cascade,
+    )
+
+
+def _check_attack_output(name, x_adv, x, eps, norm) -> None:
+    """An attack's batch must have x's shape, lie in [0, 1] and inside the eps ball."""
+    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
+        raise ValueError(f"attacks[{name!r}] returned {type(x_adv).__name__} of the wrong shape, expected {list(x.shape)}")
+    if x_adv.min() < 0 or x_adv.max() > 1:
+        raise ValueError(f"attacks[{name!r}] returned values outside [0, 1]")
+    if (attacks_module.perturbation_norms(x_adv, x, norm) > eps + BALL_SLACK).any():
+        raise ValueError(f"attacks[{name!r}] left the eps ball (eps={eps}, norm={norm})")
 
 
 def _check_robust_inputs(x, y, attack, batch_size) -> None:
