@@ -28,11 +28,8 @@ def _step_inputs():
 
 PGD_STEP_MISTAKES = [
     ("project_before_step", lambda xa, x, g, e, a: (x + (xa - x).clamp(-e, e) + a * g.sign()).clamp(0, 1),
-     "you projected before stepping (or not at all): the step then leaves the eps ball. Step first, then project "
-     "the new delta: clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1]."),
-    ("ball_around_iterate", lambda xa, x, g, e, a: (xa + (a * g.sign()).clamp(-e, e)).clamp(0, 1),
-     "you clipped the step around the current iterate x_adv; the eps ball is centred on the CLEAN image x: "
-     "clip (x_adv + alpha·sign(g) - x) to [-eps, eps] and add it to x."),
+     "you projected before stepping (or not at all, or only clipped the step itself): the new iterate then "
+     "leaves the eps ball around the clean x. Step first, then project the new delta: clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1]."),
     ("no_clip", lambda xa, x, g, e, a: x + (xa + a * g.sign() - x).clamp(-e, e),
      "you forgot the clip to [0, 1] after the projection; add `.clamp(0, 1)`."),
     ("grad_not_sign", lambda xa, x, g, e, a: (x + (xa + a * g - x).clamp(-e, e)).clamp(0, 1),
@@ -79,7 +76,7 @@ PGD_MISTAKES = {
     "restart_from_x": (_iterate(lambda xa, x, g, e, a: (x + (a * g.sign()).clamp(-e, e)).clamp(0, 1)),
                        "each of your steps starts again from the clean x: the iterate must accumulate, "
                        "x_adv <- project(x_adv + alpha·sign(g))."),
-    "grad_not_sign": (_iterate(PGD_STEP_MISTAKES[3][1]), PGD_STEP_MISTAKES[3][2]),
+    "grad_not_sign": (_iterate(PGD_STEP_MISTAKES[2][1]), PGD_STEP_MISTAKES[2][2]),
 }
 
 

@@ -14,7 +14,11 @@ from .core import Wrong, call, exercise, expect_number, watched
 EPS = 0.1
 
 
-def _scalar_with_gradients(answer, what: str):
+NO_GRAPH = ("{what} carries no gradient to the parameters (it was computed under no_grad, detached, or with "
+            "`.item()`): training could not minimise it.", "no_graph")
+
+
+def _scalar_with_gradients(answer, what: str, no_graph=NO_GRAPH):
     """Run answer(model, x, y, EPS); return (inputs, its value, its parameter gradients)."""
     model = fixtures.trained_cnn()
     x, y = fixtures.batch()
@@ -24,8 +28,7 @@ def _scalar_with_gradients(answer, what: str):
             shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise Wrong(f"{what} should be a scalar tensor (one number for the batch), got {shape}.", mistake="shape")
         if not loss.requires_grad:
-            raise Wrong(f"{what} carries no gradient to the parameters (it was computed under no_grad, detached, "
-                        "or with `.item()`): training could not minimise it.", mistake="no_graph")
+            raise Wrong(no_graph[0].format(what=what), mistake=no_graph[1])
         grads = torch.autograd.grad(loss.reshape(()), list(model.parameters()), allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, model.parameters())]
     return model, x, y, loss.detach().reshape(()), grads
@@ -87,7 +90,9 @@ def _penalty_from(model, x, y, eps, reduction="sum", norm=lambda g: g.flatten(1)
 
 @exercise("04.gradient_penalty", "the gradient penalty", solution=lambda: reference_gradient_penalty)
 def check_gradient_penalty(answer) -> str:
-    model, x, y, value, grads = _scalar_with_gradients(answer, "the penalty")
+    no_graph = ("{what} carries no gradient to the parameters: the input gradient must itself be differentiable, "
+                "`torch.autograd.grad(loss, x, create_graph=True)` (double backprop).", "no_create_graph")
+    model, x, y, value, grads = _scalar_with_gradients(answer, "the penalty", no_graph)
     expected = reference_gradient_penalty(model, x, y, EPS)
     if math.isclose(value.item(), expected.item(), rel_tol=1e-4):
         if not _gradients_match(grads, model, expected):

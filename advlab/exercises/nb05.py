@@ -70,6 +70,15 @@ def reference_vadv(model, x, d, xi, eps):
     return vat.virtual_adversarial_perturbation(model, x, xi, eps, power_iterations=1, d=d)
 
 
+def _batch_normalised_vadv(model, x, d, xi, eps):
+    """The mistake: both normalisations over the whole batch instead of per sample."""
+    d = (xi * d / d.norm()).requires_grad_(True)
+    with torch.no_grad():
+        clean = model(x)
+    (g,) = torch.autograd.grad(vat.kl_from_logits(clean, model(x + d)), d)
+    return eps * g / g.norm()
+
+
 @exercise("05.vadv", "the virtual adversarial direction", solution=lambda: reference_vadv)
 def check_vadv(answer) -> str:
     model = fixtures.trained_cnn()
@@ -87,7 +96,7 @@ def check_vadv(answer) -> str:
         ("random_d", EPS * attacks.unit_l2(d),
          "your r is just the random start d rescaled (seed 000's bug: `d = d.clone()` after backward keeps d, "
          "not its gradient). Use the gradient: `(d_grad,) = torch.autograd.grad(kl, d)`."),
-        ("batch_norm", EPS * expected * expected.flatten(1).norm(dim=1).view(-1, 1, 1, 1) / expected.norm(),
+        ("batch_norm", _batch_normalised_vadv(model, x, d, XI, EPS),
          "you normalised over the whole batch: r must have length eps for EACH sample (norm over dim 1 after "
          "flatten(1))."),
     ], atol=1e-4)

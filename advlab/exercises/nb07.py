@@ -56,8 +56,8 @@ def check_inner_step(answer) -> str:
     expected = reference_inner_step(model, params, episode.support_x, episode.support_y, INNER_LR)
     values_match = all(torch.allclose(adapted[n].detach(), expected[n].detach(), atol=1e-6) for n in params)
     if not values_match:
-        ascent = meta.adapt(model, params, episode.support_x, episode.support_y, -INNER_LR)
-        if all(torch.allclose(adapted[n].detach(), ascent[n].detach(), atol=1e-6) for n in params):
+        ascent = {n: 2 * params[n].detach() - expected[n].detach() for n in params}  # θ + α·g
+        if all(torch.allclose(adapted[n].detach(), ascent[n], atol=1e-6) for n in params):
             raise Wrong("wrong sign: you climbed the support loss (θ + α·g). The inner step descends: θ - α·g.",
                         mistake="ascent")
         raise Wrong("θ' differs from θ - α·∇_θ L(θ; support).", mistake="unrecognised")
