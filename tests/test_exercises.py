@@ -114,6 +114,33 @@ def ascent_step(model, params, x, y, lr):
     return {n: p + lr * g for (n, p), g in zip(params.items(), grads)}
 
 
+def fgsm_with_backward(model, x, y, eps):
+    """Uses loss.backward() on a copy of x: right images, but every parameter's .grad is filled."""
+    was_training = model.training
+    model.eval()
+    x = x.clone().requires_grad_(True)
+    F.cross_entropy(model(x), y).backward()
+    model.train(was_training)
+    return (x + eps * x.grad.sign()).clamp(0, 1).detach()
+
+
+def fgsm_loss_with_leaking_graph(model, x, y, eps):
+    """Right value, but the attack's graph (a zero-valued term through the input gradient) reaches θ."""
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y), x, create_graph=True)
+    x_adv = (x + eps * g.sign()).clamp(0, 1).detach() + (g - g.detach())
+    return F.cross_entropy(model(x_adv), y)
+
+
+def adml_attacking_the_adapted_model(model, params, episode, lr, eps):
+    clean = meta.adapt(model, params, episode.support_x, episode.support_y, lr)
+    s_adv = meta.fgsm_against(model, clean, episode.support_x, episode.support_y, eps)
+    q_adv = meta.fgsm_against(model, clean, episode.query_x, episode.query_y, eps)
+    adv = meta.adapt(model, params, s_adv, episode.support_y, lr)
+    return (F.cross_entropy(functional_call(model, clean, (q_adv,)), episode.query_y)
+            + F.cross_entropy(functional_call(model, adv, (episode.query_x,)), episode.query_y))
+
+
 def pgd_loop(step, eval_mode=True):
     """A learner's PGD loop around one step rule step(x_adv, x, g, eps, alpha)."""
 
@@ -230,6 +257,22 @@ WRONG = [
     ("07.adml_loss", lambda m, p, ep, lr, eps: meta.adml_task_loss(m, p, ep, lr, eps).loss.detach(), "no_graph",
      "no gradient"),
     ("07.crossed", {"theta_clean": "clean", "theta_adv": "adversarial"}, "not_crossed", "not crossed"),
+    ("01.fgsm", lambda m, x, y, e: fgsm_with_backward(m, x, y, e), "param_grad", "with respect to the parameters"),
+    ("01.fgsm", lambda m, x, y, e: (m.eval(), (x + e * grad_x(m, x, y).sign()).clamp(0, 1))[1], "changed_mode",
+     "mode changed"),
+    ("01.fgsm", in_eval(lambda m, x, y, e: x * float("nan")), "nan", "NaN"),
+    ("02.unit_l2", lambda g: g.div_(g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)), "mutated_input",
+     "in place"),
+    ("03.pgd_step", lambda xa, x, g, e, a: xa.add_(a * g.sign()).clamp_(0, 1), "mutated_input", "in place"),
+    ("03.project_l2", lambda d, e: d.clamp(-e / 20, e / 20), "unrecognised", "L-inf projection"),
+    ("04.adversarial_loss", fgsm_loss_with_leaking_graph, "attached", "detach"),
+    ("05.kl", lambda c, p: vat.kl_from_logits(c, p).detach(), "no_graph", "no gradient"),
+    ("05.vadv", lambda m, x, d, xi, eps: vat.virtual_adversarial_perturbation(m, x, xi, eps / 2, d=d), "length",
+     "length eps"),
+    ("06.grl", lambda x, lambd: NoLambda.apply(x, lambd) * lambd, "forward_scale", "scales the features"),
+    ("06.grl", lambda x, lambd: x + 1, "forward", "identity"),
+    ("07.adml_loss", adml_attacking_the_adapted_model, "attack_adapted", "before adaptation"),
+    ("07.crossed", {"theta_clean": "clean", "theta_adv": "clean"}, "same_set", "different query sets"),
 ]
 
 
@@ -354,3 +397,20 @@ def test_solutions_none_follows_headless(monkeypatch):
 def test_registering_a_name_twice_is_refused():
     with pytest.raises(ValueError, match="twice"):
         core.exercise("01.fgsm", "again", solution=lambda: None)(lambda answer: "")
+
+
+# ----------------------------------------------------------------------------- every notebook
+NOTEBOOKS = sorted((__import__("pathlib").Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_has_a_graded_section_that_checks_each_of_its_exercises(notebook):
+    text = notebook.read_text()
+    number = notebook.name[:2]
+    names = exercises.names(number)
+    assert len(names) >= 3, f"notebook {number} has {len(names)} registered exercises; add advlab/exercises/nb{number}.py"
+    assert "## Graded exercises" in text and "solutions = None" in text
+    graded = text[text.index("## Graded exercises"):text.index("reports.headline(")]
+    for name in names:
+        assert f'exercises.check("{name}"' in graded and f'exercises.solution("{name}"' in graded, name
+    assert graded.count("assert result.passed or not reference_answers") == len(names)

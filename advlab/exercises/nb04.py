@@ -59,8 +59,9 @@ def check_adversarial_loss(answer) -> str:
         return (f"loss {value.item():.4f} = CE(model(FGSM(x)), y) at eps={EPS} on 16 real pairs, and the same "
                 "gradient for every parameter")
     if math.isclose(value.item(), expected.item(), rel_tol=1e-4):
-        raise Wrong("the value is right but the parameters' gradient is not: detach the adversarial batch "
-                    "(`x_adv.detach()`) so the gradient reaches θ through model(x_adv) only.", mistake="attached")
+        raise Wrong("the value is right but the parameters' gradient is not: the attack's graph leaks into the "
+                    "loss. Detach the adversarial batch (`x_adv.detach()`) so the gradient reaches θ through "
+                    "model(x_adv) only.", mistake="attached")
     clean = F.cross_entropy(model(x), y)
     if math.isclose(value.item(), clean.item(), rel_tol=1e-4):
         raise Wrong("your loss equals the CLEAN loss: it was computed from logits of the clean batch, with no new "
