@@ -330,6 +330,13 @@ def test_a_value_where_a_function_is_expected_and_nonsense_values_get_a_cross():
     assert exercises.check("07.crossed", ["clean"], quiet=True).mistake == "type"
 
 
+def test_numbers_from_numpy_or_torch_count_as_numbers():
+    import numpy as np
+
+    assert exercises.check("04.passes", np.int64(8), quiet=True).passed
+    assert exercises.check("02.fgsm_l2", torch.tensor(2.8), quiet=True).passed
+
+
 def test_a_failed_check_leaves_the_fixture_model_as_it_was():
     from advlab.exercises import fixtures
 

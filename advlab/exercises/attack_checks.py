@@ -38,7 +38,8 @@ def check_attack(answer, reference: Callable, mistakes: Mistakes, *, what: str, 
     try:
         with torch.random.fork_rng(), watched(dropout_model, x, y):
             torch.manual_seed(0)
-            x_train_mode = expect_tensor(call(answer, dropout_model, x, y, *kwargs.values()), x.shape, "the adversarial batch")
+            x_train_mode = call(answer, dropout_model, x, y, *kwargs.values())
+        x_train_mode = expect_tensor(x_train_mode, x.shape, "the adversarial batch")
         if not same(x_train_mode, reference(dropout_model, x, y, **kwargs)):
             raise Wrong("you left the model in train mode: on a model with dropout your attack gives random "
                         "images. Attack in eval mode and restore the mode after: `was_training = model.training; "

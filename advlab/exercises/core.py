@@ -20,6 +20,7 @@ import copy
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from numbers import Real
 
 import torch
 from torch import nn
@@ -158,7 +159,8 @@ def call(function, *args, **kwargs):
     return value
 
 
-def expect_tensor(value, shape: Iterable[int], what: str = "the result", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def expect_tensor(value, shape: Iterable[int], what: str = "the result",
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """`value` must be a tensor of `shape` and `dtype` (floating types accept any float dtype)."""
     if not isinstance(value, torch.Tensor):
         raise Wrong(f"{what} should be a torch.Tensor, got {type(value).__name__}.", mistake="type")
@@ -177,7 +179,7 @@ def expect_tensor(value, shape: Iterable[int], what: str = "the result", dtype: 
 def expect_number(value, what: str = "your answer") -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, Real):  # Real: also numpy's numbers
         raise Wrong(f"{what} should be a number, got {type(value).__name__} {_short(value)}.", mistake="type")
     return float(value)
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from .. import attacks, evaluate
 from .attack_checks import check_attack, input_gradient
 from .core import Wrong, exercise, expect_number

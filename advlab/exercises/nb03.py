@@ -29,7 +29,8 @@ def _step_inputs():
 PGD_STEP_MISTAKES = [
     ("project_before_step", lambda xa, x, g, e, a: (x + (xa - x).clamp(-e, e) + a * g.sign()).clamp(0, 1),
      "you projected before stepping (or not at all, or only clipped the step itself): the new iterate then "
-     "leaves the eps ball around the clean x. Step first, then project the new delta: clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1]."),
+     "leaves the eps ball around the clean x. Step first, then project the new delta: "
+     "clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1]."),
     ("no_clip", lambda xa, x, g, e, a: x + (xa + a * g.sign() - x).clamp(-e, e),
      "you forgot the clip to [0, 1] after the projection; add `.clamp(0, 1)`."),
     ("grad_not_sign", lambda xa, x, g, e, a: (x + (xa + a * g - x).clamp(-e, e)).clamp(0, 1),

@@ -39,7 +39,8 @@ def _parameter_gradients(model, loss):
 
 
 def _gradients_match(grads, model, loss, rtol=1e-3) -> bool:
-    expected = [torch.zeros_like(p) if g is None else g for g, p in zip(_parameter_gradients(model, loss), model.parameters())]
+    expected = [torch.zeros_like(p) if g is None else g
+                for g, p in zip(_parameter_gradients(model, loss), model.parameters())]
     scale = max(g.abs().max().item() for g in expected)
     return all(torch.allclose(a, b, rtol=rtol, atol=rtol * scale) for a, b in zip(grads, expected))
 

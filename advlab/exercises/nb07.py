@@ -137,7 +137,8 @@ def check_crossed(answer) -> str:
     if any(v not in ("clean", "adversarial") for v in values.values()):
         raise Wrong("each value must be 'clean' or 'adversarial'.", mistake="type")
     if values == reference_crossed():
-        return "θ'_clean answers the adversarial query, θ'_adv the clean one: each adaptation is tested where it did not train"
+        return ("θ'_clean answers the adversarial query, θ'_adv the clean one: each adaptation is tested where it "
+                "did not train")
     if values == {"theta_clean": "clean", "theta_adv": "adversarial"}:
         raise Wrong("not crossed: that scores each adaptation on the kind of data it adapted on. ADML crosses the "
                     "pairs so each must generalise to the other kind.", mistake="not_crossed")
