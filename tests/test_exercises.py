@@ -2,6 +2,7 @@
 small wrong implementation, fails with its own hint. A checker never crashes on a wrong answer."""
 
 import math
+from statistics import NormalDist
 
 import pytest
 import torch
@@ -141,6 +142,15 @@ def adml_attacking_the_adapted_model(model, params, episode, lr, eps):
             + F.cross_entropy(functional_call(model, adv, (episode.query_x,)), episode.query_y))
 
 
+def checkpoints_without_floor(steps):
+    gap, at, out = int(0.22 * steps), 0, []
+    while gap > 0 and at + gap <= steps:
+        at += gap
+        out.append(at)
+        gap -= int(0.03 * steps)
+    return out
+
+
 def pgd_loop(step, eval_mode=True):
     """A learner's PGD loop around one step rule step(x_adv, x, g, eps, alpha)."""
 
@@ -273,6 +283,29 @@ WRONG = [
     ("06.grl", lambda x, lambd: x + 1, "forward", "identity"),
     ("07.adml_loss", adml_attacking_the_adapted_model, "attack_adapted", "before adaptation"),
     ("07.crossed", {"theta_clean": "clean", "theta_adv": "clean"}, "same_set", "different query sets"),
+    ("08.margin", lambda z, y: z.amax(1) - z.gather(1, y[:, None]).squeeze(1), "includes_true", "ALL classes"),
+    ("08.margin", lambda z, y: z.gather(1, y[:, None]).squeeze(1) - z.scatter(1, y[:, None], -1e9).amax(1), "sign",
+     "wrong sign"),
+    ("08.margin", lambda z, y: (lambda p: p.scatter(1, y[:, None], -1.0).amax(1) - p.gather(1, y[:, None]).squeeze(1))(
+        z.softmax(1)), "probabilities", "probabilities"),
+    ("08.worst_case", lambda c: c.float().mean(1).min().item(), "min_of_means", "per sample"),
+    ("08.worst_case", lambda c: c.float().mean().item(), "mean", "averaged"),
+    ("08.worst_case", lambda c: c.any(0).float().mean().item(), "any", "`any`"),
+    ("08.checkpoints", lambda s: list(range(int(0.22 * s), s + 1, int(0.22 * s))), "constant_gap", "never shrink"),
+    ("08.checkpoints", checkpoints_without_floor, "no_floor", "below 0.06"),
+    ("09.interval_linear", lambda layer, lo, up: (layer(lo), layer(up)), "naive", "separately"),
+    ("09.interval_linear", lambda layer, lo, up: (layer((lo + up) / 2) - (up - lo) / 2 @ layer.weight.T,
+                                                  layer((lo + up) / 2) + (up - lo) / 2 @ layer.weight.T),
+     "naive", "|W|"),
+    ("09.smoothing_radius", lambda p, s: s * NormalDist().inv_cdf(p), "no_abstain", "abstains"),
+    ("09.smoothing_radius", lambda p, s: s**2 * NormalDist().inv_cdf(p) if p > 0.5 else 0.0, "variance", "sigma²"),
+    ("09.smoothing_radius", lambda p, s: s * NormalDist().cdf(p) if p > 0.5 else 0.0, "cdf", "inverse"),
+    ("09.sandwich", ["certified", "attack", "exact"], "attack_low", "upper bound"),
+    ("09.sandwich", ["exact", "certified", "attack"], "certified_high", "sound but loose"),
+    ("10.embedding_fgm", lambda g, e: e * g / g.norm(dim=-1, keepdim=True), "per_token", "each token"),
+    ("10.embedding_fgm", lambda g, e: e * g / g.norm(), "batch_norm", "whole batch"),
+    ("10.embedding_fgm", lambda g, e: e * g.sign(), "sign", "sign"),
+    ("10.seed_loop", 1.5, "assumed_new_pass", "new forward pass"),
 ]
 
 
