@@ -306,6 +306,8 @@ WRONG = [
     ("10.embedding_fgm", lambda g, e: e * g / g.norm(), "batch_norm", "whole batch"),
     ("10.embedding_fgm", lambda g, e: e * g.sign(), "sign", "sign"),
     ("10.seed_loop", 1.5, "assumed_new_pass", "new forward pass"),
+    ("10.nearest", lambda m, v: torch.cdist(v, m).argmax(1), "farthest", "FARTHEST"),
+    ("10.nearest", lambda m, v: (v @ m.T).argmax(1), "dot_product", "dot product"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Graded exercises of notebook 10 (text): FGM on embeddings per example, and seed 001's loop."""
+"""Graded exercises of notebook 10 (text): FGM on embeddings per example, seed 001's loop, the nearest character."""
 
 from __future__ import annotations
 
@@ -61,3 +61,32 @@ def check_seed_loop(answer) -> str:
         raise Wrong("that would be true with a new forward pass after attack(); look again at which logits "
                     "loss_adv is computed from.", mistake="assumed_new_pass")
     raise Wrong("the perturbed embeddings never reach the loss: which logits does loss_adv use?", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 10.nearest
+def reference_nearest(matrix, vectors):
+    """Index of the row of `matrix` [V, D] nearest (L2) to each of `vectors` [N, D] (embedding -> character)."""
+    return torch.cdist(vectors, matrix).argmin(dim=1)
+
+
+def _embedding_table():
+    """A 'vocabulary' of 64 real digit images as rows [64, 784], and 8 of them moved by noise."""
+    x, _ = fixtures.batch(64)
+    matrix = x.flatten(1)
+    noise = 0.15 * torch.randn(8, matrix.shape[1], generator=fixtures.generator(9))
+    return matrix, matrix[::8] + noise
+
+
+@exercise("10.nearest", "back from an embedding to a character", solution=lambda: reference_nearest)
+def check_nearest(answer) -> str:
+    matrix, vectors = _embedding_table()
+    value = expect_tensor(call(answer, matrix.clone(), vectors.clone()), [len(vectors)], "the indices", torch.int64)
+    expected = reference_nearest(matrix, vectors)
+    if torch.equal(value, expected):
+        return "the nearest row (L2) of a 64-row table for 8 perturbed vectors"
+    if torch.equal(value, torch.cdist(vectors, matrix).argmax(dim=1)):
+        raise Wrong("argmax of the distance finds the FARTHEST row: use argmin.", mistake="farthest")
+    if torch.equal(value, (vectors @ matrix.T).argmax(dim=1)):
+        raise Wrong("the largest dot product favours rows with a large norm, not the closest one: compare L2 "
+                    "distances (`torch.cdist`).", mistake="dot_product")
+    raise Wrong("not the index of the nearest row.", mistake="unrecognised")
