@@ -456,3 +456,15 @@ def test_every_notebook_has_a_graded_section_that_checks_each_of_its_exercises(n
     for name in names:
         assert f'exercises.check("{name}"' in graded and f'exercises.solution("{name}"' in graded, name
     assert graded.count("assert result.passed or not reference_answers") == len(names)
+
+
+def test_the_eps_checker_measures_what_advlab_fgsm_measures(fgsm_context):
+    """The checker attacks with one gradient per image for every eps; that is exactly attacks.fgsm, batched."""
+    from advlab import evaluate
+    from advlab.exercises import nb01
+
+    for eps in (0.05, 0.1, 0.15):
+        ours = nb01._fgsm_accuracy(fgsm_context["model"], fgsm_context["x"], fgsm_context["y"], eps)
+        theirs = evaluate.robust_accuracy(fgsm_context["model"], fgsm_context["x"], fgsm_context["y"],
+                                          lambda m, xb, yb, eps=eps: attacks.fgsm(m, xb, yb, eps))
+        assert ours == theirs, eps

@@ -123,9 +123,9 @@ def check(name: str, answer, *, quiet: bool = False, **context) -> Result:
             raise NotAttempted
         verified = exercise_.checker(answer, **context)
         result = Result(name, True, verified)
-    except NotAttempted:
+    except NotAttempted as blank:
         result = Result(name, False, "not attempted yet: replace the blank (None or `...`) with your answer, "
-                        "then run this cell again.", attempted=False)
+                        f"then run this cell again.{blank}", attempted=False)
     except Wrong as wrong:
         result = Result(name, False, wrong.hint, mistake=wrong.mistake)
     except Exception as error:  # a checker must never crash the notebook, whatever it was given
@@ -155,7 +155,7 @@ def call(function, *args, **kwargs):
         raise LearnerError(f"your code raised {type(error).__name__}: {error}{_where(error)}.",
                            mistake="exception") from None
     if value is None or value is Ellipsis:
-        raise NotAttempted
+        raise NotAttempted(" (Your function returned None: is a `return` missing?)")
     return value
 
 

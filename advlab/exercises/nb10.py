@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fixtures
-from .core import Wrong, call, exercise, expect_tensor, same
+from .core import Wrong, call, exercise, expect_number, expect_tensor, same
 
 
 # ----------------------------------------------------------------------------- 10.embedding_fgm
@@ -52,8 +52,7 @@ def reference_seed_loop() -> float:
 
 @exercise("10.seed_loop", "what seed 001's loop trains on", solution=reference_seed_loop)
 def check_seed_loop(answer) -> str:
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)):
-        raise Wrong("answer with a number: loss_adv / loss_clean in seed 001's loop.", mistake="type")
+    answer = expect_number(answer, "the ratio loss_adv / loss_clean")
     if math.isclose(answer, 1.0, abs_tol=1e-9):
         return ("loss_adv is computed from the logits of the clean forward pass, so it IS the clean loss (ratio 1): "
                 "the loop trains on twice the clean gradient and no adversarial example")
