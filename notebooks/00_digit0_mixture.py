@@ -271,11 +271,11 @@ assert result.passed or not reference_answers, result.message
 # </details>
 
 # %% [markdown]
-# ### 3 · How big is the model? (predict, then check)
+# ### 3 · How big is the 10-class model? (predict, then check)
 #
-# Before running `count_parameters`: how many trainable parameters does `SmallCNN(num_classes=2)`
-# have? (Section 2's summary gives the layers: two 5×5 convolutions 1→16 and 16→36, a linear head
-# 1764→2, biases everywhere.)
+# Section 2 counted the parameters of `SmallCNN(num_classes=2)`. Without running
+# `count_parameters`: how many does `SmallCNN(num_classes=10)` have? (Two 5×5 convolutions
+# 1→16 and 16→36, a linear head 1764→10, biases everywhere.)
 
 # %%
 my_parameter_count = None  # your answer: an int
@@ -288,7 +288,8 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# conv1: 16·1·5·5 + 16 = 416; conv2: 36·16·5·5 + 36 = 14,436; head: 1764·2 + 2 = 3,530; total **18,382**.
+# conv1: 16·1·5·5 + 16 = 416; conv2: 36·16·5·5 + 36 = 14,436; head: 1764·10 + 10 = 17,650; total
+# **32,502**. Only the head depends on the number of classes.
 #
 # </details>
 

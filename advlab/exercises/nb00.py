@@ -69,28 +69,33 @@ def check_mix(answer) -> str:
 
 
 # ----------------------------------------------------------------------------- 00.parameters
+CLASSES = 10
+
+
 def reference_parameter_count() -> int:
+    """Trainable parameters of SmallCNN(num_classes=10): only the head differs from the 2-class model."""
     with torch.random.fork_rng():  # building a model draws random weights: leave the learner's RNG alone
-        return count_parameters(SmallCNN(num_classes=2))
+        return count_parameters(SmallCNN(num_classes=CLASSES))
 
 
-@exercise("00.parameters", "predict the size of the model", solution=reference_parameter_count)
+@exercise("00.parameters", "predict the size of the 10-class model", solution=reference_parameter_count)
 def check_parameters(answer) -> str:
     value = expect_number(answer, "the number of parameters")
     expected = reference_parameter_count()
-    weights_only = 16 * 25 + 36 * 16 * 25 + 1764 * 2
     conv = 16 * 25 + 16 + 36 * 16 * 25 + 36
     if value == expected:
-        return f"SmallCNN(num_classes=2) has {expected:,} parameters"
+        return f"SmallCNN(num_classes={CLASSES}) has {expected:,} parameters: the same convolutions, a head 5 times wider"
     known = {
-        weights_only: ("you left out the biases: one per output channel and one per class (16 + 36 + 2).", "no_bias"),
-        conv + 1764 * 10 + 10: ("that is the 10-class model; this task has 2 classes.", "ten"),
-        conv: ("those are the two conv layers only: add the linear head, 1764 x 2 weights + 2 biases.", "no_head"),
-        1764 * 2 + 2: ("that is the linear head only: the conv layers have 5x5 kernels, 1 -> 16 and 16 -> 36 "
-                       "channels, plus biases.", "head_only"),
+        conv + 1764 * 2 + 2: ("that is the 2-class model of section 2. The convolutions stay the same; only the head "
+                              "grows, to 1764 x 10 weights + 10 biases.", "two_class"),
+        conv - 16 - 36 + 1764 * CLASSES: ("you left out the biases: one per output channel and one per class "
+                                          "(16 + 36 + 10).", "no_bias"),
+        conv: ("those are the two conv layers only: add the linear head, 1764 x 10 weights + 10 biases.", "no_head"),
+        1764 * CLASSES + CLASSES: ("that is the head only: the conv layers (5x5 kernels, 1 -> 16 and 16 -> 36 "
+                                   "channels, plus biases) are still there.", "head_only"),
     }
     if value in known:
         hint, key = known[value]
         raise Wrong(f"{value:,.0f}: {hint}", mistake=key)
     raise Wrong(f"{value:,.0f} is not it. Count weights and biases layer by layer: conv1 16x1x5x5 + 16, conv2 "
-                "36x16x5x5 + 36, head 1764x2 + 2.", mistake="unrecognised")
+                "36x16x5x5 + 36, head 1764x10 + 10.", mistake="unrecognised")
