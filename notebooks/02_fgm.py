@@ -374,23 +374,26 @@ assert result.passed or not reference_answers, result.message
 # </details>
 
 # %% [markdown]
-# ### 3 · How long is an FGSM step in L2? (predict)
+# ### 3 · How far does an FGM step move a pixel? (predict)
 #
-# An FGSM step with $\epsilon = 0.1$ on a 28×28 image, where no pixel is clipped and no gradient
-# entry is zero: what is $\|x_{adv} - x\|_2$?
+# An FGM step of $L_2$ length $\epsilon = 2.8$ whose gradient is the same size on 196 pixels (a
+# quarter of the image) and zero elsewhere, with no clipping: by how much does each of those 196
+# pixels move?
 
 # %%
-my_l2_length = None  # your answer: a number
+my_pixel_change = None  # your answer: a number
 
 if reference_answers:
-    my_l2_length = exercises.solution("02.fgsm_l2")
-result = exercises.check("02.fgsm_l2", my_l2_length)
+    my_pixel_change = exercises.solution("02.spread")
+result = exercises.check("02.spread", my_pixel_change)
 assert result.passed or not reference_answers, result.message
 
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# Every one of the 784 pixels moves by 0.1: $\sqrt{784 \cdot 0.1^2} = 0.1 \cdot 28 = 2.8$, which is why an L2 budget of 2 is not a bigger attack than L∞ 0.1.
+# $n$ pixels moving by $d$ each make an $L_2$ length $\sqrt{n}\,d$, so $d = 2.8/\sqrt{196} = 0.2$. Spread over
+# all 784 pixels the same step moves each by 0.1: the $L_2$ ball lets the attack concentrate its budget
+# where the gradient is, which an $L_\infty$ budget does not.
 #
 # </details>
 

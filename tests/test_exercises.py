@@ -195,9 +195,9 @@ WRONG = [
     ("02.unit_l2", lambda g: g / g.flatten(1).norm(dim=1).view(-1, 1, 1, 1), "zero_division", "0/0 = NaN"),
     ("02.unit_l2", lambda g: g / g.norm(), "batch_norm", "over the whole batch"),
     ("02.unit_l2", lambda g: g.sign(), "per_pixel", "sign(g)"),
-    ("02.fgsm_l2", 0.1, "linf", "L-inf size"),
-    ("02.fgsm_l2", 78.4, "l1", "L1 norm"),
-    ("02.fgsm_l2", 7.84, "squared", "SQUARED"),
+    ("02.spread", 2.8, "whole_step", "shared among the pixels"),
+    ("02.spread", 2.8 / 196, "l1", "L1 length"),
+    ("02.spread", 0.1, "all_pixels", "all 784 pixels"),
     ("03.pgd_step", lambda xa, x, g, e, a: (x + (xa - x).clamp(-e, e) + a * g.sign()).clamp(0, 1),
      "project_before_step", "projected before stepping"),
     ("03.pgd_step", lambda xa, x, g, e, a: (xa + (a * g.sign()).clamp(-e, e)).clamp(0, 1), "project_before_step",
@@ -369,7 +369,7 @@ def test_numbers_from_numpy_or_torch_count_as_numbers():
     import numpy as np
 
     assert exercises.check("04.passes", np.int64(8), quiet=True).passed
-    assert exercises.check("02.fgsm_l2", torch.tensor(2.8), quiet=True).passed
+    assert exercises.check("02.spread", torch.tensor(0.2), quiet=True).passed
 
 
 def test_a_failed_check_leaves_the_fixture_model_as_it_was():

@@ -80,28 +80,31 @@ def check_unit_l2(answer) -> str:
     raise Wrong(f"not g_i/||g_i||_2: {describe_difference(value, expected, 1e-6)}.", mistake="unrecognised")
 
 
-# ----------------------------------------------------------------------------- 02.fgsm_l2
-EPS_LINF = 0.1
+# ----------------------------------------------------------------------------- 02.spread
+EPS_L2, PIXELS = 2.8, 196
 
 
-def reference_fgsm_l2() -> float:
-    """||eps·sign(g)||_2 over 784 pixels, none of them zero or clipped: eps·sqrt(784) = 2.8."""
-    return EPS_LINF * math.sqrt(28 * 28)
+def reference_spread() -> float:
+    """An L2 step of length eps spread evenly over n pixels moves each by eps / sqrt(n) (2.8 / 14 = 0.2)."""
+    return EPS_L2 / math.sqrt(PIXELS)
 
 
-@exercise("02.fgsm_l2", "predict the L2 size of an FGSM step", solution=reference_fgsm_l2)
-def check_fgsm_l2(answer) -> str:
-    value = expect_number(answer, "the L2 norm")
-    expected = reference_fgsm_l2()
+@exercise("02.spread", "predict how far an FGM step moves a pixel", solution=reference_spread)
+def check_spread(answer) -> str:
+    value = expect_number(answer, "the change of each pixel")
+    expected = reference_spread()
     if math.isclose(value, expected, rel_tol=0.01):
-        return f"||{EPS_LINF}·sign(g)||_2 = {EPS_LINF}·sqrt(784) = {expected:.2f}: an L-inf step is a long L2 step"
+        return (f"{EPS_L2}/sqrt({PIXELS}) = {expected:.2f}: the same L2 length spread over fewer pixels moves each "
+                "of them further")
     known = {
-        EPS_LINF: ("that is its L-inf size (the largest pixel change). The L2 norm adds up all 784 squared changes "
-                   "of eps each, then takes the square root.", "linf"),
-        EPS_LINF * 784: ("that is the L1 norm (the sum of |changes|). L2: sqrt(sum of squares).", "l1"),
-        EPS_LINF**2 * 784: ("that is the SQUARED L2 norm: take its square root.", "squared"),
+        EPS_L2: ("that is the whole step's L2 length; it is shared among the pixels: n·d² = eps².", "whole_step"),
+        EPS_L2 / PIXELS: ("dividing by n shares the L1 length; L2 adds squares: n·d² = eps², so d = eps/sqrt(n).",
+                          "l1"),
+        EPS_L2 / 28: ("that spreads the step over all 784 pixels; here only 196 of them have a gradient.",
+                      "all_pixels"),
     }
     for number, (hint, key) in known.items():
         if math.isclose(value, number, rel_tol=0.01):
             raise Wrong(f"{value:g}: {hint}", mistake=key)
-    raise Wrong(f"{value:g} is not it: every one of the 784 pixels moves by exactly {EPS_LINF}.", mistake="unrecognised")
+    raise Wrong(f"{value:g} is not it: n pixels moving by d each make an L2 length of sqrt(n)·d.",
+                mistake="unrecognised")
