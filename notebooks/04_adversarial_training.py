@@ -499,8 +499,8 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # ### 3 · The price of PGD training (predict)
 #
-# Madry-style PGD adversarial training with 7 attack steps (the objective has no clean term): how
-# many forward+backward passes does one training batch cost?
+# Madry et al. trained their MNIST model with PGD-40 (40 attack steps; the objective has no clean
+# term). How many forward+backward passes does one training batch cost?
 
 # %%
 my_passes = None  # your answer: an int
@@ -513,7 +513,8 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # <details><summary>Answer</summary>
 #
-# 7 gradient passes for the attack, 1 for the training step on x_adv: **8**, against 1 for standard training (`AdversarialLoss.passes_per_batch`).
+# 40 gradient passes for the attack, 1 for the training step on x_adv: **41**, against 1 for standard
+# training (`AdversarialLoss.passes_per_batch`): why this notebook trains with far fewer steps.
 #
 # </details>
 

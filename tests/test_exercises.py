@@ -230,8 +230,8 @@ WRONG = [
      "whole batch"),
     ("04.gradient_penalty", lambda m, x, y, e: e * grad_x(m, x, y, "sum").flatten(1).norm(p=1, dim=1).mean()
      .requires_grad_(), "l1", "L1 norm"),
-    ("04.passes", 7, "attack_only", "one more"),
-    ("04.passes", 9, "clean_pass", "no clean"),
+    ("04.passes", 40, "attack_only", "one more"),
+    ("04.passes", 42, "clean_pass", "no clean"),
     ("04.passes", 2, "fgsm", "FGSM training"),
     ("05.kl", lambda c, p: F.kl_div(F.log_softmax(c.detach(), 1), F.softmax(p, 1), reduction="batchmean"),
      "reversed", "wrong direction"),
@@ -368,7 +368,7 @@ def test_a_value_where_a_function_is_expected_and_nonsense_values_get_a_cross():
 def test_numbers_from_numpy_or_torch_count_as_numbers():
     import numpy as np
 
-    assert exercises.check("04.passes", np.int64(8), quiet=True).passed
+    assert exercises.check("04.passes", np.int64(41), quiet=True).passed
     assert exercises.check("02.spread", torch.tensor(0.2), quiet=True).passed
 
 

@@ -120,7 +120,7 @@ def check_gradient_penalty(answer) -> str:
 
 
 # ----------------------------------------------------------------------------- 04.passes
-PGD_STEPS = 7
+PGD_STEPS = 40  # Madry et al.'s MNIST recipe
 
 
 def reference_passes() -> int:
@@ -138,7 +138,8 @@ def check_passes(answer) -> str:
         PGD_STEPS: ("those are the attack's passes; the training step on x_adv is one more.", "attack_only"),
         PGD_STEPS + 2: ("Madry's PGD training trains on the adversarial batch only (clean_weight = 0): no clean "
                         "pass.", "clean_pass"),
-        2: ("that is FGSM training (one attack pass + one training pass); PGD-7 needs 7 attack passes.", "fgsm"),
+        2: (f"that is FGSM training (one attack pass + one training pass); PGD-{PGD_STEPS} needs {PGD_STEPS} "
+            "attack passes.", "fgsm"),
     }
     if value in known:
         hint, key = known[value]
