@@ -33,6 +33,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # None: 10 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
@@ -197,6 +198,103 @@ explorer = Explorer(draw_sample, figsize=(7, 2.6),
                     index=IntSlider(value=0, min=0, max=len(y_test) - 1, description="sample"),
                     which=Dropdown(options=["all", "misclassified"], value="all", description="show"))
 explorer
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('00'))}")
+
+# %% [markdown]
+# ### 1 · The label of a pair (implement)
+#
+# `digits` is an int64 tensor [N, 2] holding the two source digits of each pair. Return the task's
+# label y [N]: int64, 1 exactly when one of the two digits is a 0.
+
+# %%
+def my_label(digits):
+    ...  # your code here: return y, int64 [N]
+
+
+if reference_answers:
+    my_label = exercises.solution("00.label")
+result = exercises.check("00.label", my_label)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_label(digits):
+#     return (digits == 0).any(dim=1).long()
+# ```
+#
+# `any`, not `all` (either digit may be the 0), and `.long()`: `cross_entropy` wants int64 class indices.
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · Fix the seed's mixture (find and fix a seed bug)
+#
+# Seed `002` builds a sample as `a + b`, two digit images added. Write `my_mix(a, b)` that builds
+# it correctly for images in [0, 1] (and leaves `a` and `b` alone).
+
+# %%
+def my_mix(a, b):
+    ...  # your code here: the mixed images, like a
+
+
+if reference_answers:
+    my_mix = exercises.solution("00.mix")
+result = exercises.check("00.mix", my_mix)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_mix(a, b):
+#     return (a + b).clamp(0, 1)
+# ```
+#
+# The seed never clips: where two strokes cross, pixels reach 2, outside the [0, 1] range every other image (and every attack's clip) assumes.
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · How big is the 10-class model? (predict, then check)
+#
+# Section 2 counted the parameters of `SmallCNN(num_classes=2)`. Without running
+# `count_parameters`: how many does `SmallCNN(num_classes=10)` have? (Two 5×5 convolutions
+# 1→16 and 16→36, a linear head 1764→10, biases everywhere.)
+
+# %%
+my_parameter_count = None  # your answer: an int
+
+if reference_answers:
+    my_parameter_count = exercises.solution("00.parameters")
+result = exercises.check("00.parameters", my_parameter_count)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# conv1: 16·1·5·5 + 16 = 416; conv2: 36·16·5·5 + 36 = 14,436; head: 1764·10 + 10 = 17,650; total
+# **32,502**. Only the head depends on the number of classes.
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

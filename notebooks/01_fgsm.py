@@ -29,6 +29,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
@@ -253,6 +254,117 @@ assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the 
 # notice above says which data were used). They are not a reproduction: what carries over is
 # the order of magnitude, a model that is right almost always on clean digits is wrong
 # on most of them after one signed gradient step of a quarter of the pixel range.
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('01'))}")
+
+# %% [markdown]
+# ### 1 · FGSM from memory (implement)
+#
+# Without scrolling up: `my_fgsm(model, x, y, eps)` returns
+# $\operatorname{clip}_{[0,1]}(x + \epsilon\,\operatorname{sign}(\nabla_x J))$. The check also runs it on a
+# model in train mode with dropout, and watches `x`, the parameters' `.grad` and the model's mode.
+
+# %%
+def my_fgsm(model, x, y, eps):
+    ...  # your code here: return the adversarial batch
+
+
+if reference_answers:
+    my_fgsm = exercises.solution("01.fgsm")
+result = exercises.check("01.fgsm", my_fgsm)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_fgsm(model, x, y, eps):
+#     was_training = model.training
+#     model.eval()
+#     x = x.clone().requires_grad_(True)
+#     (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+#     model.train(was_training)
+#     return (x + eps * grad.sign()).clamp(0, 1).detach()
+# ```
+#
+# `autograd.grad` with respect to the copy of `x` only: `loss.backward()` would also fill every parameter's `.grad`.
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · A targeted FGSM (implement)
+#
+# `my_targeted_fgsm(model, x, target, eps)` makes the model predict `target`: one step of eps that
+# *lowers* the loss of the target label.
+
+# %%
+def my_targeted_fgsm(model, x, target, eps):
+    ...  # your code here: return the adversarial batch
+
+
+if reference_answers:
+    my_targeted_fgsm = exercises.solution("01.targeted")
+result = exercises.check("01.targeted", my_targeted_fgsm)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_targeted_fgsm(model, x, target, eps):
+#     was_training = model.training
+#     model.eval()
+#     x = x.clone().requires_grad_(True)
+#     (grad,) = torch.autograd.grad(F.cross_entropy(model(x), target), x)
+#     model.train(was_training)
+#     return (x - eps * grad.sign()).clamp(0, 1).detach()
+# ```
+#
+# The minus sign: an untargeted attack climbs the true label's loss, a targeted one descends the target's.
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · Choose eps (measure)
+#
+# On this notebook's model and (up to 1,000 of) its test pairs, find the eps on the 0.01 grid where FGSM accuracy first
+# drops **below 50 %**: below chance at `eps`, at least 50 % at `eps - 0.01`. Use
+# `evaluate.robust_accuracy` or `evaluate.accuracy_vs_epsilon`.
+
+# %%
+my_eps = None  # your answer: a float such as 0.12
+
+if reference_answers:
+    my_eps = exercises.solution("01.eps_below_chance", model=model, x=x_test[:1000], y=y_test[:1000])
+result = exercises.check("01.eps_below_chance", my_eps, model=model, x=x_test[:1000], y=y_test[:1000])
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# grid = np.round(np.arange(0.01, 0.31, 0.01), 2)
+# accuracies = evaluate.accuracy_vs_epsilon(model, x_test[:1000], y_test[:1000], grid, progress=False)
+# my_eps = float(grid[np.argmax(np.array(accuracies) < 0.5)])
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

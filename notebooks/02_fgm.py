@@ -31,6 +31,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
@@ -302,6 +303,106 @@ assert torch.equal(embedding.data, backup)
 # %% [markdown]
 # Notebook 04 wraps steps 2 and 4 into a context manager from `advlab.attacks` that restores
 # the weights even when an exception is raised inside, and uses it for adversarial training.
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('02'))}")
+
+# %% [markdown]
+# ### 1 · FGM from memory (implement)
+#
+# `my_fgm(model, x, y, eps)`: one step of L2 length eps per image along the gradient,
+# $x + \epsilon\, g_i/\|g_i\|_2$, clipped to [0, 1].
+
+# %%
+def my_fgm(model, x, y, eps):
+    ...  # your code here: return the adversarial batch
+
+
+if reference_answers:
+    my_fgm = exercises.solution("02.fgm")
+result = exercises.check("02.fgm", my_fgm)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_fgm(model, x, y, eps):
+#     was_training = model.training
+#     model.eval()
+#     x = x.clone().requires_grad_(True)
+#     (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y), x)
+#     model.train(was_training)
+#     norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+#     return (x + eps * grad / norms).clamp(0, 1).detach()
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · Normalise per sample (implement)
+#
+# `my_unit_l2(g)` divides every sample of `g` [N, 1, 28, 28] by its own L2 norm. One of the
+# check's gradients is exactly zero (a sample the model ignores): it must stay zero, not become NaN.
+
+# %%
+def my_unit_l2(g):
+    ...  # your code here: return g_i / ||g_i||_2
+
+
+if reference_answers:
+    my_unit_l2 = exercises.solution("02.unit_l2")
+result = exercises.check("02.unit_l2", my_unit_l2)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_unit_l2(g):
+#     return g / g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · How far does an FGM step move a pixel? (predict)
+#
+# An FGM step of $L_2$ length $\epsilon = 2.8$ whose gradient is the same size on 196 pixels (a
+# quarter of the image) and zero elsewhere, with no clipping: by how much does each of those 196
+# pixels move?
+
+# %%
+my_pixel_change = None  # your answer: a number
+
+if reference_answers:
+    my_pixel_change = exercises.solution("02.spread")
+result = exercises.check("02.spread", my_pixel_change)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# $n$ pixels moving by $d$ each make an $L_2$ length $\sqrt{n}\,d$, so $d = 2.8/\sqrt{196} = 0.2$. Spread over
+# all 784 pixels the same step moves each by 0.1: the $L_2$ ball lets the attack concentrate its budget
+# where the gradient is, which an $L_\infty$ budget does not.
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

@@ -27,6 +27,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
@@ -295,6 +296,112 @@ assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is ne
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
 assert gap > 0, "and PGD is strictly stronger somewhere"
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('03'))}")
+
+# %% [markdown]
+# ### 1 · One PGD step (implement)
+#
+# `my_pgd_step(x_adv, x, grad, eps, alpha)`: given the current iterate, the clean images and the
+# gradient at the iterate, return the next L∞ iterate. The check starts from a corner of the ball.
+
+# %%
+def my_pgd_step(x_adv, x, grad, eps, alpha):
+    ...  # your code here: return the next iterate
+
+
+if reference_answers:
+    my_pgd_step = exercises.solution("03.pgd_step")
+result = exercises.check("03.pgd_step", my_pgd_step)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_pgd_step(x_adv, x, grad, eps, alpha):
+#     delta = (x_adv + alpha * grad.sign() - x).clamp(-eps, eps)  # step, then project around the clean x
+#     return (x + delta).clamp(0, 1)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · PGD from memory (implement)
+#
+# `my_pgd(model, x, y, eps, alpha, steps)`: L∞ PGD starting at x (no random start), `steps` of
+# your step above, in eval mode, leaving the model and x as they were.
+
+# %%
+def my_pgd(model, x, y, eps, alpha, steps):
+    ...  # your code here: return the adversarial batch
+
+
+if reference_answers:
+    my_pgd = exercises.solution("03.pgd")
+result = exercises.check("03.pgd", my_pgd)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_pgd(model, x, y, eps, alpha, steps):
+#     was_training = model.training
+#     model.eval()
+#     x_adv = x.clone()
+#     for _ in range(steps):
+#         x_adv.requires_grad_(True)
+#         (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+#         x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+#     model.train(was_training)
+#     return x_adv
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · Project on the L2 ball (implement)
+#
+# `my_project_l2(delta, eps)`: bring every sample of `delta` back inside the L2 ball of radius eps;
+# those already inside stay unchanged.
+
+# %%
+def my_project_l2(delta, eps):
+    ...  # your code here: return the projected delta
+
+
+if reference_answers:
+    my_project_l2 = exercises.solution("03.project_l2")
+result = exercises.check("03.project_l2", my_project_l2)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_project_l2(delta, eps):
+#     norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+#     return delta * (eps / norms).clamp(max=1).view(-1, 1, 1, 1)
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

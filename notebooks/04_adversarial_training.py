@@ -32,6 +32,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # None: 5 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever the source; "all": one per training image
@@ -420,6 +421,103 @@ train_button.on_click(train_at_slider_eps)
 display(VBox([HBox([eps_slider, train_button]), run_output]))
 train_button.click()  # one default run, so the notebook shows (and tests) it
 assert len(button_results) == 1
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('04'))}")
+
+# %% [markdown]
+# ### 1 · The adversarial loss term (implement)
+#
+# `my_adversarial_loss(model, x, y, eps)` returns the scalar loss that FGSM adversarial training
+# minimises on a batch: the cross-entropy of the FGSM images (use `attacks.fgsm`). The check
+# compares the value and its gradient for every parameter.
+
+# %%
+def my_adversarial_loss(model, x, y, eps):
+    ...  # your code here: return a scalar loss
+
+
+if reference_answers:
+    my_adversarial_loss = exercises.solution("04.adversarial_loss")
+result = exercises.check("04.adversarial_loss", my_adversarial_loss)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_adversarial_loss(model, x, y, eps):
+#     x_adv = attacks.fgsm(model, x, y, eps)  # detached: the attack is data for this step
+#     return F.cross_entropy(model(x_adv), y)  # a NEW forward pass (seed 001 reused the clean logits)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · The gradient penalty (implement)
+#
+# `my_gradient_penalty(model, x, y, eps)` = $\epsilon \cdot \operatorname{mean}_i \|\nabla_{x_i} \mathrm{CE}(f(x_i), y_i)\|_2$,
+# differentiable in the parameters (double backprop).
+
+# %%
+def my_gradient_penalty(model, x, y, eps):
+    ...  # your code here: return a scalar penalty
+
+
+if reference_answers:
+    my_gradient_penalty = exercises.solution("04.gradient_penalty")
+result = exercises.check("04.gradient_penalty", my_gradient_penalty)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_gradient_penalty(model, x, y, eps):
+#     x = x.detach().requires_grad_(True)
+#     loss = F.cross_entropy(model(x), y, reduction="sum")  # sum: sample i's gradient is its own loss's
+#     (grad,) = torch.autograd.grad(loss, x, create_graph=True)
+#     return eps * grad.flatten(1).norm(dim=1).mean()
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · The price of PGD training (predict)
+#
+# Madry et al. trained their MNIST model with PGD-40 (40 attack steps; the objective has no clean
+# term). How many forward+backward passes does one training batch cost?
+
+# %%
+my_passes = None  # your answer: an int
+
+if reference_answers:
+    my_passes = exercises.solution("04.passes")
+result = exercises.check("04.passes", my_passes)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# 40 gradient passes for the attack, 1 for the training step on x_adv: **41**, against 1 for standard
+# training (`AdversarialLoss.passes_per_batch`): why this notebook trains with far fewer steps.
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

@@ -38,6 +38,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 seeds = None  # seeds of the semi-supervised comparison; None: [0, 1, 2, 3, 4] (full) or [0, 1, 2] (quick)
 label_counts = None  # labelled MNIST images (10 classes); None: [100, 1000] (full) or [100] (quick)
@@ -452,6 +453,106 @@ for method in ["supervised only", "VAT"]:
 assert mixture_lds["VAT"] < 0.5 * mixture_lds["supervised only"], "VAT must lower the LDS"
 print(f"accuracy difference VAT - supervised on the mixture task: "
       f"{100 * (mixture_accuracy['VAT'] - mixture_accuracy['supervised only']):+.1f} points")
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('05'))}")
+
+# %% [markdown]
+# ### 1 · The KL term (implement)
+#
+# `my_kl(clean_logits, perturbed_logits)`: the batch mean of $\mathrm{KL}(p \,\|\, q)$ with
+# $p = \operatorname{softmax}$(clean) held fixed and $q = \operatorname{softmax}$(perturbed).
+
+# %%
+def my_kl(clean_logits, perturbed_logits):
+    ...  # your code here: return a scalar
+
+
+if reference_answers:
+    my_kl = exercises.solution("05.kl")
+result = exercises.check("05.kl", my_kl)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_kl(clean_logits, perturbed_logits):
+#     log_p = F.log_softmax(clean_logits.detach(), dim=1)
+#     log_q = F.log_softmax(perturbed_logits, dim=1)
+#     return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · The virtual adversarial direction (find and fix a seed bug)
+#
+# `my_vadv(model, x, d, xi, eps)`: one power iteration from the given random `d` (seed 000's
+# recipe, without its bugs): scale d to length xi per sample, take the gradient of the KL with
+# respect to d only, return eps times its per-sample unit vector.
+
+# %%
+def my_vadv(model, x, d, xi, eps):
+    ...  # your code here: return r_vadv like x
+
+
+if reference_answers:
+    my_vadv = exercises.solution("05.vadv")
+result = exercises.check("05.vadv", my_vadv)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_vadv(model, x, d, xi, eps):
+#     unit = lambda v: v / v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+#     with torch.no_grad():
+#         clean_logits = model(x)
+#     d = (xi * unit(d)).requires_grad_(True)
+#     (grad,) = torch.autograd.grad(my_kl(clean_logits, model(x + d)), d)  # not backward(): no parameter .grad
+#     return eps * unit(grad)  # the gradient, not d itself (seed 000 kept d)
+# ```
+#
+# (Uses `my_kl` from exercise 1; `vat.kl_from_logits` works too.)
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · A KL by hand (predict)
+#
+# $p = (0.9, 0.1)$, $q = (0.5, 0.5)$. What is $\mathrm{KL}(p\,\|\,q)$ in nats?
+
+# %%
+my_kl_value = None  # your answer: a number
+
+if reference_answers:
+    my_kl_value = exercises.solution("05.kl_value")
+result = exercises.check("05.kl_value", my_kl_value)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# $0.9 \ln(0.9/0.5) + 0.1 \ln(0.1/0.5) = 0.529 - 0.161 = 0.368$. The other direction, KL(q‖p), is 0.511: KL is not symmetric.
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

@@ -38,6 +38,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 n_pairs = None  # part 1: digit-0 mixture training pairs (None: 4,000 full, 1,500 quick)
 seed_epochs = None  # part 1: epochs per run (None: 6 full, 2 quick)
@@ -483,6 +484,116 @@ tiny_gain = finished_runs[(1.0, 10.0)].last("target acc") - finished_runs[(0.0, 
 print(f"slider move: {slider_seconds:.2f} s; run button: {run_seconds:.2f} s and {explorer.last_seconds:.2f} s here "
       f"(wall time, shared machine)")
 print(f"tiny fine-tuning, target accuracy with λ = 1 minus with λ = 0: {tiny_gain:+.1%}")
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+import math
+
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('06'))}")
+
+# %% [markdown]
+# ### 1 · A gradient reversal layer (implement)
+#
+# `my_grl(x, lambd)`: identity on the way forward, $-\lambda \cdot$ grad on the way back. Write a
+# `torch.autograd.Function` and return `YourFunction.apply(x, lambd)`.
+
+# %%
+def my_grl(x, lambd):
+    ...  # your code here: return a tensor equal to x whose backward is -lambd * grad
+
+
+if reference_answers:
+    my_grl = exercises.solution("06.grl")
+result = exercises.check("06.grl", my_grl)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# class Reverse(torch.autograd.Function):
+#     @staticmethod
+#     def forward(ctx, x, lambd):
+#         ctx.lambd = lambd
+#         return x.view_as(x)
+#
+#     @staticmethod
+#     def backward(ctx, grad_output):
+#         return -ctx.lambd * grad_output, None
+#
+#
+# def my_grl(x, lambd):
+#     return Reverse.apply(x, lambd)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · DANN's schedule (implement)
+#
+# `my_dann_lambda(p)`: $\lambda(p) = 2/(1+e^{-10p}) - 1$ for the training progress $p \in [0, 1]$.
+
+# %%
+def my_dann_lambda(p):
+    ...  # your code here: return a float
+
+
+if reference_answers:
+    my_dann_lambda = exercises.solution("06.dann_lambda")
+result = exercises.check("06.dann_lambda", my_dann_lambda)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_dann_lambda(p):
+#     return 2 / (1 + math.exp(-10 * p)) - 1
+# ```
+#
+# (Needs `import math`.)
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · The seed's "adv acc" (find and fix a seed bug)
+#
+# `my_adversary_accuracy(adversary_logits, y)`: the accuracy of the head behind the GRL, which is
+# trained on the flipped label. Seed 002 gets this wrong.
+
+# %%
+def my_adversary_accuracy(adversary_logits, y):
+    ...  # your code here: return a fraction
+
+
+if reference_answers:
+    my_adversary_accuracy = exercises.solution("06.adversary_accuracy")
+result = exercises.check("06.adversary_accuracy", my_adversary_accuracy)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_adversary_accuracy(adversary_logits, y):
+#     return (adversary_logits.argmax(dim=1) == 1 - y).float().mean().item()
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

@@ -36,6 +36,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 n_way = 2
 k_shot = 5
@@ -459,6 +460,109 @@ plt.show()
 sine_losses = sine_history.values("sine meta loss")
 assert np.mean(sine_losses[-20:]) < np.mean(sine_losses[:20]), "the sine meta-loss must fall"
 assert maml_mse < scratch_mse / 2, f"MAML's start should halve the query MSE: {maml_mse:.2f} vs {scratch_mse:.2f}"
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+import torch.nn.functional as F
+
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('07'))}")
+
+# %% [markdown]
+# ### 1 · MAML's inner step (find and fix a seed bug)
+#
+# `my_inner_step(model, params, x, y, inner_lr)`: one step $\theta' = \theta - \alpha \nabla_\theta L(\theta; x, y)$
+# on a dict of parameters, without touching θ (seed 003 wrote into it) and keeping θ' differentiable
+# in θ (second order). Use `torch.func.functional_call(model, params, (x,))`.
+
+# %%
+def my_inner_step(model, params, x, y, inner_lr):
+    ...  # your code here: return the dict θ'
+
+
+if reference_answers:
+    my_inner_step = exercises.solution("07.inner_step")
+result = exercises.check("07.inner_step", my_inner_step)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_inner_step(model, params, x, y, inner_lr):
+#     loss = F.cross_entropy(torch.func.functional_call(model, params, (x,)), y)
+#     grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+#     return {name: p - inner_lr * g for (name, p), g in zip(params.items(), grads)}
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · The ADML meta-loss (implement)
+#
+# `my_adml_loss(model, params, episode, inner_lr, eps)`: FGSM copies of the support and query
+# sets crafted against θ (`meta.fgsm_against`), two adaptations (`meta.adapt`), and the crossed sum.
+
+# %%
+def my_adml_loss(model, params, episode, inner_lr, eps):
+    ...  # your code here: return a scalar
+
+
+if reference_answers:
+    my_adml_loss = exercises.solution("07.adml_loss")
+result = exercises.check("07.adml_loss", my_adml_loss)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_adml_loss(model, params, episode, inner_lr, eps):
+#     e = episode
+#     support_adv = meta.fgsm_against(model, params, e.support_x, e.support_y, eps)
+#     query_adv = meta.fgsm_against(model, params, e.query_x, e.query_y, eps)
+#     theta_clean = meta.adapt(model, params, e.support_x, e.support_y, inner_lr)
+#     theta_adv = meta.adapt(model, params, support_adv, e.support_y, inner_lr)
+#     call = torch.func.functional_call
+#     return (F.cross_entropy(call(model, theta_clean, (query_adv,)), e.query_y)
+#             + F.cross_entropy(call(model, theta_adv, (e.query_x,)), e.query_y))
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · Which query set scores which adaptation? (predict)
+#
+# Fill in `{"theta_clean": ..., "theta_adv": ...}` with `"clean"` or `"adversarial"`: the query set
+# each adapted model is scored on in ADML's meta-loss.
+
+# %%
+my_pairs = None  # your answer: a dict {"theta_clean": "clean" or "adversarial", "theta_adv": ...}
+
+if reference_answers:
+    my_pairs = exercises.solution("07.crossed")
+result = exercises.check("07.crossed", my_pairs)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# `{"theta_clean": "adversarial", "theta_adv": "clean"}`: crossed, so each adaptation must carry over to the kind of data it did not adapt on.
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

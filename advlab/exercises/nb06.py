@@ -1,0 +1,118 @@
+"""Graded exercises of notebook 06: the gradient reversal layer, DANN's lambda schedule, and the seed's accuracy bug."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .. import grl
+from . import fixtures
+from .core import Wrong, call, exercise, expect_number
+
+LAMBDA = 0.7
+
+
+# ----------------------------------------------------------------------------- 06.grl
+def reference_grl(x, lambd):
+    return grl.grad_reverse(x, lambd)
+
+
+def _features_and_weights():
+    model = fixtures.trained_cnn()
+    x, _ = fixtures.batch(8)
+    with torch.no_grad():
+        features = model.features(x)
+    weights = torch.randn(features.shape, generator=fixtures.generator(3))
+    return features, weights
+
+
+@exercise("06.grl", "a gradient reversal layer", solution=lambda: reference_grl)
+def check_grl(answer) -> str:
+    features, weights = _features_and_weights()
+    x = features.clone().requires_grad_(True)
+    out = call(answer, x, LAMBDA)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise Wrong(f"the layer should return a tensor shaped like its input {list(x.shape)}, got {shape}.",
+                    mistake="shape")
+    values = out.detach()
+    if torch.allclose(values, -features) or torch.allclose(values, -LAMBDA * features):
+        raise Wrong("you flipped the sign in FORWARD: a GRL is the identity on the way forward (the head sees the "
+                    "real features); the minus belongs in backward: grad -> -lambda·grad.", mistake="forward_flip")
+    if torch.allclose(values, LAMBDA * features) and LAMBDA != 1:
+        raise Wrong("your forward scales the features by lambda: forward is the identity, lambda only scales the "
+                    "reversed gradient.", mistake="forward_scale")
+    if not torch.allclose(values, features):
+        raise Wrong("forward must return the input unchanged (the identity).", mistake="forward")
+    if not out.requires_grad:
+        raise Wrong("no gradient flows back through your layer (did you detach?): the GRL passes -lambda·grad.",
+                    mistake="detached")
+    (grad,) = torch.autograd.grad((out * weights).sum(), x, allow_unused=True)
+    if grad is None:
+        raise Wrong("no gradient flows back through your layer: the GRL passes -lambda·grad.", mistake="detached")
+    if torch.allclose(grad, weights):
+        raise Wrong("the gradient comes back unchanged: nothing is reversed. Write a torch.autograd.Function whose "
+                    "backward returns -lambda·grad_output.", mistake="not_reversed")
+    if torch.allclose(grad, -weights) and LAMBDA != 1:
+        raise Wrong(f"the gradient is reversed but not scaled: with lambda = {LAMBDA} backward returns "
+                    "-lambda·grad_output.", mistake="no_lambda")
+    if not torch.allclose(grad, -LAMBDA * weights, atol=1e-6):
+        raise Wrong("backward should return -lambda·grad_output.", mistake="unrecognised")
+    return (f"identity forward on real features [{x.shape[0]}, {x.shape[1]}], backward -lambda·grad "
+            f"(lambda = {LAMBDA})")
+
+
+# ----------------------------------------------------------------------------- 06.dann_lambda
+PROGRESS = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+def reference_dann_lambda(p):
+    return grl.dann_lambda(p)
+
+
+@exercise("06.dann_lambda", "DANN's lambda schedule", solution=lambda: reference_dann_lambda)
+def check_dann_lambda(answer) -> str:
+    values = [expect_number(call(answer, p), f"lambda({p})") for p in PROGRESS]
+    expected = [reference_dann_lambda(p) for p in PROGRESS]
+    if all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(values, expected)):
+        return "lambda(p) = 2/(1+exp(-10p)) - 1 at p = " + ", ".join(f"{p:g}" for p in PROGRESS)
+    known = [
+        ("sigmoid", lambda p: 1 / (1 + math.exp(-10 * p)),
+         "that is the plain sigmoid: it starts at 0.5. DANN's schedule is 2·sigmoid(10p) - 1, so lambda(0) = 0."),
+        ("gamma", lambda p: 2 / (1 + math.exp(-p)) - 1,
+         "the shape is right but it rises far too slowly: gamma = 10, lambda(p) = 2/(1+exp(-10p)) - 1."),
+        ("exp_sign", lambda p: 2 / (1 + math.exp(10 * p)) - 1,
+         "sign error in the exponent: exp(-10p), so lambda rises from 0 towards 1 (yours falls below 0)."),
+    ]
+    for key, wrong, hint in known:
+        if all(math.isclose(a, wrong(p), abs_tol=1e-6) for a, p in zip(values, PROGRESS)):
+            raise Wrong(hint, mistake=key)
+    first_off = next(p for p, a, b in zip(PROGRESS, values, expected) if not math.isclose(a, b, abs_tol=1e-6))
+    raise Wrong(f"lambda({first_off:g}) = {values[PROGRESS.index(first_off)]:.4g}, expected "
+                f"{reference_dann_lambda(first_off):.4g}.", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 06.adversary_accuracy
+def reference_adversary_accuracy(adversary_logits, y):
+    """How often the adversarial head predicts what it is trained on: the FLIPPED label 1 - y."""
+    return (adversary_logits.argmax(dim=1) == 1 - y).float().mean().item()
+
+
+@exercise("06.adversary_accuracy", "fix the seed's adv acc", solution=lambda: reference_adversary_accuracy)
+def check_adversary_accuracy(answer) -> str:
+    model = fixtures.trained_cnn()
+    x, y = fixtures.batch(64)
+    with torch.no_grad():
+        logits = model(x)
+    adversary_logits = torch.stack([logits[:, 1], logits[:, 0]], 1)  # a head that has learned the flipped label well
+    value = expect_number(call(answer, adversary_logits.clone(), y.clone()), "the accuracy")
+    expected = reference_adversary_accuracy(adversary_logits, y)
+    if math.isclose(value, expected, abs_tol=1e-6):
+        return f"the adversarial head is right on {expected:.1%} of 64 real pairs, counted against 1 - y"
+    if math.isclose(value, 1 - expected, abs_tol=1e-6):
+        raise Wrong("you compared with the true label y (seed 002's bug): the adversarial head is trained on the "
+                    "flipped label 1 - y, so its accuracy is measured against 1 - y.", mistake="wrong_label")
+    if math.isclose(value, expected * len(y), abs_tol=1e-6) or math.isclose(value, (1 - expected) * len(y), abs_tol=1e-6):
+        raise Wrong("that is a count: give the accuracy as a fraction in [0, 1] (`.float().mean()`).", mistake="count")
+    raise Wrong(f"{value:.4g}, expected {expected:.4g}.", mistake="unrecognised")

@@ -1,0 +1,146 @@
+"""Graded exercises of notebook 07: MAML's inner step, the ADML meta-loss, and which pair is crossed."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from .. import data, meta
+from . import fixtures
+from .core import Wrong, call, exercise
+
+INNER_LR, EPS = 0.4, 0.1
+
+
+@functools.cache
+def _task():
+    """A 2-way 5-shot episode of real digits and a small CNN (fixed seed), as in notebook 07."""
+    images, labels = data.load_mnist("train", source=fixtures.SOURCE)
+    episode = meta.EpisodeSampler(images, labels, classes=range(6), n_way=2, k_shot=5, n_query=5, seed=0).sample()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = meta.few_shot_cnn(2)
+    return model, episode
+
+
+def _fresh_params(model):
+    return {n: p.detach().clone().requires_grad_(True) for n, p in meta.parameters_of(model).items()}
+
+
+def _meta_gradient(model, params, adapted, episode):
+    loss = F.cross_entropy(functional_call(model, adapted, (episode.query_x,)), episode.query_y)
+    return torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+
+
+# ----------------------------------------------------------------------------- 07.inner_step
+def reference_inner_step(model, params, x, y, inner_lr):
+    """θ' = θ - α ∇_θ L(θ; x, y), kept differentiable in θ (create_graph=True)."""
+    return meta.adapt(model, params, x, y, inner_lr, inner_steps=1, first_order=False)
+
+
+@exercise("07.inner_step", "MAML's inner step", solution=lambda: reference_inner_step)
+def check_inner_step(answer) -> str:
+    model, episode = _task()
+    params = _fresh_params(model)
+    before = {n: p.detach().clone() for n, p in params.items()}
+    adapted = call(answer, model, params, episode.support_x, episode.support_y, INNER_LR)
+    if any(not torch.equal(params[n].detach(), before[n]) for n in params):
+        raise Wrong("θ itself changed: your update wrote into the meta-parameters (seed 003's bug, "
+                    "`W.data = θ.data` shares storage, so every inner step mutates θ). Build new tensors: "
+                    "`{n: p - lr * g for ...}`.", mistake="mutated_theta")
+    if not isinstance(adapted, dict) or set(adapted) != set(params):
+        raise Wrong(f"return a dict with the same parameter names as θ ({', '.join(params)}).", mistake="type")
+    expected = reference_inner_step(model, params, episode.support_x, episode.support_y, INNER_LR)
+    values_match = all(torch.allclose(adapted[n].detach(), expected[n].detach(), atol=1e-6) for n in params)
+    if not values_match:
+        ascent = {n: 2 * params[n].detach() - expected[n].detach() for n in params}  # θ + α·g
+        if all(torch.allclose(adapted[n].detach(), ascent[n], atol=1e-6) for n in params):
+            raise Wrong("wrong sign: you climbed the support loss (θ + α·g). The inner step descends: θ - α·g.",
+                        mistake="ascent")
+        raise Wrong("θ' differs from θ - α·∇_θ L(θ; support).", mistake="unrecognised")
+    if not all(adapted[n].requires_grad for n in params):
+        raise Wrong("θ' is detached from θ: the meta-gradient cannot flow back through the inner step.",
+                    mistake="detached")
+    got = _meta_gradient(model, params, adapted, episode)
+    want = _meta_gradient(model, params, expected, episode)
+    if not all(a is not None and torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(got, want)):
+        raise Wrong("the values are right but the meta-gradient is first-order: pass `create_graph=True` to "
+                    "torch.autograd.grad so the gradient flows through ∇_θ L too (second-order MAML).",
+                    mistake="first_order")
+    return (f"θ' = θ - {INNER_LR}·∇L on a real 2-way 5-shot support set, θ untouched, and the same second-order "
+            "meta-gradient as the reference")
+
+
+# ----------------------------------------------------------------------------- 07.adml_loss
+def reference_adml_loss(model, params, episode, inner_lr, eps):
+    """L_q(θ'_clean; FGSM query) + L_q(θ'_adv; clean query), FGSM crafted against θ."""
+    return meta.adml_task_loss(model, params, episode, inner_lr, eps).loss
+
+
+def _adml_variant(model, params, episode, inner_lr, eps, crossed=True, attack_params=None):
+    attack_params = params if attack_params is None else attack_params
+    support_adv = meta.fgsm_against(model, attack_params, episode.support_x, episode.support_y, eps)
+    query_adv = meta.fgsm_against(model, attack_params, episode.query_x, episode.query_y, eps)
+    theta_clean = meta.adapt(model, params, episode.support_x, episode.support_y, inner_lr)
+    theta_adv = meta.adapt(model, params, support_adv, episode.support_y, inner_lr)
+    queries = (query_adv, episode.query_x) if crossed else (episode.query_x, query_adv)
+    return (F.cross_entropy(functional_call(model, theta_clean, (queries[0],)), episode.query_y)
+            + F.cross_entropy(functional_call(model, theta_adv, (queries[1],)), episode.query_y))
+
+
+@exercise("07.adml_loss", "the ADML meta-loss", solution=lambda: reference_adml_loss)
+def check_adml_loss(answer) -> str:
+    model, episode = _task()
+    params = _fresh_params(model)
+    value = call(answer, model, params, episode, INNER_LR, EPS)
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        raise Wrong("return the meta-loss as a scalar tensor.", mistake="shape")
+    if not value.requires_grad:
+        raise Wrong("the meta-loss carries no gradient to θ: it must stay differentiable (no .item(), no detach).",
+                    mistake="no_graph")
+    number = value.detach().reshape(()).item()
+    expected = reference_adml_loss(model, params, episode, INNER_LR, EPS).item()
+    if abs(number - expected) <= 1e-5 * max(1.0, abs(expected)):
+        return (f"meta-loss {number:.4f} = L(θ'_clean; adversarial query) + L(θ'_adv; clean query) on a real "
+                f"2-way 5-shot episode (eps={EPS})")
+    theta_clean = meta.adapt(model, params, episode.support_x, episode.support_y, INNER_LR)
+    known = [
+        ("not_crossed", _adml_variant(model, params, episode, INNER_LR, EPS, crossed=False),
+         "the ADML pairs are not crossed: you scored θ'_clean on the clean query and θ'_adv on the adversarial one. "
+         "ADML crosses them: θ'_clean on the ADVERSARIAL query, θ'_adv on the CLEAN query."),
+        ("attack_adapted", _adml_variant(model, params, episode, INNER_LR, EPS, attack_params=theta_clean),
+         "you crafted FGSM against the adapted θ'_clean; ADML crafts the adversarial support and query against the "
+         "current θ, before adaptation."),
+        ("maml", meta.maml_task_loss(model, params, episode, INNER_LR).loss,
+         "that is the plain MAML loss (clean support, clean query): ADML adds the adversarial copies and crosses them."),
+    ]
+    for key, wrong, hint in known:
+        if abs(number - wrong.item()) <= 1e-5 * max(1.0, abs(wrong.item())):
+            raise Wrong(hint, mistake=key)
+    raise Wrong(f"meta-loss {number:.4f}, expected {expected:.4f}.", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 07.crossed
+def reference_crossed() -> dict:
+    return {"theta_clean": "adversarial", "theta_adv": "clean"}
+
+
+@exercise("07.crossed", "which query set scores which adaptation", solution=reference_crossed)
+def check_crossed(answer) -> str:
+    if not isinstance(answer, dict) or set(answer) != {"theta_clean", "theta_adv"}:
+        raise Wrong("answer with a dict {'theta_clean': ..., 'theta_adv': ...}, each 'clean' or 'adversarial'.",
+                    mistake="type")
+    values = {k: str(v).strip().lower() for k, v in answer.items()}
+    if any(v not in ("clean", "adversarial") for v in values.values()):
+        raise Wrong("each value must be 'clean' or 'adversarial'.", mistake="type")
+    if values == reference_crossed():
+        return ("θ'_clean answers the adversarial query, θ'_adv the clean one: each adaptation is tested where it "
+                "did not train")
+    if values == {"theta_clean": "clean", "theta_adv": "adversarial"}:
+        raise Wrong("not crossed: that scores each adaptation on the kind of data it adapted on. ADML crosses the "
+                    "pairs so each must generalise to the other kind.", mistake="not_crossed")
+    raise Wrong("both adaptations are scored on different query sets: one on clean, one on adversarial.",
+                mistake="same_set")

@@ -1,0 +1,123 @@
+"""Graded exercises of notebook 08 (robust evaluation): the margin loss, the per-sample worst case, APGD's checkpoints."""
+
+from __future__ import annotations
+
+import torch
+
+from . import fixtures
+from .core import Wrong, call, exercise, expect_number, expect_tensor, same
+
+
+# ----------------------------------------------------------------------------- 08.margin
+def reference_margin(logits, y):
+    """Carlini-Wagner margin per sample: max_{j != y} z_j - z_y (> 0 exactly when misclassified)."""
+    others = logits.scatter(1, y[:, None], float("-inf"))
+    return others.amax(dim=1) - logits.gather(1, y[:, None]).squeeze(1)
+
+
+def _ten_class_logits():
+    """Logits [16, 10] of real pairs: the trained CNN's features through a fixed projection (a 10-class head)."""
+    model = fixtures.trained_cnn()
+    x, _ = fixtures.batch()
+    with torch.no_grad():
+        features = model.features(x)
+    head = torch.randn(features.shape[1], 10, generator=fixtures.generator(8)) / features.shape[1] ** 0.5
+    logits = features @ head * 5
+    return logits, logits.argmax(dim=1).roll(1)  # labels: some right, most wrong
+
+
+@exercise("08.margin", "the margin loss", solution=lambda: reference_margin)
+def check_margin(answer) -> str:
+    logits, y = _ten_class_logits()
+    value = expect_tensor(call(answer, logits.clone(), y.clone()), [len(y)], "the per-sample margins")
+    expected = reference_margin(logits, y)
+    if same(value, expected, atol=1e-4, share=1.0):
+        return "max_{j≠y} z_j - z_y for 16 samples of 10 classes, positive exactly on the misclassified ones"
+    true_logit = logits.gather(1, y[:, None]).squeeze(1)
+    if same(value, logits.amax(dim=1) - true_logit, atol=1e-4, share=1.0):
+        raise Wrong("you took the max over ALL classes, the true one included: on a correct sample the margin is "
+                    "then 0 instead of negative. Mask the true class out first (scatter -inf at y).",
+                    mistake="includes_true")
+    if same(value, -expected, atol=1e-4, share=1.0):
+        raise Wrong("wrong sign: the attack climbs max_{j≠y} z_j - z_y, positive when the sample is misclassified.",
+                    mistake="sign")
+    probabilities = logits.softmax(dim=1)
+    if same(value, reference_margin(probabilities, y), atol=1e-4, share=1.0):
+        raise Wrong("you used probabilities: the margin is on the logits (softmax saturates and hides the gradient).",
+                    mistake="probabilities")
+    raise Wrong("not max_{j≠y} z_j - z_y.", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 08.worst_case
+def reference_worst_case(correct):
+    """Robust accuracy under an ensemble: a sample counts only if EVERY attack fails on it. correct: [attacks, N] bool."""
+    return correct.all(dim=0).float().mean().item()
+
+
+def _correct_masks() -> torch.Tensor:
+    """[3, 64]: is the model still right after each of 3 perturbations of 64 real pairs?
+
+    Gradient attacks on this small model fool nested sets of samples (the smallest margins
+    first), which would make every aggregation agree; Gaussian noise draws (sigma 0.7) fool
+    different samples, so the per-sample worst case differs from the best single run.
+    """
+    model = fixtures.trained_cnn()
+    x, y = fixtures.batch(64)
+    runs = [(x + 0.7 * torch.randn(x.shape, generator=fixtures.generator(seed))).clamp(0, 1) for seed in range(3)]
+    with torch.no_grad():
+        return torch.stack([model(x_run).argmax(dim=1) == y for x_run in runs])
+
+
+@exercise("08.worst_case", "the per-sample worst case", solution=lambda: reference_worst_case)
+def check_worst_case(answer) -> str:
+    correct = _correct_masks()
+    value = expect_number(call(answer, correct.clone()), "the robust accuracy")
+    expected = reference_worst_case(correct)
+    per_attack = correct.float().mean(dim=1)
+    if abs(value - expected) < 1e-6:
+        return (f"worst case over 3 perturbations of 64 real pairs: {expected:.1%}, below the strongest single "
+                f"one's {per_attack.min().item():.1%}")
+    if abs(value - per_attack.min().item()) < 1e-6:
+        raise Wrong("that is the lowest per-attack accuracy: each attack fools different samples, so the worst case "
+                    "is taken per sample (robust only if every attack fails), which can be lower still.",
+                    mistake="min_of_means")
+    if abs(value - per_attack.mean().item()) < 1e-6:
+        raise Wrong("you averaged the attacks' accuracies: an evaluation reports the worst case per sample.",
+                    mistake="mean")
+    if abs(value - correct.any(dim=0).float().mean().item()) < 1e-6:
+        raise Wrong("`any` counts a sample as robust if ONE attack fails on it; it must survive all: `all`.",
+                    mistake="any")
+    raise Wrong(f"{value:.4g}, expected {expected:.4g}.", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 08.checkpoints
+STEPS = 100
+
+
+def reference_checkpoints(steps):
+    """APGD's checkpoints: gaps of int(0.22·steps), shrinking by int(0.03·steps) down to int(0.06·steps) (each >= 1)."""
+    gap, shrink, smallest = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+    checkpoints, at = [], 0
+    while at + gap <= steps:
+        at += gap
+        checkpoints.append(at)
+        gap = max(gap - shrink, smallest)
+    return checkpoints
+
+
+@exercise("08.checkpoints", "APGD's checkpoints", solution=lambda: reference_checkpoints)
+def check_checkpoints(answer) -> str:
+    values = {steps: call(answer, steps) for steps in (STEPS, 10)}
+    if not all(isinstance(value, (list, tuple)) for value in values.values()):
+        raise Wrong("return the checkpoints as a list of iteration numbers.", mistake="type")
+    expected = {steps: reference_checkpoints(steps) for steps in values}
+    values = {steps: [int(v) if float(v).is_integer() else v for v in value] for steps, value in values.items()}
+    if values == expected:
+        return f"checkpoints for {STEPS} steps: {expected[STEPS]}, and for 10 steps: {expected[10]}"
+    got = values[STEPS]
+    if len(got) > 1 and len({b - a for a, b in zip([0, *got], got)}) == 1:
+        raise Wrong("your gaps never shrink: each gap is 0.03·steps shorter than the last, down to 0.06·steps.",
+                    mistake="constant_gap")
+    if any(b - a < max(int(0.06 * STEPS), 1) for a, b in zip([0, *got], got)):
+        raise Wrong("a gap fell below 0.06·steps: stop shrinking there.", mistake="no_floor")
+    raise Wrong(f"for {STEPS} steps you give {got[:6]}..., expected {expected[STEPS][:6]}...", mistake="unrecognised")

@@ -1,0 +1,98 @@
+"""Graded exercises of notebook 09 (certified robustness): interval bounds through a layer, a smoothing radius,
+and the order of the three accuracies."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import torch
+
+from . import fixtures
+from .core import Wrong, call, exercise, expect_number, expect_tensor, same
+
+
+# ----------------------------------------------------------------------------- 09.interval_linear
+def reference_interval_linear(layer, lower, upper):
+    """The box [lower, upper] through x -> Wx + b: centre W·m + b, radius |W|·r."""
+    centre, radius = (upper + lower) / 2, (upper - lower) / 2
+    centre = layer(centre)
+    radius = radius @ layer.weight.abs().T
+    return centre - radius, centre + radius
+
+
+def _box():
+    model = fixtures.trained_cnn()
+    x, _ = fixtures.batch(8)
+    with torch.no_grad():
+        features = model.features(x)
+    return model.head, features - 0.05, features + 0.05
+
+
+@exercise("09.interval_linear", "interval bounds through a linear layer", solution=lambda: reference_interval_linear)
+def check_interval_linear(answer) -> str:
+    layer, lower, upper = _box()
+    with torch.no_grad():
+        result = call(answer, layer, lower.clone(), upper.clone())
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise Wrong("return the pair (lower, upper).", mistake="type")
+        shape = [len(lower), layer.out_features]
+        got_lower, got_upper = (expect_tensor(r, shape, name) for r, name in zip(result, ("lower", "upper")))
+        want_lower, want_upper = reference_interval_linear(layer, lower, upper)
+        if same(got_lower, want_lower, 1e-4, 1.0) and same(got_upper, want_upper, 1e-4, 1.0):
+            return "sound and tight bounds for the trained head on 8 real feature boxes (centre W·m + b, radius |W|·r)"
+        naive_lower, naive_upper = layer(lower), layer(upper)
+        if same(got_lower, naive_lower, 1e-4, 1.0) and same(got_upper, naive_upper, 1e-4, 1.0):
+            raise Wrong("you pushed lower and upper through the layer separately (the same as a radius through W "
+                        "instead of |W|): a negative weight swaps them, so W·lower is not a lower bound. Use the "
+                        "centre W·m + b and |W| times the radius.", mistake="naive")
+    raise Wrong("not the interval bounds of the layer.", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 09.smoothing_radius
+SIGMA = 0.5
+P_LOWER = (0.3, 0.5, 0.6, 0.9, 0.999)
+
+
+def reference_smoothing_radius(p_lower, sigma):
+    """Cohen et al.: R = sigma · Phi^{-1}(p_A_lower) when p_A_lower > 1/2, else abstain (radius 0)."""
+    return sigma * NormalDist().inv_cdf(p_lower) if p_lower > 0.5 else 0.0
+
+
+@exercise("09.smoothing_radius", "the certified radius of smoothing", solution=lambda: reference_smoothing_radius)
+def check_smoothing_radius(answer) -> str:
+    values = [expect_number(call(answer, p, SIGMA), f"the radius at p = {p}") for p in P_LOWER]
+    expected = [reference_smoothing_radius(p, SIGMA) for p in P_LOWER]
+    if all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(values, expected)):
+        return f"R = sigma·Phi^-1(p) for p in {P_LOWER} (sigma = {SIGMA}), 0 (abstain) when p <= 1/2"
+    inverse = NormalDist().inv_cdf
+    if any(a < 0 for a in values):
+        raise Wrong("a negative radius: when p_A_lower <= 1/2 smoothing abstains (radius 0).", mistake="no_abstain")
+    if all(math.isclose(a, SIGMA**2 * inverse(p) if p > 0.5 else 0.0, abs_tol=1e-6) for a, p in zip(values, P_LOWER)):
+        raise Wrong("you used sigma²: the radius is sigma·Phi^-1(p), in the units of the noise's standard deviation.",
+                    mistake="variance")
+    if all(math.isclose(a, SIGMA * NormalDist().cdf(p) if p > 0.5 else 0.0, abs_tol=1e-6) for a, p in zip(values, P_LOWER)):
+        raise Wrong("that is Phi, the normal CDF; the radius needs its inverse Phi^-1 (scipy.stats.norm.ppf).",
+                    mistake="cdf")
+    raise Wrong("not sigma·Phi^-1(p_A_lower).", mistake="unrecognised")
+
+
+# ----------------------------------------------------------------------------- 09.sandwich
+def reference_sandwich() -> list[str]:
+    return ["certified", "exact", "attack"]
+
+
+@exercise("09.sandwich", "order the three accuracies", solution=reference_sandwich)
+def check_sandwich(answer) -> str:
+    if not isinstance(answer, (list, tuple)) or sorted(answer) != ["attack", "certified", "exact"]:
+        raise Wrong('order the three names "certified", "exact" and "attack" from lowest to highest accuracy.',
+                    mistake="type")
+    answer = list(answer)
+    if answer == reference_sandwich():
+        return ("certified (IBP, a sound lower bound) <= exact (MILP, the true robust accuracy) <= attack (an upper "
+                "bound: it may miss adversarial examples)")
+    if answer.index("attack") < answer.index("exact"):
+        raise Wrong("an attack can only FIND adversarial examples, so the accuracy it measures is an upper bound: "
+                    "the exact robust accuracy is at most that.", mistake="attack_low")
+    raise Wrong("certification is sound but loose: what it certifies is at most what is truly robust.",
+                mistake="certified_high")
