@@ -311,18 +311,19 @@ print(f"{len(methods) * n_seeds} runs ({n_cached} from the cache) in {time.perf_
 # %%
 accs = {m: np.array([r["test acc"] for r in rs]) for m, rs in records.items()}
 seconds = {m: np.mean([np.mean(r["epoch seconds"]) for r in rs]) for m, rs in records.items()}
+passes = {m: max([term.passes_per_batch for term in methods[m]().values()], default=1) for m in methods}
 base = accs["baseline"]
 t_critical = stats.t.ppf(0.975, n_seeds - 1)
 print(f"validation-selected test accuracy over {n_seeds} seeds ({len(x_test):,} test reviews); "
       f"paired difference to the baseline, same seed")
-print(f"{'method':>22} {'eps':>22} | {'test acc':>15} | {'minus baseline':>16} | {'t':>5} | s/epoch | x baseline")
+print(f"{'method':>22} {'eps':>22} | {'test acc':>15} | {'minus baseline':>16} | {'t':>5} | s/epoch | x baseline | passes")
 verdicts = {}
 for m in methods:
     diff = accs[m] - base
     t_value = diff.mean() / (diff.std(ddof=1) / np.sqrt(n_seeds)) if m != "baseline" and diff.std() > 0 else np.nan
     verdicts[m] = "gain" if t_value > t_critical else "loss" if t_value < -t_critical else "within noise"
     print(f"{m:>22} {epsilons_used[m]:>22} | {accs[m].mean():.1%} ± {accs[m].std(ddof=1):.1%} | "
-          f"{diff.mean():+.1%} ± {diff.std(ddof=1):.1%} | {t_value:5.1f} | {seconds[m]:7.2f} | {seconds[m] / seconds['baseline']:.1f}")
+          f"{diff.mean():+.1%} ± {diff.std(ddof=1):.1%} | {t_value:5.1f} | {seconds[m]:7.2f} | {seconds[m] / seconds['baseline']:10.1f} | {passes[m]}")
 print(f"(± is the standard deviation over seeds; a difference counts when |t| > {t_critical:.2f}, "
       f"the two-sided 95 % point of Student's t with {n_seeds - 1} degrees of freedom)")
 
@@ -336,14 +337,17 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# **What the seeds show.** The verdicts are computed from the paired differences just above;
-# the sentence printed below says, for this run, which methods beat the baseline beyond the
-# seed-to-seed noise. The checks assert what every run of this notebook has shown us:
-# the competition's **matrix FGM at its default $\epsilon = 1$ is not a score booster here** (its
-# perturbation is one vector of norm 1 spread over a matrix of norm in the hundreds), and every
-# method costs more per epoch than plain training, two to five forward-backward passes per batch
-# instead of one. Whether the per-example methods gain beyond the noise depends on the run
-# length and $\epsilon$: read the verdicts, and exercise 1 asks you to move $\epsilon$.
+# **What the seeds show.** The verdicts come from the paired differences just above (same
+# seed, same initial weights, same batches); the sentence printed below says which methods, if
+# any, beat the baseline beyond the seed-to-seed noise. The claim is judged in **full mode**,
+# where every model trains on the whole training split until its validation accuracy levels
+# off: there the notebook asserts the verdict it prints, that **no** method is a score booster
+# here. Quick mode's models see 1,500 reviews for two epochs and are far from converged; every
+# method that adds a second forward-backward pass (with its own dropout mask) gives such a model
+# more to learn from per step, so quick mode only prints its verdict. In both modes the checks
+# assert the price: every method costs more per epoch than plain training (three to five
+# forward-backward passes per batch instead of one, the `passes` column). The matrix FGM's step is one vector of norm
+# $\epsilon = 1$ for a matrix whose norm is printed below.
 
 # %%
 boosters = [m for m, v in verdicts.items() if v == "gain"]
@@ -353,7 +357,8 @@ print("=> the 'score booster' claim " + ("holds here for " + ", ".join(boosters)
       else "does not hold here: no gain beyond the seed-to-seed noise"))
 matrix_norm = new_model(seed).embedding.weight.norm().item()
 print(f"||W|| at initialisation: {matrix_norm:.0f}, the matrix FGM step: {matrix_eps}")
-assert verdicts["FGM, matrix"] != "gain", "matrix FGM at the competition default would be a booster: rewrite the text"
+if not quick:
+    assert not boosters, "a method beats the baseline beyond the noise in full mode: rewrite the text"
 assert all(seconds[m] > seconds["baseline"] for m in methods if m != "baseline"), "every method costs extra passes"
 
 # %% [markdown]
