@@ -67,6 +67,7 @@ import html
 import inspect
 import json
 import time
+from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -75,9 +76,7 @@ import torch.nn.functional as F
 from IPython.display import HTML, display
 from ipywidgets import Dropdown, FloatSlider
 from ipywidgets import HTML as HTMLWidget
-from scipy import stats
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.naive_bayes import MultinomialNB
+from scipy.special import stdtrit  # quantiles of Student's t
 
 from advlab import attacks, config, evaluate, reports, text
 from advlab import text_adversarial as ta
@@ -129,17 +128,36 @@ for review in text.conflicting_reviews()[:4]:
     print("  ", review[:70])
 
 # %% [markdown]
-# **How noisy are the labels?** A character unigram+bigram Naive Bayes (scikit-learn) is the
-# classic baseline. We fit it on the training split and score it on the validation split; the
+# **How noisy are the labels?** A multinomial Naive Bayes over character unigrams and bigrams
+# (Laplace smoothing) is the classic baseline, in a few lines:
+# $\log\frac{p(+\mid x)}{p(-\mid x)} = \log\frac{\pi_+}{\pi_-} + \sum_{g \in x} \log\frac{(n_{+,g} + 1)/(N_+ + V)}{(n_{-,g} + 1)/(N_- + V)}$.
+# We fit it on the training split and score it on the validation split; the
 # reviews it gets wrong with the most confidence are often mislabelled ones (read a few).
 # The test split is used only for the final numbers of each section, never to choose anything.
 
 # %%
-vectorizer = CountVectorizer(analyzer="char", ngram_range=(1, 2))
-naive_bayes = MultinomialNB().fit(vectorizer.fit_transform(train_texts), y_train_all.numpy())
-nb_val_proba = naive_bayes.predict_proba(vectorizer.transform(val_texts))
+def char_ngrams(review):
+    return list(review) + [review[i : i + 2] for i in range(len(review) - 1)]
+
+
+ngram_counts = [Counter(), Counter()]  # per label
+for review, label in zip(train_texts, y_train_all.tolist()):
+    ngram_counts[label].update(char_ngrams(review))
+n_features = len(set(ngram_counts[0]) | set(ngram_counts[1]))
+totals = [sum(c.values()) + n_features for c in ngram_counts]
+prior_log_odds = np.log(y_train_all.float().mean().item() / (1 - y_train_all.float().mean().item()))
+
+
+def nb_positive_probability(review):
+    log_odds = prior_log_odds + sum(np.log((ngram_counts[1][g] + 1) / totals[1]) - np.log((ngram_counts[0][g] + 1) / totals[0])
+                                    for g in char_ngrams(review) if g in ngram_counts[0] or g in ngram_counts[1])
+    return 1 / (1 + np.exp(-log_odds))
+
+
+nb_val_positive = np.array([nb_positive_probability(r) for r in val_texts])
+nb_val_proba = np.stack([1 - nb_val_positive, nb_val_positive], axis=1)
 nb_val_acc = (nb_val_proba.argmax(1) == y_val.numpy()).mean()
-nb_test_acc = naive_bayes.score(vectorizer.transform(test_texts), y_test.numpy())
+nb_test_acc = np.mean([(nb_positive_probability(r) > 0.5) == bool(y) for r, y in zip(test_texts, y_test.tolist())])
 print(f"Naive Bayes (char 1-2 grams): validation {nb_val_acc:.1%}, test {nb_test_acc:.1%}")
 confident_wrong = np.argsort(-np.abs(nb_val_proba[:, 1] - 0.5) * (nb_val_proba.argmax(1) != y_val.numpy()))[:5]
 for i in confident_wrong:
@@ -313,7 +331,7 @@ accs = {m: np.array([r["test acc"] for r in rs]) for m, rs in records.items()}
 seconds = {m: np.mean([np.mean(r["epoch seconds"]) for r in rs]) for m, rs in records.items()}
 passes = {m: max([term.passes_per_batch for term in methods[m]().values()], default=1) for m in methods}
 base = accs["baseline"]
-t_critical = stats.t.ppf(0.975, n_seeds - 1)
+t_critical = stdtrit(n_seeds - 1, 0.975)
 print(f"validation-selected test accuracy over {n_seeds} seeds ({len(x_test):,} test reviews); "
       f"paired difference to the baseline, same seed")
 print(f"{'method':>22} {'eps':>22} | {'test acc':>15} | {'minus baseline':>16} | {'t':>5} | s/epoch | x baseline | passes")
@@ -390,7 +408,7 @@ for s_ in range(seed, seed + n_vat_seeds):
 vat_accs = {name: np.array([r["test acc"] for r in rs]) for name, rs in vat_records.items()}
 vat_diff = vat_accs["VAT"] - vat_accs["supervised only"]
 vat_t = vat_diff.mean() / (vat_diff.std(ddof=1) / np.sqrt(n_vat_seeds)) if vat_diff.std() > 0 else np.nan
-vat_critical = stats.t.ppf(0.975, n_vat_seeds - 1)
+vat_critical = stdtrit(n_vat_seeds - 1, 0.975)
 print(f"{n_labelled} labelled + {len(x_unlabelled):,} unlabelled reviews, {n_vat_seeds} seeds, "
       f"{time.perf_counter() - started:.0f} s")
 for name, values in vat_accs.items():
@@ -533,8 +551,10 @@ for m in attacked:
         model.eval()
         correct = evaluate.predict(model, x_att) == y_att
         tokens, labels = x_att[correct], y_att[correct]
-        adversarial, edits = ta.greedy_substitution(model, tokens, labels, ta.nearest_neighbour_candidates(model, 8),
-                                                    budget=edit_budget)
+        candidates = ta.nearest_neighbour_candidates(model, 8)
+        chunks = [ta.greedy_substitution(model, tokens[i : i + 50], labels[i : i + 50], candidates, budget=edit_budget)
+                  for i in range(0, len(tokens), 50)]  # 50 reviews at a time keep the kernel's memory small
+        adversarial, edits = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
         flipped = evaluate.predict(model, adversarial) != labels
         flip[m].append([(flipped & (edits <= k)).float().mean().item() for k in range(1, edit_budget + 1)])
         r = ta.embedding_pgd(model, tokens, labels, eps, alpha=2.5 * eps / 10, steps=10)
@@ -559,22 +579,34 @@ plt.show()
 
 # %% [markdown]
 # **Self-checks.** A handful of character swaps flips a sizeable share of every model's
-# correct predictions, and more edits flip more. Training on embedding perturbations makes the
-# models more robust **in embedding space** (asserted on the mean paired difference over seeds,
-# printed with its spread). Whether that carries over to real edits is the printed
-# comparison of flip rates, paired by seed, below.
+# correct predictions, and a larger budget never flips fewer. Training on embedding
+# perturbations makes the models more robust **in embedding space** (asserted on the mean
+# paired difference over seeds, printed with its spread). Does that carry over to **real
+# edits**? The paired difference of the flip rates at $k$ = `edit_budget` answers it, with
+# Student's t next to it. In full mode, where the models are trained to convergence, the
+# notebook asserts the verdict it prints: PGD-trained models are flipped less often than the
+# baseline beyond the seed-to-seed noise. Quick mode's undertrained models only print theirs.
+# Keep the threat model in mind: the candidates come from each model's own embedding, so a
+# model that spreads its embeddings apart also changes which edits the attacker may try
+# (exercise 5).
 
 # %%
 pgd_name = f"PGD-{pgd_steps}, per example"
 edit_gain = flip["baseline"][:, -1] - flip[pgd_name][:, -1]
-print(f"flip rate at k = {edit_budget}, baseline minus PGD-trained, paired: {edit_gain.mean():+.1%} ± "
-      f"{edit_gain.std(ddof=1):.1%} over {n_seeds} seeds")
+edit_t = edit_gain.mean() / (edit_gain.std(ddof=1) / np.sqrt(n_seeds)) if edit_gain.std() > 0 else np.nan
+edit_verdict = "fewer flips" if edit_t > t_critical else "more flips" if edit_t < -t_critical else "within noise"
 embed_gain = embed_robust[pgd_name] - embed_robust["baseline"]
+print(f"flip rate at k = {edit_budget}, baseline minus PGD-trained, paired: {edit_gain.mean():+.1%} ± "
+      f"{edit_gain.std(ddof=1):.1%} over {n_seeds} seeds, t = {edit_t:.1f} (95 % point {t_critical:.2f}): {edit_verdict}")
 print(f"embedding-space PGD accuracy, PGD-trained minus baseline, paired: {embed_gain.mean():+.1%} ± "
       f"{embed_gain.std(ddof=1):.1%}, higher on {(embed_gain > 0).sum()} of {n_seeds} seeds")
+print("=> embedding-space adversarial training " + ("does" if edit_verdict == "fewer flips" else "does not")
+      + " make this model measurably harder to flip with real character edits here")
 assert embed_gain.mean() > 0, "PGD training raises embedding-space robustness on average over the seeds"
 assert all((np.diff(flip[m], axis=1) >= 0).all() for m in attacked), "a larger budget never flips fewer"
 assert flip["baseline"][:, -1].mean() > 0.2, f"{edit_budget} character edits flip a sizeable share of the baseline"
+if not quick:
+    assert edit_verdict == "fewer flips", "in full mode PGD training resisted real edits beyond the noise: rewrite the text"
 
 # %% [markdown]
 # ## Headline numbers
