@@ -360,9 +360,10 @@ plt.show()
 # any, beat the baseline beyond the seed-to-seed noise. The claim is judged in **full mode**,
 # where every model trains on the whole training split until its validation accuracy levels
 # off: there the notebook asserts the verdict it prints, that **no** method is a score booster
-# here. Quick mode's models see 1,500 reviews for two epochs and are far from converged; every
-# method that adds a second forward-backward pass (with its own dropout mask) gives such a model
-# more to learn from per step, so quick mode only prints its verdict. In both modes the checks
+# here. Quick mode's models see 1,500 reviews for two epochs and are far from converged, so
+# quick mode only prints its verdict (a plausible reason for any gain there, not tested here:
+# every method adds a second forward-backward pass with its own dropout mask, more to learn
+# from per step for an undertrained model). In both modes the checks
 # assert the price: every method costs more per epoch than plain training (three to five
 # forward-backward passes per batch instead of one, the `passes` column). The matrix FGM's step is one vector of norm
 # $\epsilon = 1$ for a matrix whose norm is printed below.
