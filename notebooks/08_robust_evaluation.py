@@ -40,6 +40,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 epochs = None  # training epochs of notebook 04's recipe; None: 5 (full) or 3 (quick)
 n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick); "all": the whole split
@@ -561,6 +562,110 @@ for move in [dict(eps=eps_grid[-1]), dict(budget=budgets[0]), dict(eps=eps, budg
     redraw_seconds.append(explorer.last_seconds)
 print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 print(f"notebook time so far: {time.perf_counter() - started:.0f} s")
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('08'))}")
+
+# %% [markdown]
+# ### 1 · The margin loss (implement)
+#
+# `my_margin(logits, y)`: per sample, $\max_{j \ne y} z_j - z_y$ (positive exactly when the sample is
+# misclassified); the loss APGD-CW climbs.
+
+# %%
+def my_margin(logits, y):
+    ...  # your code here: return [N] margins
+
+
+if reference_answers:
+    my_margin = exercises.solution("08.margin")
+result = exercises.check("08.margin", my_margin)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_margin(logits, y):
+#     others = logits.scatter(1, y[:, None], float("-inf"))  # mask the true class out of the max
+#     return others.amax(dim=1) - logits.gather(1, y[:, None]).squeeze(1)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · The worst case over attacks (implement)
+#
+# `correct[a, i]` says whether the model is still right on sample i after attack a. Return the
+# robust accuracy under the whole ensemble (a float).
+
+# %%
+def my_worst_case(correct):
+    ...  # your code here: return a fraction
+
+
+if reference_answers:
+    my_worst_case = exercises.solution("08.worst_case")
+result = exercises.check("08.worst_case", my_worst_case)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_worst_case(correct):
+#     return correct.all(dim=0).float().mean().item()  # robust only if every attack fails
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · APGD's checkpoints (implement)
+#
+# `my_checkpoints(steps)`: the iterations at which APGD may halve its step: gaps of
+# int(0.22·steps), each int(0.03·steps) shorter than the last, never below int(0.06·steps) (every
+# gap at least 1), up to `steps`.
+
+# %%
+def my_checkpoints(steps):
+    ...  # your code here: return a list of ints
+
+
+if reference_answers:
+    my_checkpoints = exercises.solution("08.checkpoints")
+result = exercises.check("08.checkpoints", my_checkpoints)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_checkpoints(steps):
+#     gap, shrink, smallest = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+#     checkpoints, at = [], 0
+#     while at + gap <= steps:
+#         at += gap
+#         checkpoints.append(at)
+#         gap = max(gap - shrink, smallest)
+#     return checkpoints
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

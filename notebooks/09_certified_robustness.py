@@ -28,6 +28,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 seeds = None  # training seeds of section 3; None: (0, 1, 2) full, (0, 1) quick
 n_train = None  # training pairs; None: 3,000 (full) or 1,000 (quick); "all": the whole split
@@ -569,6 +570,102 @@ print(f"slowest redraw: {1000 * max(redraw_seconds):.0f} ms")
 # | Gowal et al. 2018 (IBP) | MNIST, $L_\infty$ $\epsilon=0.1$ / $0.3$, large CNN | verified error 2.23 % / 8.05 % | IBP-certified accuracy at $\epsilon=0.1$, section 3 |
 # | Wong & Kolter 2018; Wong et al. 2018 (convex outer polytope) | MNIST $\epsilon=0.1$ | verified error 3.67 % (the scaled version, as quoted by Gowal et al.) | — (we do not implement the LP relaxation) |
 # | Cohen et al. 2019 (smoothing) | ImageNet, $L_2$ | 49 % certified top-1 at radius 0.5 | section 4 |
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('09'))}")
+
+# %% [markdown]
+# ### 1 · Interval bounds through a linear layer (implement)
+#
+# `my_interval_linear(layer, lower, upper)`: bounds of `layer(h)` for every h in the box
+# [lower, upper]. Return `(new_lower, new_upper)`.
+
+# %%
+def my_interval_linear(layer, lower, upper):
+    ...  # your code here: return (lower, upper)
+
+
+if reference_answers:
+    my_interval_linear = exercises.solution("09.interval_linear")
+result = exercises.check("09.interval_linear", my_interval_linear)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_interval_linear(layer, lower, upper):
+#     centre, radius = (upper + lower) / 2, (upper - lower) / 2
+#     centre, radius = layer(centre), radius @ layer.weight.abs().T
+#     return centre - radius, centre + radius
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · The certified radius of randomized smoothing (implement)
+#
+# `my_radius(p_lower, sigma)`: Cohen et al.'s L2 radius from the lower confidence bound on the top
+# class's probability; 0 when smoothing abstains.
+
+# %%
+def my_radius(p_lower, sigma):
+    ...  # your code here: return a float
+
+
+if reference_answers:
+    my_radius = exercises.solution("09.smoothing_radius")
+result = exercises.check("09.smoothing_radius", my_radius)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# from statistics import NormalDist
+#
+#
+# def my_radius(p_lower, sigma):
+#     return sigma * NormalDist().inv_cdf(p_lower) if p_lower > 0.5 else 0.0
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · The sandwich (predict)
+#
+# Order `"certified"` (IBP), `"exact"` (MILP) and `"attack"` (PGD) accuracy at the same eps, from
+# lowest to highest.
+
+# %%
+my_order = None  # your answer: a list of the three names
+
+if reference_answers:
+    my_order = exercises.solution("09.sandwich")
+result = exercises.check("09.sandwich", my_order)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# `["certified", "exact", "attack"]`: a certificate is sound (never claims too much), an attack only finds examples (never too few).
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers

@@ -44,6 +44,7 @@
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
+solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 n_seeds = None  # seeds of the score-booster comparison; None: 5 (full) or 3 (quick)
 epochs = None  # None: 4 (full) or 2 (quick); the validation split picks the epoch
@@ -608,6 +609,98 @@ assert all((np.diff(flip[m], axis=1) >= 0).all() for m in attacked), "a larger b
 assert flip["baseline"][:, -1].mean() > 0.2, f"{edit_budget} character edits flip a sizeable share of the baseline"
 if not quick:
     assert edit_verdict == "fewer flips", "in full mode PGD training resisted real edits beyond the noise: rewrite the text"
+
+# %% [markdown]
+# ## Graded exercises
+#
+# Each exercise has a cell for you to fill in (replace the `...` or the `None`) and a check that
+# prints ✓ with what it verified, or ✗ with a hint for the mistake it recognises. Checks run your
+# answer on fixed real digits and small models of their own, against a reference kept in
+# `advlab.exercises`. Answers are folded under each exercise.
+#
+# *With `solutions = None` (the parameters cell), a run that nobody watches (CI, `make report`)
+# fills in the reference answers, so the checks themselves are tested; set `solutions = True` to
+# see them pass here, `False` to always keep the blanks.*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('10'))}")
+
+# %% [markdown]
+# ### 1 · FGM on embeddings (implement)
+#
+# `my_embedding_perturbation(grad, eps)`: for a gradient with respect to embedded reviews
+# [N, length, dim], the FGM perturbation of L2 length eps per review.
+
+# %%
+def my_embedding_perturbation(grad, eps):
+    ...  # your code here: return r like grad
+
+
+if reference_answers:
+    my_embedding_perturbation = exercises.solution("10.embedding_fgm")
+result = exercises.check("10.embedding_fgm", my_embedding_perturbation)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_embedding_perturbation(grad, eps):
+#     norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12)  # over all tokens and dimensions of a review
+#     return eps * grad / norms.view(-1, 1, 1)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · What seed 001's loop trains on (predict)
+#
+# In seed 001's loop (`fgm.attack(); loss_adv = loss_fn(logits, y); fgm.restore()`), what is
+# `loss_adv / loss_clean`?
+
+# %%
+my_ratio = None  # your answer: a number
+
+if reference_answers:
+    my_ratio = exercises.solution("10.seed_loop")
+result = exercises.check("10.seed_loop", my_ratio)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# 1: `logits` come from the clean forward pass before `attack()`, so the adversarial loss is the clean loss again; the fix is a new forward pass inside the perturbation.
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · Back to a character (implement)
+#
+# `my_nearest(matrix, vectors)`: for each perturbed embedding in `vectors` [N, D], the index of the
+# nearest row (L2) of the embedding matrix [V, D], the character a greedy substitution would use.
+
+# %%
+def my_nearest(matrix, vectors):
+    ...  # your code here: return int64 indices [N]
+
+
+if reference_answers:
+    my_nearest = exercises.solution("10.nearest")
+result = exercises.check("10.nearest", my_nearest)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>Answer</summary>
+#
+# ```python
+# def my_nearest(matrix, vectors):
+#     return torch.cdist(vectors, matrix).argmin(dim=1)
+# ```
+#
+# </details>
 
 # %% [markdown]
 # ## Headline numbers
