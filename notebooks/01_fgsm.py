@@ -68,10 +68,17 @@ score_changes = {}
 for n in [10, 100, 784, 10_000]:
     w = torch.randn(n, generator=generator)
     eta = eps * w.sign()
-    score_changes[n] = (w @ eta).item()
-    assert abs(score_changes[n] - eps * w.abs().sum().item()) < 1e-3 * n and eta.abs().max() <= eps
-    print(f"n = {n:6,d} pixels: max |eta_i| = {eta.abs().max():.2f}, score change w·eta = {score_changes[n]:8.1f}")
+    score_changes[n] = (w @ eta).item()  # = eps * ||w||_1 exactly: sign(w_i) * w_i = |w_i|
+    print(f"n = {n:6,d} pixels: max |eta_i| = {eta.abs().max():.2f}, score change w·eta = {score_changes[n]:8.1f}, "
+          f"per pixel {score_changes[n] / n:.3f}")
 assert list(score_changes.values()) == sorted(score_changes.values()), "the change grows with the dimension"
+# The change grows *linearly*: per pixel it tends to eps * m with m = E|w_i| = sqrt(2/pi) for
+# standard normal weights. At n = 10,000 the standard error of the mean |w_i| is
+# sqrt(1 - 2/pi) / 100 ≈ 0.006, under 1 % of m: a 5 % tolerance is a margin of about 6.6
+# standard errors, and a change that grew like sqrt(n) would miss it by a factor of 100.
+expected_per_pixel = eps * (2 / np.pi) ** 0.5
+print(f"eps * E|w| = {expected_per_pixel:.3f} per pixel")
+assert abs(score_changes[10_000] / 10_000 - expected_per_pixel) < 0.05 * expected_per_pixel
 
 # %% [markdown]
 # A $28\times28$ image has $n = 784$ pixels: at $\epsilon = 0.2$ a score with unit-size
@@ -192,10 +199,11 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 # %% [markdown]
 # ## 5 · Accuracy against epsilon
 #
-# **Self-checks.** At $\epsilon = 0$ the curve is the clean accuracy; every FGSM image stays
-# in $[0,1]$ and within $\epsilon$ of its original; and the attack drives the accuracy of a
-# network that is right on about nine pairs in ten to **below chance (50 %)** by
-# $\epsilon = 0.2$, a change of at most 0.2 per pixel.
+# **Self-checks.** The attack drives the accuracy of a network that is right on about nine
+# pairs in ten to **below chance (50 %)** by $\epsilon = 0.2$, a change of at most 0.2 per
+# pixel. (That every FGSM image stays in $[0,1]$ and within $\epsilon$ of its original, and that
+# the curve starts at the clean accuracy, is guaranteed by the clip and by $\epsilon = 0$: it is
+# printed, not asserted; `tests/test_attacks.py` checks the attack itself.)
 
 # %%
 def acc_at(e):
@@ -205,9 +213,8 @@ def acc_at(e):
 x_adv_all = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, 0.2))
 print(f"clean {acc_at(0):.1%} -> eps 0.05: {acc_at(0.05):.1%}, eps 0.1: {acc_at(0.1):.1%}, "
       f"eps 0.2: {acc_at(0.2):.1%}, eps 0.3: {acc_at(0.3):.1%}")
-assert acc_at(0) == clean_accuracy
-assert 0 <= x_adv_all.min() and x_adv_all.max() <= 1
-assert attacks.perturbation_norms(x_adv_all, x_test).max() <= 0.2 + 1e-6
+print(f"FGSM images at eps 0.2: pixel range [{x_adv_all.min():.2f}, {x_adv_all.max():.2f}], "
+      f"largest change {attacks.perturbation_norms(x_adv_all, x_test).max():.3f}")
 assert acc_at(0.2) < 0.5, "FGSM at eps = 0.2 pushes the accuracy below chance"
 assert acc_at(0.1) < acc_at(0) - 0.1, "even eps = 0.1 costs more than 10 points"
 
