@@ -300,9 +300,11 @@ sign_agreement = (delta_pgd.sign() == delta_fgsm.sign())[moved].float().mean().i
 at_eps = (delta_pgd.abs() >= eps_far - 1e-6)[moved].float().mean().item()
 inside = moved & (delta_pgd.abs() < eps_far - 1e-6)
 at_box = ((x_pgd_far <= 1e-6) | (x_pgd_far >= 1 - 1e-6))[inside].float().mean().item()
+strictly_inside = (1 - at_eps) * (1 - at_box)  # share of the moved pixels neither at ±eps nor at 0 or 1
 gap_far = fgsm_curve[-1] - pgd_curve[-1]
 print(f"eps = {eps_far}: PGD moved {moved.float().mean():.1%} of all pixels; of those, {sign_agreement:.1%} have "
-      f"FGSM's sign and {at_eps:.1%} sit at ±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1)")
+      f"FGSM's sign and {at_eps:.1%} sit at ±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1; "
+      f"{strictly_inside:.1%} of the moved pixels are strictly inside)")
 print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1%} (gap {gap_far:.1%})")
 
 # %% [markdown]
@@ -320,9 +322,11 @@ print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1
 assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is never above FGSM's"
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
-assert gap_far >= 0.0, "PGD is much stronger than FGSM at eps 0.2"
-assert sign_agreement < 1.01, "PGD's perturbation is not FGSM's: many moved pixels have the other sign"
-assert at_eps < 1.01, "and many of PGD's moved pixels stop inside the ball"
+# Measured with seed 0: quick mode (PGD-10, 200 pairs) gap 10 points, sign agreement 79 %, 69 % at ±eps,
+# 22 % strictly inside; full mode (PGD-20, 1,000 pairs) has a larger gap and fewer pixels at ±eps.
+assert gap_far >= 0.05, "PGD is much stronger than FGSM at eps 0.2 (more than two standard errors on 200 pairs)"
+assert sign_agreement < 0.9, "PGD's perturbation is not FGSM's: more than one moved pixel in ten has the other sign"
+assert at_eps < 0.8 and strictly_inside > 0.1, "and many of PGD's moved pixels stop inside the ball"
 
 # %% [markdown]
 # ## Headline numbers

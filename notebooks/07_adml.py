@@ -177,7 +177,7 @@ def flat(gradients):
 
 gap = ((flat(advlab_meta_gradient) - flat(first_order_gradient)).norm() / flat(advlab_meta_gradient).norm()).item()
 print(f"from-scratch and advlab meta-gradients agree; the first-order one differs by {gap:.1%} (relative L2 distance)")
-# measured 24 % (full mode) and SECOND_ORDER_QUICK (quick mode): a floor of 5 % is about five times below
+# measured with seed 0: 24 % in quick and in full mode; a floor of 5 % is about five times below
 assert gap > 0.05, "the second-order term must matter"
 
 
@@ -316,7 +316,9 @@ explorer
 # %%
 train_index = int(np.argmin(np.abs(eps_grid - eps)))
 assert curves["adml"][train_index] > curves["maml"][train_index], "at the training eps, ADML's curve is above MAML's"
-assert curves["maml"][0] > curves["maml"][-1], "accuracy falls as eps grows"
+print(f"FGSM query accuracy from eps 0 to {eps_grid[-1]}: MAML {curves['maml'][0]:.1%} -> {curves['maml'][-1]:.1%}, "
+      f"ADML {curves['adml'][0]:.1%} -> {curves['adml'][-1]:.1%}")
+assert curves["maml"][-1] < 0.5 * curves["maml"][0], "at eps 0.3 FGSM takes more than half of MAML's accuracy"
 
 # %% [markdown]
 # ## 7 · Spot the bugs: the seed's ADML code
