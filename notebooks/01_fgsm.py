@@ -226,6 +226,76 @@ ax.grid(alpha=0.3), ax.legend()
 plt.show()
 
 # %% [markdown]
+# ### The exact answer for a linear model
+#
+# For a *linear* classifier the inner maximisation needs no attack at all (Kolter & Madry,
+# *Adversarial Robustness: Theory and Practice*, chapter 2). With labels $s = \pm 1$, score
+# $w^\top x + b$ and the logistic loss $L(z) = \log(1 + e^{-z})$, which falls as the margin $z$ grows,
+#
+# $$\max_{\|\delta\|_\infty \le \epsilon} L\big(s\,(w^\top(x+\delta) + b)\big) = L\big(s\,(w^\top x + b) - \epsilon\|w\|_1\big),$$
+#
+# reached at $\delta = -s\,\epsilon\,\operatorname{sign}(w)$: exactly FGSM. (With the image box $[0, 1]$ the
+# maximiser is that step clipped pixel by pixel, which is what `attacks.fgsm` returns.) Below: a
+# logistic regression (a two-logit linear layer; $w$ is the difference of its two rows) on the same
+# task, the formula checked against 20 steps of PGD without the image box, and then the
+# **robust linear model** it gives for free: train on the exact worst-case loss.
+
+# %%
+linear_eps = 0.1
+
+
+def linear_model():
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 2)).to(device)
+
+
+def margin_and_weights(net, x, y):
+    """s (w^T x + b) with w, b the difference of the two logits' rows, and w."""
+    layer = net[1]
+    w, b = layer.weight[1] - layer.weight[0], layer.bias[1] - layer.bias[0]
+    return (2 * y.float() - 1) * (x.flatten(1) @ w + b), w
+
+
+def exact_worst_case_loss(net, x, y, eps=linear_eps):
+    """max over the eps ball of the logistic loss: L(s (w^T x + b) - eps ||w||_1)."""
+    margin, w = margin_and_weights(net, x, y)
+    return F.softplus(-(margin - eps * w.abs().sum())).mean()
+
+
+def exact_robust_loss(net, batch):
+    """The training loss term: the exact worst case, no attack needed."""
+    return exact_worst_case_loss(net, batch.x, batch.y)
+
+
+linear_standard = linear_model()
+fit(linear_standard, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False)
+x_lin, y_lin = x_test[:200].to(device), y_test[:200].to(device)
+with torch.no_grad():
+    exact = exact_worst_case_loss(linear_standard, x_lin, y_lin).item()
+x_free = x_lin.clone()  # PGD without the image box, from scratch
+for _ in range(20):
+    x_free.requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(linear_standard(x_free), y_lin), x_free)
+    x_free = (x_lin + (x_free.detach() + linear_eps / 4 * grad.sign() - x_lin).clamp(-linear_eps, linear_eps))
+with torch.no_grad():
+    pgd_free = F.cross_entropy(linear_standard(x_free), y_lin).item()
+print(f"logistic regression, eps {linear_eps}: exact worst-case loss {exact:.5f}, PGD-20 without the box {pgd_free:.5f}")
+assert abs(exact - pgd_free) < 1e-4 * exact, "PGD finds the exact inner maximum of a linear model"
+
+linear_robust = linear_model()
+fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
+    extra_losses={"exact robust loss": exact_robust_loss})
+linear_rows = {}
+for name, net in [("standard", linear_standard), ("robust (exact inner max)", linear_robust)]:
+    linear_rows[name] = (evaluate.accuracy(net, x_test, y_test),
+                         evaluate.robust_accuracy(net, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, linear_eps)))
+    print(f"{name:>26}: clean {linear_rows[name][0]:.1%}, under the exact attack (FGSM) at eps {linear_eps}: "
+          f"{linear_rows[name][1]:.1%}")
+# measured (seed 0, quick mode): 41 % -> 77 % under the exact attack, clean accuracy within a point
+assert linear_rows["robust (exact inner max)"][1] > linear_rows["standard"][1] + 0.2, \
+    "training on the exact worst case makes the linear model robust"
+
+# %% [markdown]
 # ## 6 · The same on 10-class MNIST, next to the published numbers
 #
 # The papers report FGSM on plain 10-class MNIST. We train the same SmallCNN with 10 outputs

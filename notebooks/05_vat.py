@@ -151,6 +151,54 @@ assert cos_seed_random > 0.9999, "the seed's direction is its random start"
 assert all(p.grad is not None for p in seed_model.parameters()), "backward() wrote into every parameter"
 
 # %% [markdown]
+# > **Two more in seed 000.** Its code calls `.cuda()` everywhere, so it cannot run on a machine
+# > without a GPU (advlab puts tensors on `config.get_device()`). And its perturbed forward
+# > passes, $f(x + \xi d)$ and $f(x + r_\text{vadv})$, run in train mode: on a network with
+# > **BatchNorm** each of them updates the running mean and variance with statistics of
+# > *perturbed* images, which the model then uses at test time. The SmallCNN has no BatchNorm, so
+# > we show it on a small variant that has one: 20 training batches, each with the clean pass,
+# > and then either the seed's perturbed pass or the same pass inside `vat.frozen_batchnorm_stats`
+# > (what `advlab.vat` does). The perturbation has VAT's size, $\epsilon$ = `eps`.
+
+# %%
+def batchnorm_cnn():
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 8, 5, padding=2), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(8 * 14 * 14, 10)).to(device)
+
+
+def running_variance(perturbed_pass):
+    """BatchNorm's running variance after 20 batches: clean pass, then perturbed_pass(net, x) if given."""
+    net = batchnorm_cnn().train()
+    for i in range(0, 20 * 64, 64):
+        x_batch = x_train[i:i + 64].to(device)
+        with torch.no_grad():
+            net(x_batch)  # the clean pass
+        if perturbed_pass is not None:
+            r = vat.virtual_adversarial_perturbation(net, x_batch, xi=xi, eps=eps)
+            with torch.no_grad():
+                perturbed_pass(net, x_batch + r)
+    return net[1].running_var.clone()
+
+
+def seed_pass(net, x):
+    net(x)  # train mode: updates the running statistics with perturbed images
+
+
+def frozen_pass(net, x):
+    with vat.frozen_batchnorm_stats(net):
+        net(x)
+
+
+clean_only, with_seed, with_frozen = running_variance(None), running_variance(seed_pass), running_variance(frozen_pass)
+shift_seed = ((with_seed - clean_only).abs() / clean_only).mean().item()
+shift_frozen = ((with_frozen - clean_only).abs() / clean_only).mean().item()
+print(f"mean relative change of BatchNorm's running variance after 20 batches: the seed's perturbed passes "
+      f"{shift_seed:.1%}; inside frozen_batchnorm_stats {shift_frozen:.1%}")
+assert shift_seed > 0.05, "the seed's perturbed passes move the running statistics"  # measured 70 % (seed 0)
+assert shift_frozen == 0, "frozen_batchnorm_stats leaves them where the clean passes put them"
+
+# %% [markdown]
 # ## 3 · How small may $\xi$ be in float32?
 #
 # The paper's $\xi = 10^{-6}$ moves each pixel by about $10^{-6}/28 \approx 4\cdot10^{-8}$, and the KL it
