@@ -469,10 +469,46 @@ print(f"\nFGSM training: FGSM accuracy {collapsed['FGSM']:.1%} vs clean {collaps
 print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case over the three PGD attacks {fixed[worst]:.1%}")
 
 # %% [markdown]
-# **Self-checks.** SELF_CHECK_TEXT
+# **What happens at $\epsilon = 0.3$, read from the fair columns.**
+#
+# * **FGSM training overfits catastrophically.** Under every PGD attack its accuracy is about zero
+#   while its FGSM accuracy stays high: the one step it was trained against no longer finds
+#   the loss's maximum. Whether its FGSM accuracy also climbs above its clean accuracy, the label-
+#   leaking signature, depends on the run: compare FGSM with "FGSM from prediction" in the table
+#   (the printout above gives the difference; in full mode's longer run it is positive, and the
+#   check below asks for it there; in quick mode's short run it need not be).
+# * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
+#   robustness; from random starts, or on the margin loss, PGD takes it to a few percent. The
+#   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
+#   follows it stalls, while one that starts elsewhere in the ball does not. The claim this
+#   section used to assert, "fast-AT beats FGSM training by ten points", held only against the
+#   weak attack.
+# * **Early stopping** on the random-start signal keeps the epoch where the model was most robust:
+#   the early-stopped rows show what that buys (some robustness for fast-AT, at a large cost in
+#   clean accuracy) and that it does not rescue either recipe.
+# * **What does work** is the expensive recipe: in full mode, PGD-AT with 7 steps from a random
+#   start is the fourth run (its row in the table). With this small network, 4,000 images and 10
+#   epochs it is far from Madry et al.'s 89 % (PGD-100, 20 restarts, full MNIST, much longer
+#   training); Wong et al. also report that at $\epsilon = 0.3$ on MNIST fast-AT needed a smaller
+#   step or more epochs, and Andriushchenko & Flammarion's GradAlign is their answer for large
+#   $\epsilon$ (exercise 4).
+#
+# **Self-checks** on the fair evaluation: FGSM training's worst-case accuracy is at most 5 % while
+# its FGSM accuracy is at least 15 points higher; PGD from $x$ overstates fast-AT by at least 8
+# points, and under the worst case fast-AT keeps at most 10 %; early stopping leaves both recipes
+# below 30 %; in full mode, FGSM built from the true label scores at least 3 points higher than
+# FGSM built from the prediction (label leaking). Measured with seed 0 in quick mode: 0 %, 47 points
+# above; 15 % against 2 %; at most 14 %.
 
 # %%
-print('placeholder')
+assert collapsed[worst] <= 0.05, "FGSM training's worst-case PGD accuracy collapses"
+assert collapsed["FGSM"] - collapsed[worst] >= 0.15, "while its FGSM accuracy stays high"
+assert fixed[from_x] - fixed[worst] >= 0.08, "PGD from x overstates fast-AT's robustness"
+assert fixed[worst] <= 0.10, "under a fair attack fast-AT keeps little robustness at eps 0.3 in this setting"
+assert max(stopped[name][worst] for name in ("FGSM training", "fast-AT, step 1.25 eps")) < 0.3, \
+    "early stopping does not rescue single-step training at eps 0.3 here"
+if not quick:
+    assert leak >= 0.03, "label leaking: FGSM from the true label is easier for the FGSM-trained model"
 
 # %% [markdown]
 # ## 5 · Perturbing an embedding: the NLP-competition pattern (seeds 001 and 004)
@@ -542,7 +578,8 @@ right_vs_plain = (loop_weights["right loop (new forward)"] - loop_weights["plain
 print(f"after {embedding_steps} Adam steps, distance to plain training's weights (relative to how far plain training moved): "
       f"seed loop {seed_vs_plain:.1e}, right loop {right_vs_plain:.1e}")
 assert (right[:, 1] > right[:, 0]).all(), "the right loop's adversarial loss is higher than the clean loss"
-assert seed_vs_plain < 1e-3, "under Adam the seed's loop is plain training (a doubled gradient, the same update)"
+# measured (seed 0): 1.8e-3 for the seed loop (Adam's 1e-8 in the denominator), 0.46 for the right loop
+assert seed_vs_plain < 1e-2, "under Adam the seed's loop is plain training (a doubled gradient, the same update)"
 assert right_vs_plain > 0.05, "the right loop trains a different model"
 
 # %% [markdown]

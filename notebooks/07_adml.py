@@ -318,6 +318,7 @@ train_index = int(np.argmin(np.abs(eps_grid - eps)))
 assert curves["adml"][train_index] > curves["maml"][train_index], "at the training eps, ADML's curve is above MAML's"
 print(f"FGSM query accuracy from eps 0 to {eps_grid[-1]}: MAML {curves['maml'][0]:.1%} -> {curves['maml'][-1]:.1%}, "
       f"ADML {curves['adml'][0]:.1%} -> {curves['adml'][-1]:.1%}")
+# measured (seed 0, quick mode): 77 % -> 2 %
 assert curves["maml"][-1] < 0.5 * curves["maml"][0], "at eps 0.3 FGSM takes more than half of MAML's accuracy"
 
 # %% [markdown]
@@ -510,7 +511,7 @@ plt.show()
 # %% [markdown]
 # **Self-check.** The meta-loss fell, and from the meta-learned start a few steps on 10 points
 # fit a new sine far better than the same steps from a random start (at least 2x lower query
-# MSE) and better than from the model pretrained on all tasks. Pooled over random phases, the
+# MSE) and better than from the model pretrained on all tasks (at least 2x too). Pooled over random phases, the
 # sines average out: the pretrained model learns a function near their mean (flat), and a few
 # small steps on 10 points cannot turn that into the task's sine; MAML's start is chosen so that
 # they can.
@@ -519,7 +520,8 @@ plt.show()
 sine_losses = sine_history.values("sine meta loss")
 assert np.mean(sine_losses[-20:]) < np.mean(sine_losses[:20]), "the sine meta-loss must fall"
 assert maml_mse < scratch_mse / 2, f"MAML's start should halve the query MSE: {maml_mse:.2f} vs {scratch_mse:.2f}"
-assert maml_mse < pretrained_mse, f"MAML's start should beat pretraining: {maml_mse:.2f} vs {pretrained_mse:.2f}"
+# measured (seed 0, quick mode): MAML 0.80, pretrained 2.48, random start 4.98
+assert maml_mse < pretrained_mse / 2, f"MAML's start should halve the pretrained model's query MSE: {maml_mse:.2f} vs {pretrained_mse:.2f}"
 
 # %% [markdown]
 # ## Headline numbers
