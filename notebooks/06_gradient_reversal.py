@@ -420,6 +420,49 @@ plt.show()
 print(f"domain head accuracy after DANN: {dann_history.last('domain acc'):.1%} (50% = it cannot tell the domains apart)")
 
 # %% [markdown]
+# **Are DANN's features domain-invariant?** The picture and the domain head can mislead: the
+# head was trained *against* the features all along. The proxy $\mathcal A$-distance (Ben-David et
+# al. 2007; used by Ganin et al.) asks a fresh judge: freeze the features, train a new linear
+# domain classifier on half of 500 + 500 test images, measure its error $e$ on the other half, and
+# report $d_{\mathcal A} = 2(1 - 2e)$: 2 when the domains are perfectly separable, 0 when the judge
+# can only guess.
+
+# %%
+def proxy_a_distance(model, n=500, steps=300):
+    features = domain_features(model, n)
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    domains = torch.cat([torch.zeros(n), torch.ones(n)]).long()
+    order = torch.randperm(2 * n, generator=torch.Generator().manual_seed(seed))
+    fit_part, judge_part = order[:n], order[n:]
+    torch.manual_seed(seed)
+    judge = nn.Linear(features.shape[1], 2)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(judge(features[fit_part]), domains[fit_part]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        error = (judge(features[judge_part]).argmax(1) != domains[judge_part]).float().mean().item()
+    return 2 * (1 - 2 * error)
+
+
+pad = {name: proxy_a_distance(model) for name, model in [("source only", source_only), ("DANN", dann)]}
+print("proxy A-distance of the frozen features (2 = separable, 0 = indistinguishable): "
+      + ", ".join(f"{name} {value:.2f}" for name, value in pad.items()))
+assert min(pad.values()) > 1.5, "a fresh linear judge separates the domains, before and after DANN"
+
+# %% [markdown]
+# Both distances come out near 2 (checked above; measured 2.00 and 1.98 in quick mode with seed 0):
+# a fresh linear judge still tells the domains apart after DANN (compare the domain head's own
+# accuracy, printed under the PCA figure). DANN's features are **not** domain-invariant in this
+# sense: whatever its gain on the target comes from, it is not from erasing the domain from the
+# features. Note also what we did
+# **not** do: choose $\lambda$, $\gamma$ or the epoch by the target's test accuracy. In a real
+# adaptation problem the target labels do not exist (that is the problem); selecting on them
+# would report a number no one could reproduce without them (here they are used only to
+# evaluate, after training).
+
+# %% [markdown]
 # ## 4 · Explorer: how strong should the reversal be?
 #
 # Set $\lambda$ (the GRL's maximum weight) and $\gamma$ (how fast the schedule ramps up), then
