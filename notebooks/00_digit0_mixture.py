@@ -170,8 +170,9 @@ assert test_accuracy >= 0.90, f"expected at least 90% test accuracy, got {test_a
 losses = history.values("train loss")
 assert losses[-1] < losses[0], "the training loss must fall"
 # The seed's "Acc" is this number: accuracy on the training batches, while training. It is not
-# a measure of generalisation (a model that memorised its batches would score 100 %); the test
-# accuracy above is.
+# a measure of generalisation: it averages over an epoch in which the model still changes, so it
+# can land below or above the test accuracy, and a model that memorised its batches would score
+# 100 % on it. The held-out test accuracy above is the measure.
 print(f"accuracy on the training batches during the last epoch (the seed's 'Acc'): {history.last('train acc'):.1%}; "
       f"on the held-out test pairs: {test_accuracy:.1%}")
 
