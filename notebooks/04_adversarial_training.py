@@ -680,12 +680,13 @@ reports.headline({f"standard, PGD accuracy at eps {eps}": curves["standard"]["PG
 #    measure of its robustness?
 # 3. Replace the gradient penalty's L2 norm by the L1 norm (`norm="1"`, the dual of the
 #    $L_\infty$ ball, i.e. of FGSM). Compare with FGSM-AT under FGSM.
-# 4. Early stopping, Wong et al.'s safety net: give the FGSM-training run of section 4 a metric
-#    that measures PGD accuracy on 100 held-out *training* images and saves
-#    `copy.deepcopy(model.state_dict())` whenever it improves. Load the best weights after
-#    training: how much PGD accuracy do they keep? Then train the digit-0 mixture
-#    (`SmallCNN(num_classes=2)` on `x_train, y_train`) with FGSM training at $\epsilon = 0.25$
-#    for 15 epochs and watch its PGD curve: does it stay down once it has collapsed?
+# 4. Rescue attempts for section 4, each judged by the worst-case column (never by PGD from $x$):
+#    a smaller fast-AT step (`alpha=overfit_eps`, then `0.75 * overfit_eps`), a smaller training eps
+#    (train at 0.2, evaluate at 0.2), more epochs, or GradAlign (Andriushchenko & Flammarion 2020):
+#    add $\lambda\,(1 - \cos(\nabla_x J(x), \nabla_x J(x + \eta)))$, $\eta$ uniform in the ball, as an extra loss
+#    term (`extra_losses`, with `torch.autograd.grad(..., create_graph=True)`). Which one keeps a
+#    worst-case accuracy above 30 %? Then train the digit-0 mixture with FGSM training at
+#    $\epsilon = 0.25$ for 15 epochs: does it stay down once it has collapsed?
 #    (`benchmarks/catastrophic_overfitting.py` repeats both settings over seeds.)
 # 5. In section 5, use `attacks.pgd_parameters` inside a training loop (PGD on the embedding,
 #    K = 3). Does the adversarial loss rise further than with one FGM step?
