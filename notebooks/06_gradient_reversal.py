@@ -435,7 +435,7 @@ def proxy_a_distance(model, n=500, steps=300):
     order = torch.randperm(2 * n, generator=torch.Generator().manual_seed(seed))
     fit_part, judge_part = order[:n], order[n:]
     torch.manual_seed(seed)
-    judge = nn.Linear(features.shape[1], 2)
+    judge = torch.nn.Linear(features.shape[1], 2)
     optimizer = torch.optim.Adam(judge.parameters(), lr=1e-2)
     for _ in range(steps):
         optimizer.zero_grad()
