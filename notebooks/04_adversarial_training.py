@@ -504,7 +504,10 @@ print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case 
 #   the loss's maximum. Whether its FGSM accuracy also climbs above its clean accuracy, the label-
 #   leaking signature, depends on the run: compare FGSM with "FGSM from prediction" in the table
 #   (the printout above gives the difference; in full mode's longer run it is positive, and the
-#   check below asks for it there; in quick mode's short run it need not be).
+#   check below asks for it there; in quick mode's short run it need not be). Label leaking explains
+#   only that difference. Any excess of FGSM accuracy over clean accuracy beyond it has a plainer
+#   cause: this run's loss has no clean term, so FGSM images *are* its training distribution, and
+#   the clean images are the shifted ones.
 # * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
 #   robustness; from random starts, or on the margin loss, PGD takes it to a few percent. The
 #   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
