@@ -232,7 +232,7 @@ print(", ".join(f"{m.upper()}: {s:.1f} s" for m, s in train_seconds.items()))
 #
 # For each of the held-out episodes, both meta-learned starting points adapt on the clean
 # support set (`inner_steps` steps), then answer the query set: clean, under FGSM and under
-# PGD-10, both at $\epsilon$ = `eps`. The attacker is white-box against the **adapted**
+# PGD-10 (two random starts per image, the worse kept), both at $\epsilon$ = `eps`. The attacker is white-box against the **adapted**
 # model that answers the queries (a stronger test than ADML's training attack, which used $\theta$).
 
 # %%
@@ -240,8 +240,12 @@ def fgsm_attack(f, x, y, eps=eps):
     return attacks.fgsm(f, x, y, eps)
 
 
+pgd_generator = torch.Generator().manual_seed(seed)
+
+
 def pgd_attack(f, x, y, eps=eps):
-    return attacks.pgd(f, x, y, eps, alpha=eps / 4, steps=10)
+    """PGD-10 from two random starts, keeping the worse one per image (a start at x can be fooled by a masked gradient)."""
+    return attacks.pgd(f, x, y, eps, alpha=eps / 4, steps=10, random_start=True, restarts=2, generator=pgd_generator)
 
 
 results = {}
