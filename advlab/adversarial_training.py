@@ -80,11 +80,29 @@ class AdversarialLoss:
         return 1.0 - self.clean_weight
 
     @property
+    def attack_passes(self) -> int:
+        """Forward+backward passes the attack itself makes per batch (one per step)."""
+        return {"fgsm": 1, "fgm": 1, "pgd": self.steps, "fast": 1}[self.method]
+
+    @property
     def passes_per_batch(self) -> int:
-        """Forward+backward passes per training batch: the attack's gradients, the adversarial
-        training pass, and the clean one when the clean loss is part of the objective."""
-        attack_passes = {"fgsm": 1, "fgm": 1, "pgd": self.steps, "fast": 1}[self.method]
-        return attack_passes + 1 + (1 if self.clean_weight else 0)
+        """Forward+backward passes per training batch that carry a gradient: the attack's,
+        the adversarial training pass, and the clean one when the clean loss is part of the
+        objective. `advlab.train.fit` also runs a clean *forward* pass on every batch (for its
+        training accuracy) even at clean weight 0: see :attr:`forward_passes_per_batch`."""
+        return self.attack_passes + 1 + (1 if self.clean_weight else 0)
+
+    @property
+    def forward_passes_per_batch(self) -> int:
+        """Forward passes per training batch in `advlab.train.fit`: the attack's, the
+        adversarial one and the clean one, which the loop always runs."""
+        return self.attack_passes + 2
+
+    @property
+    def backward_passes_per_batch(self) -> int:
+        """Backward passes per training batch: the attack's, and the training step's through
+        the adversarial forward (and the clean forward when its weight is not 0)."""
+        return self.passes_per_batch
 
     def attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The detached adversarial batch this method trains on."""
@@ -107,8 +125,10 @@ def adversarial_loss(method: str, eps: float, *, alpha: float | None = None, ste
                      random_start: bool | None = None, seed: int = 0) -> AdversarialLoss:
     """The loss term of `method` in {"fgsm", "fgm", "pgd", "fast"} at budget `eps` (see the module table).
 
-    PGD: `steps` (default 7) steps of `alpha` (default 2.5·eps/steps, Madry's rule) from a
-    random start. Fast: one step of `alpha` (default 1.25·eps) from a random start.
+    PGD: `steps` (default 7) steps of `alpha` from a random start. The default alpha =
+    2.5·eps/steps (a total reach of 2.5·eps: enough to cross the ball from any start and move
+    along its edge) is the convention of the MadryLab `robustness` library (Engstrom et al.,
+    2019), not of Madry et al. (2018), who used 40 steps of 0.01 at eps = 0.3 on MNIST. Fast: one step of `alpha` (default 1.25·eps) from a random start.
     ``random_start=False`` starts PGD and fast from x instead. FGSM and FGM are one step of
     eps from x: they take no alpha, steps or random_start. Pair the term with
     ``clean_weight=term.clean_weight``.

@@ -69,10 +69,17 @@ score_changes = {}
 for n in [10, 100, 784, 10_000]:
     w = torch.randn(n, generator=generator)
     eta = eps * w.sign()
-    score_changes[n] = (w @ eta).item()
-    assert abs(score_changes[n] - eps * w.abs().sum().item()) < 1e-3 * n and eta.abs().max() <= eps
-    print(f"n = {n:6,d} pixels: max |eta_i| = {eta.abs().max():.2f}, score change w·eta = {score_changes[n]:8.1f}")
+    score_changes[n] = (w @ eta).item()  # = eps * ||w||_1 exactly: sign(w_i) * w_i = |w_i|
+    print(f"n = {n:6,d} pixels: max |eta_i| = {eta.abs().max():.2f}, score change w·eta = {score_changes[n]:8.1f}, "
+          f"per pixel {score_changes[n] / n:.3f}")
 assert list(score_changes.values()) == sorted(score_changes.values()), "the change grows with the dimension"
+# The change grows *linearly*: per pixel it tends to eps * m with m = E|w_i| = sqrt(2/pi) for
+# standard normal weights. At n = 10,000 the standard error of the mean |w_i| is
+# sqrt(1 - 2/pi) / 100 ≈ 0.006, under 1 % of m: a 5 % tolerance is a margin of about 6.6
+# standard errors, and a change that grew like sqrt(n) would miss it by a factor of 100.
+expected_per_pixel = eps * (2 / np.pi) ** 0.5
+print(f"eps * E|w| = {expected_per_pixel:.3f} per pixel")
+assert abs(score_changes[10_000] / 10_000 - expected_per_pixel) < 0.05 * expected_per_pixel
 
 # %% [markdown]
 # A $28\times28$ image has $n = 784$ pixels: at $\epsilon = 0.2$ a score with unit-size
@@ -193,10 +200,11 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 # %% [markdown]
 # ## 5 · Accuracy against epsilon
 #
-# **Self-checks.** At $\epsilon = 0$ the curve is the clean accuracy; every FGSM image stays
-# in $[0,1]$ and within $\epsilon$ of its original; and the attack drives the accuracy of a
-# network that is right on about nine pairs in ten to **below chance (50 %)** by
-# $\epsilon = 0.2$, a change of at most 0.2 per pixel.
+# **Self-checks.** The attack drives the accuracy of a network that is right on about nine
+# pairs in ten to **below chance (50 %)** by $\epsilon = 0.2$, a change of at most 0.2 per
+# pixel. (That every FGSM image stays in $[0,1]$ and within $\epsilon$ of its original, and that
+# the curve starts at the clean accuracy, is guaranteed by the clip and by $\epsilon = 0$: it is
+# printed, not asserted; `tests/test_attacks.py` checks the attack itself.)
 
 # %%
 def acc_at(e):
@@ -206,9 +214,8 @@ def acc_at(e):
 x_adv_all = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, 0.2))
 print(f"clean {acc_at(0):.1%} -> eps 0.05: {acc_at(0.05):.1%}, eps 0.1: {acc_at(0.1):.1%}, "
       f"eps 0.2: {acc_at(0.2):.1%}, eps 0.3: {acc_at(0.3):.1%}")
-assert acc_at(0) == clean_accuracy
-assert 0 <= x_adv_all.min() and x_adv_all.max() <= 1
-assert attacks.perturbation_norms(x_adv_all, x_test).max() <= 0.2 + 1e-6
+print(f"FGSM images at eps 0.2: pixel range [{x_adv_all.min():.2f}, {x_adv_all.max():.2f}], "
+      f"largest change {attacks.perturbation_norms(x_adv_all, x_test).max():.3f}")
 assert acc_at(0.2) < 0.5, "FGSM at eps = 0.2 pushes the accuracy below chance"
 assert acc_at(0.1) < acc_at(0) - 0.1, "even eps = 0.1 costs more than 10 points"
 
@@ -218,6 +225,76 @@ ax.axhline(0.5, color="gray", ls=":", label="chance")
 ax.set(xlabel="epsilon (L∞)", ylabel="accuracy under FGSM", ylim=(0, 1.02), title="accuracy vs epsilon")
 ax.grid(alpha=0.3), ax.legend()
 plt.show()
+
+# %% [markdown]
+# ### The exact answer for a linear model
+#
+# For a *linear* classifier the inner maximisation needs no attack at all (Kolter & Madry,
+# *Adversarial Robustness: Theory and Practice*, chapter 2). With labels $s = \pm 1$, score
+# $w^\top x + b$ and the logistic loss $L(z) = \log(1 + e^{-z})$, which falls as the margin $z$ grows,
+#
+# $$\max_{\|\delta\|_\infty \le \epsilon} L\big(s\,(w^\top(x+\delta) + b)\big) = L\big(s\,(w^\top x + b) - \epsilon\|w\|_1\big),$$
+#
+# reached at $\delta = -s\,\epsilon\,\operatorname{sign}(w)$: exactly FGSM. (With the image box $[0, 1]$ the
+# maximiser is that step clipped pixel by pixel, which is what `attacks.fgsm` returns.) Below: a
+# logistic regression (a two-logit linear layer; $w$ is the difference of its two rows) on the same
+# task, the formula checked against 20 steps of PGD without the image box, and then the
+# **robust linear model** it gives for free: train on the exact worst-case loss.
+
+# %%
+linear_eps = 0.1
+
+
+def linear_model():
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 2)).to(device)
+
+
+def margin_and_weights(net, x, y):
+    """s (w^T x + b) with w, b the difference of the two logits' rows, and w."""
+    layer = net[1]
+    w, b = layer.weight[1] - layer.weight[0], layer.bias[1] - layer.bias[0]
+    return (2 * y.float() - 1) * (x.flatten(1) @ w + b), w
+
+
+def exact_worst_case_loss(net, x, y, eps=linear_eps):
+    """max over the eps ball of the logistic loss: L(s (w^T x + b) - eps ||w||_1)."""
+    margin, w = margin_and_weights(net, x, y)
+    return F.softplus(-(margin - eps * w.abs().sum())).mean()
+
+
+def exact_robust_loss(net, batch):
+    """The training loss term: the exact worst case, no attack needed."""
+    return exact_worst_case_loss(net, batch.x, batch.y)
+
+
+linear_standard = linear_model()
+fit(linear_standard, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False)
+x_lin, y_lin = x_test[:200].to(device), y_test[:200].to(device)
+with torch.no_grad():
+    exact = exact_worst_case_loss(linear_standard, x_lin, y_lin).item()
+x_free = x_lin.clone()  # PGD without the image box, from scratch
+for _ in range(20):
+    x_free.requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(linear_standard(x_free), y_lin), x_free)
+    x_free = (x_lin + (x_free.detach() + linear_eps / 4 * grad.sign() - x_lin).clamp(-linear_eps, linear_eps))
+with torch.no_grad():
+    pgd_free = F.cross_entropy(linear_standard(x_free), y_lin).item()
+print(f"logistic regression, eps {linear_eps}: exact worst-case loss {exact:.5f}, PGD-20 without the box {pgd_free:.5f}")
+assert abs(exact - pgd_free) < 1e-4 * exact, "PGD finds the exact inner maximum of a linear model"
+
+linear_robust = linear_model()
+fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
+    extra_losses={"exact robust loss": exact_robust_loss})
+linear_rows = {}
+for name, net in [("standard", linear_standard), ("robust (exact inner max)", linear_robust)]:
+    linear_rows[name] = (evaluate.accuracy(net, x_test, y_test),
+                         evaluate.robust_accuracy(net, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, linear_eps)))
+    print(f"{name:>26}: clean {linear_rows[name][0]:.1%}, under the exact attack (FGSM) at eps {linear_eps}: "
+          f"{linear_rows[name][1]:.1%}")
+# measured (seed 0, quick mode): 41 % -> 77 % under the exact attack, clean accuracy within a point
+assert linear_rows["robust (exact inner max)"][1] > linear_rows["standard"][1] + 0.2, \
+    "training on the exact worst case makes the linear model robust"
 
 # %% [markdown]
 # ## 6 · The same on 10-class MNIST, next to the published numbers

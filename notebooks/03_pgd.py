@@ -104,6 +104,45 @@ print(f"from scratch == advlab.attacks.pgd ({steps} steps); one step of size eps
       f"Largest pixel change {attacks.perturbation_norms(theirs, x_batch).max():.3f} (eps = {eps})")
 
 # %% [markdown]
+# **Why the sign?** PGD is *normalised steepest ascent*: for the $L_\infty$ ball the steepest step
+# of length $\alpha$ is $\alpha\,\operatorname{sign}(g)$, whatever the size of $g$ (notebook 02's two rulers).
+# A raw gradient step $x + \alpha g$ would move each pixel by $\alpha |g_i|$, and on a trained network
+# $|g_i|$ is tiny where the loss is small, so the iterate barely leaves $x$ where it matters most. The
+# same 20 steps of $\alpha$ = `alpha`, both projected the same way, on (at most) 300 test pairs:
+
+# %%
+def projected_ascent(x, y, step, steps=steps):
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x_adv), y), x_adv)
+        x_adv = (x + (x_adv.detach() + step(grad) - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv
+
+
+x_three, y_three = x_test[:300].to(device), y_test[:300].to(device)
+ascent = {"sign steps (PGD)": lambda g: alpha * g.sign(), "raw gradient steps": lambda g: alpha * g}
+ascent_results = {}
+for name, step in ascent.items():
+    x_adv = projected_ascent(x_three, y_three, step)
+    with torch.no_grad():
+        logits = model(x_adv)
+    ascent_results[name] = (F.cross_entropy(logits, y_three).item(), (logits.argmax(1) == y_three).float().mean().item(),
+                            attacks.perturbation_norms(x_adv, x_three).mean().item())
+    print(f"{name:>20}: mean loss {ascent_results[name][0]:.3f}, accuracy {ascent_results[name][1]:.1%}, "
+          f"mean largest pixel change {ascent_results[name][2]:.5f} (eps = {eps})")
+assert ascent_results["raw gradient steps"][2] < 0.1 * eps, "raw gradient steps stall near x"
+# measured (seed 0, quick mode): loss 0.83 against 0.18, largest change 4e-5 against the bound 0.01
+assert ascent_results["sign steps (PGD)"][0] > 2 * ascent_results["raw gradient steps"][0], "sign steps climb much higher"
+
+# %% [markdown]
+# Every attack here gives a **lower bound** on the worst-case loss inside the ball: it shows a
+# point at least that bad. A weak attack (raw gradient steps, a single step, one start) gives a low
+# bound and a flattering robust accuracy; stronger attacks only push the bound up. That is why a
+# robustness number must name its attack, and why the suite's robustness claims are checked
+# against several (random starts, restarts, other losses: notebook 04).
+
+# %% [markdown]
 # ## 3 · Explore: budget, step size and number of steps
 #
 # Left: the loss of four test pairs (right, but not by a mile) along the PGD iterations (solid), and the loss FGSM
@@ -194,7 +233,7 @@ pgd_curves = evaluate.attack_curves(model, x_test, y_test, lambda m, x, y, callb
 mean_loss, adv_accuracy = pgd_curves["loss"], pgd_curves["accuracy"]
 print(f"PGD-{2 * steps} at eps = {eps} on {len(y_test):,} test pairs: accuracy {adv_accuracy[0]:.1%} -> "
       f"{adv_accuracy[-1]:.1%}, mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
-assert abs(adv_accuracy[0] - clean_accuracy) <= 1 / len(y_test) and adv_accuracy[-1] < adv_accuracy[0]
+assert adv_accuracy[-1] < clean_accuracy - 0.2, "PGD costs more than 20 points at eps 0.1"
 fgsm_examples = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, eps))
 fgsm_mean_loss = evaluate.mean_loss(model, fgsm_examples, y_test)
 print(f"FGSM at the same eps: mean loss {fgsm_mean_loss:.3f}")
@@ -257,11 +296,81 @@ for name, value in restart_accuracy.items():
 assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random start"]
 
 # %% [markdown]
+# ### On ten classes: other losses, targets, and which restart to keep
+#
+# With two classes "wrong" means "the other class". On 10-class MNIST three things change
+# (Kolter & Madry, chapter 3). The **margin loss** of Carlini & Wagner, $\max_{j\ne y} z_j - z_y$,
+# pushes the best wrong logit past the true one, instead of pushing the true class's probability
+# down (cross-entropy saturates once an image is misclassified with confidence). A **targeted**
+# attack walks *down* the loss of a chosen wrong class. And across restarts, "keep the run with the
+# highest cross-entropy" is no longer the same as "keep any run that fooled the model": a run can
+# raise the loss more and still leave the true class on top (advlab's `restarts` keeps the highest
+# loss; the printout counts what that rule throws away on this model). Below: a SmallCNN trained on
+# 10-class MNIST, PGD-20 at $\epsilon$ = `eps` on 200 test digits.
+
+# %%
+x_ten, y_ten = data.mnist10("train", n=n_train, seed=seed, source=source)
+x_ten_test, y_ten_test = data.mnist10("test", n=200, seed=seed, source=source)
+model_ten = SmallCNN(num_classes=10).to(device)
+fit(model_ten, (x_ten, y_ten), epochs=epochs, seed=seed, live=False, progress=False)
+model_ten.eval()
+x_ten_test, y_ten_test = x_ten_test.to(device), y_ten_test.to(device)
+
+
+def margin_pgd(model, x, y, eps, alpha, steps):
+    """PGD on the margin loss max_{j != y} z_j - z_y, from x."""
+    x_adv = x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        logits = model(x_adv)
+        others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
+        (grad,) = torch.autograd.grad((others - logits.gather(1, y[:, None])[:, 0]).sum(), x_adv)
+        x_adv = (x + (x_adv.detach() + alpha * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
+    return x_adv
+
+
+def accuracy_on(x_adv):
+    with torch.no_grad():
+        return (model_ten(x_adv).argmax(1) == y_ten_test).float().mean().item()
+
+
+alpha_ten, steps_ten = 2.5 * eps / 20, 20
+target = (y_ten_test + 1) % 10
+x_targeted = attacks.pgd(model_ten, x_ten_test, target, eps, alpha_ten, steps_ten, targeted=True)
+with torch.no_grad():
+    hit_target = (model_ten(x_targeted).argmax(1) == target).float().mean().item()
+print(f"10 classes, eps = {eps}: clean {accuracy_on(x_ten_test):.1%}; PGD-20 cross-entropy "
+      f"{accuracy_on(attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)):.1%}, "
+      f"margin loss {accuracy_on(margin_pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)):.1%}; "
+      f"targeted at y + 1: {hit_target:.1%} of the digits become their target")
+
+runs_ten = []  # five random starts, one at a time: final images, losses and correctness per digit
+restart_generator = torch.Generator().manual_seed(seed)
+for _ in range(5):
+    x_run = attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten, random_start=True,
+                        generator=restart_generator)
+    with torch.no_grad():
+        logits = model_ten(x_run)
+    runs_ten.append((F.cross_entropy(logits, y_ten_test, reduction="none"), logits.argmax(1) == y_ten_test))
+losses_ten = torch.stack([loss for loss, _ in runs_ten])  # [5, N]
+correct_ten = torch.stack([correct for _, correct in runs_ten])
+kept_by_loss = correct_ten.gather(0, losses_ten.argmax(0, keepdim=True))[0]  # advlab's restarts: highest loss
+kept_by_success = correct_ten.all(0)  # robust only if every restart failed
+print(f"5 random restarts: accuracy keeping the highest-loss run {kept_by_loss.float().mean():.1%}, keeping any "
+      f"success {kept_by_success.float().mean():.1%}; {int((kept_by_loss & ~kept_by_success).sum())} digits were fooled "
+      f"by some restart that the highest-loss rule threw away")
+# measured (seed 0, quick mode): 15.5 % reach the target while 49.5 % are fooled into some wrong class
+pgd_fooled = 1 - accuracy_on(attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten))
+assert hit_target < 0.5 * pgd_fooled, "reaching one chosen class is much harder than reaching any wrong class"
+
+# %% [markdown]
 # ## 6 · PGD against FGSM across epsilon
 #
 # The accuracy-vs-$\epsilon$ curves of both attacks on the same test pairs. For PGD we use
-# `curve_steps` steps of size $\alpha = 2.5\,\epsilon/\text{steps}$ (Madry et al.'s rule of
-# thumb: enough to cross the ball and come back).
+# `curve_steps` steps of size $\alpha = 2.5\,\epsilon/\text{steps}$, a total reach of
+# $2.5\epsilon$: enough to cross the ball from any start and slide along its edge. This rule is
+# the convention of the MadryLab `robustness` library (Engstrom et al., 2019), not of Madry et
+# al.'s paper, which used 40 steps of 0.01 at $\epsilon = 0.3$ on MNIST (a reach of $1.3\epsilon$).
 
 # %%
 eps_grid = np.round(np.linspace(0, 0.2, 6 if quick else 11), 3)
@@ -281,21 +390,51 @@ for e, f, p in zip(eps_grid, fgsm_curve, pgd_curve):
     print(f"eps {e:.2f}: FGSM {f:6.1%}   PGD-{curve_steps} {p:6.1%}")
 
 # %% [markdown]
-# **Self-checks.** Both curves start at the clean accuracy, and at every $\epsilon$ PGD leaves
-# the model at most as accurate as FGSM: it is the stronger attack.
-#
-# How much stronger depends on the model. On this naturally trained network the gap is
-# modest: its loss is nearly linear inside the ball (Goodfellow's argument of notebook 01),
-# so after a few steps PGD's iterate sits in much the same corner of the cube as FGSM's
-# single step. The gap opens when the loss surface is curved, as it becomes for models
-# trained against FGSM (notebook 04), where one step can be blocked and many cannot.
+# **Where does PGD end up?** Notebook 01's linear argument says the best $L_\infty$ step is
+# $\epsilon\,\operatorname{sign}(\nabla_x J)$, one corner of the cube. If the loss were linear inside the
+# ball, PGD would walk to that same corner and the two curves would coincide. Measure it at
+# $\epsilon = 0.2$ on all the test pairs: for the pixels PGD moved, how often does its perturbation
+# have the sign of FGSM's, and how many of them sit at $\pm\epsilon$ (a corner) rather than
+# inside the ball?
 
 # %%
-assert fgsm_curve[0] == pgd_curve[0] == clean_accuracy
+eps_far = float(eps_grid[-1])
+x_fgsm_far = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, eps_far))
+x_pgd_far = evaluate.adversarial_examples(
+    model, x_test, y_test, lambda m, x, y: attacks.pgd(m, x, y, eps_far, 2.5 * eps_far / curve_steps, curve_steps))
+delta_fgsm, delta_pgd = x_fgsm_far - x_test, x_pgd_far - x_test
+moved = delta_pgd.abs() > 1e-6
+sign_agreement = (delta_pgd.sign() == delta_fgsm.sign())[moved].float().mean().item()
+at_eps = (delta_pgd.abs() >= eps_far - 1e-6)[moved].float().mean().item()
+inside = moved & (delta_pgd.abs() < eps_far - 1e-6)
+at_box = ((x_pgd_far <= 1e-6) | (x_pgd_far >= 1 - 1e-6))[inside].float().mean().item()
+strictly_inside = (1 - at_eps) * (1 - at_box)  # share of the moved pixels neither at ±eps nor at 0 or 1
+gap_far = fgsm_curve[-1] - pgd_curve[-1]
+print(f"eps = {eps_far}: PGD moved {moved.float().mean():.1%} of all pixels; of those, {sign_agreement:.1%} have "
+      f"FGSM's sign and {at_eps:.1%} sit at ±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1; "
+      f"{strictly_inside:.1%} of the moved pixels are strictly inside)")
+print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1%} (gap {gap_far:.1%})")
+
+# %% [markdown]
+# **Self-checks.** At every $\epsilon$, PGD leaves the model at most as accurate as FGSM, and
+# at $\epsilon = 0.2$ the gap is not modest. The loss is *not* linear over a ball of radius 0.2:
+# PGD's iterate does not sit in FGSM's corner. A sizeable share of the moved pixels point the
+# other way from FGSM's step, and many stop inside the ball (neither at $\pm\epsilon$ nor at the
+# image's edge), where the curvature of the loss made the iterate turn back. Each step re-reads
+# the local slope, and at this radius the slope at $x$ is a poor guide to the slope across the
+# ball: that is all PGD exploits, and it is enough. (The printout above has the numbers, the
+# asserts below their bounds. That both curves start at the clean accuracy is true by
+# construction at $\epsilon = 0$: nothing to check.)
+
+# %%
 assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is never above FGSM's"
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
-assert gap > 0, "and PGD is strictly stronger somewhere"
+# Measured with seed 0 in quick mode (PGD-10, 200 pairs): gap 10 points, sign agreement 79 %, 69 % at ±eps,
+# 22 % strictly inside: margins of 5, 11, 11 and 12 points to the bounds.
+assert gap_far >= 0.05, "PGD is much stronger than FGSM at eps 0.2 (more than two standard errors on 200 pairs)"
+assert sign_agreement < 0.9, "PGD's perturbation is not FGSM's: more than one moved pixel in ten has the other sign"
+assert at_eps < 0.8 and strictly_inside > 0.1, "and many of PGD's moved pixels stop inside the ball"
 
 # %% [markdown]
 # ## Graded exercises

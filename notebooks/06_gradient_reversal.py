@@ -204,8 +204,9 @@ seed_model, seed_history = train_seed_variant(with_grl=True, run_seed=seed, live
 adv_acc, seed_adv_acc = seed_history.last("adv acc"), seed_history.last("seed's adv acc (bug)")
 print(f"test acc {seed_history.last('test acc'):.1%}; adversarial head on 1 - y: {adv_acc:.1%}, "
       f"scored the seed's way (against y): {seed_adv_acc:.1%}")
-assert abs(adv_acc + seed_adv_acc - 1) < 1e-6, "the seed's number is 1 - the real adversary accuracy"
-assert adv_acc > 0.5 > seed_adv_acc, "the adversary beats chance on 1 - y"
+# (On two classes, accuracy on 1 - y is 1 - accuracy on y for any head: the sum printed is 1 by construction.)
+print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
+assert adv_acc > 0.5, "the adversary beats chance on 1 - y"
 
 # %% [markdown]
 # The adversarial head learns the flipped label better than chance (checked below), so its
@@ -243,19 +244,36 @@ plt.show()
 # **What the numbers show** (computed just below). The seed-to-seed spread is the largest
 # standard deviation of either variant's accuracy. The claim we can check, and `assert`, in
 # every mode: the GRL head does **not** make the label head better, nor faster: its mean
-# accuracy never exceeds the plain network's by more than that spread. Whether it is *worse*
+# accuracy does not exceed the plain network's by more than two standard errors of the paired
+# difference (plus one point, the resolution of a 1,000-pair test set). Whether it is *worse*
 # beyond the spread depends on how long we train (the printout says which, for this run).
 # This is what the cancellation predicts: the flipped label is the label, so the adversary
 # fights the main task instead of removing a nuisance. The seed's impression may come from
 # its bug: scored against $y$, a *losing* adversary looks like a *winning* one.
+#
+# **A different regime from the seed's.** The seed trains with SGD at learning rate $10^{-3}$,
+# batches of 1,000 and 1,000 epochs, and plots accuracy on its *training* batches; we train
+# with Adam, batches of 64, a few epochs, and measure on held-out test pairs. The conclusion does
+# not rest on the regime: the cancellation above is an identity of the gradients (the flipped
+# label's reversed gradient is minus the label head's gradient, whatever the optimizer, batch size
+# or length of training), and training-batch accuracy, the seed's only measurement, cannot show a
+# gain in generalisation in any regime. What the regime changes is how long the adversary takes
+# to learn $1 - y$, not the direction of its pull.
+#
+# The check below pairs the runs: for each seed both variants start from the same extractor and
+# see the same batches, so the per-seed difference (plain minus GRL) removes most of the
+# seed-to-seed spread, and its mean is compared with the standard error of that mean.
 
 # %%
 spread = max(curves[:, column].std() for curves in runs.values() for column in (0, -1)).item()
 for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
-    gap = (runs["without"][:, column].mean() - runs["with GRL head"][:, column].mean()).item()
-    verdict = "worse, beyond the spread" if gap > spread else "within the spread of the plain network"
-    print(f"{name}: plain minus GRL = {gap:+.1%}, seed-to-seed spread {spread:.1%}: the GRL variant is {verdict}")
-    assert gap > -spread, f"the GRL head would be {name.split()[0]} beyond the spread; the text must change"
+    paired = runs["without"][:, column] - runs["with GRL head"][:, column]  # per seed: plain minus GRL
+    gap, standard_error = paired.mean().item(), (paired.std() / len(paired) ** 0.5).item()
+    verdict = "worse, beyond two standard errors" if gap > 2 * standard_error else "not distinguishable from the plain network"
+    print(f"{name}: plain minus GRL per seed " + ", ".join(f"{d:+.1%}" for d in paired.tolist())
+          + f"; mean {gap:+.1%} ± {standard_error:.1%} (standard error; unpaired seed-to-seed spread {spread:.1%}): "
+          f"the GRL variant is {verdict}")
+    assert gap > -2 * standard_error - 0.01, f"the GRL head would be {name.split()[0]}; the text must change"
 
 # %% [markdown]
 # ## 3 · Part 2: domain adaptation, what the GRL was invented for
@@ -280,7 +298,6 @@ x_source_test, y_source_test = data.mnist10("test", n=n_test, seed=seed, source=
 x_target_test, y_target_test = data.shifted_mnist("test", shift, n=n_test, seed=seed + 2, source=source)
 print(f"source {tuple(x_source.shape)}, target {tuple(x_target.shape)} (labels unused), "
       f"target test {tuple(x_target_test.shape)}; target range [{x_target.min():.2f}, {x_target.max():.2f}]")
-assert 0 <= x_target.min() and x_target.max() <= 1
 plots.image_grid(torch.cat([x_source[:8], x_target[:8]]), titles=[f"source {int(v)}" for v in y_source[:8]]
                  + [f"target {int(v)}" for v in y_target_hidden[:8]], ncols=8)
 plt.show()
@@ -311,7 +328,9 @@ source_history = fit(source_only, (x_source, y_source), epochs=da_epochs, batch_
 
 # %% [markdown]
 # **Run 2, DANN.** Watch `domain acc`, the domain head's accuracy on the test images of both
-# domains: the head and the features play a game, so it rises and falls instead of settling.
+# domains: the head learns to tell the domains apart while the features, through the GRL, learn
+# to hide the difference. 50 % would mean the head cannot tell them apart at all; the values after
+# each epoch are printed below the plot.
 
 # %%
 torch.manual_seed(seed)
@@ -321,6 +340,7 @@ dann_history = fit(dann, (x_source, y_source), epochs=da_epochs, batch_size=batc
                    lr_schedule=grl.dann_lr_factor, extra_losses={"domain loss": domain_term},
                    metrics=target_metrics() | {"domain acc": lambda m: grl.domain_accuracy(m, x_source_test, x_target_test)})
 print(f"λ at the last step: {domain_term.last_lambda:.4f}")
+print("domain head accuracy after each epoch: " + ", ".join(f"{v:.0%}" for _, v in dann_history["domain acc"]))
 
 # %% [markdown]
 # **Run 3, train on target** (with the target's labels).
@@ -401,6 +421,49 @@ plt.show()
 print(f"domain head accuracy after DANN: {dann_history.last('domain acc'):.1%} (50% = it cannot tell the domains apart)")
 
 # %% [markdown]
+# **Are DANN's features domain-invariant?** The picture and the domain head can mislead: the
+# head was trained *against* the features all along. The proxy $\mathcal A$-distance (Ben-David et
+# al. 2007; used by Ganin et al.) asks a fresh judge: freeze the features, train a new linear
+# domain classifier on half of 500 + 500 test images, measure its error $e$ on the other half, and
+# report $d_{\mathcal A} = 2(1 - 2e)$: 2 when the domains are perfectly separable, 0 when the judge
+# can only guess.
+
+# %%
+def proxy_a_distance(model, n=500, steps=300):
+    features = domain_features(model, n)
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    domains = torch.cat([torch.zeros(n), torch.ones(n)]).long()
+    order = torch.randperm(2 * n, generator=torch.Generator().manual_seed(seed))
+    fit_part, judge_part = order[:n], order[n:]
+    torch.manual_seed(seed)
+    judge = torch.nn.Linear(features.shape[1], 2)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-2)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        F.cross_entropy(judge(features[fit_part]), domains[fit_part]).backward()
+        optimizer.step()
+    with torch.no_grad():
+        error = (judge(features[judge_part]).argmax(1) != domains[judge_part]).float().mean().item()
+    return 2 * (1 - 2 * error)
+
+
+pad = {name: proxy_a_distance(model) for name, model in [("source only", source_only), ("DANN", dann)]}
+print("proxy A-distance of the frozen features (2 = separable, 0 = indistinguishable): "
+      + ", ".join(f"{name} {value:.2f}" for name, value in pad.items()))
+assert min(pad.values()) > 1.5, "a fresh linear judge separates the domains, before and after DANN"
+
+# %% [markdown]
+# Both distances come out near 2 (checked above; measured 2.00 and 1.98 in quick mode with seed 0):
+# a fresh linear judge still tells the domains apart after DANN (compare the domain head's own
+# accuracy, printed under the PCA figure). DANN's features are **not** domain-invariant in this
+# sense: whatever its gain on the target comes from, it is not from erasing the domain from the
+# features. Note also what we did
+# **not** do: choose $\lambda$, $\gamma$ or the epoch by the target's test accuracy. In a real
+# adaptation problem the target labels do not exist (that is the problem); selecting on them
+# would report a number no one could reproduce without them (here they are used only to
+# evaluate, after training).
+
+# %% [markdown]
 # ## 4 · Explorer: how strong should the reversal be?
 #
 # Set $\lambda$ (the GRL's maximum weight) and $\gamma$ (how fast the schedule ramps up), then
@@ -473,7 +536,12 @@ explorer
 
 # %% [markdown]
 # We time both kinds of redraw, and compare $\lambda = 0$ (no reversal) with $\lambda = 1$,
-# in the explorer's own tiny setting.
+# in the explorer's own tiny setting. Read that comparison for what it is: one seed, 256 images
+# per domain, 3 epochs of fine-tuning from the source-only network, 200 target test images. At
+# that size the domain head has little to learn from and its reversed gradient is mostly noise
+# in the features, so $\lambda = 1$ can come out *worse* than $\lambda = 0$ (the printout says which way it went
+# this time). It is not evidence against DANN; the evidence is the full comparison
+# of section 3, where DANN trains from scratch on thousands of images and its gain is asserted.
 
 # %%
 run_seconds = explorer.last_seconds
@@ -616,7 +684,8 @@ reports.headline({f"target accuracy, {name}": value for name, value in results.i
 #    for source-only, and does DANN still help?
 # 4. In the explorer, try $\lambda = 2$ and $\gamma = 1$ or $30$. Which values help the target
 #    most in this tiny run, and what does the domain accuracy do when $\lambda$ is too large?
-# 5. The domain head reaches high accuracy even after adaptation. Is that a contradiction?
+# 5. Read the domain head's accuracy after DANN (printed under the PCA figure). If it is well
+#    above 50 %, is that a contradiction with DANN's gain on the target?
 #    Compare the PCA pictures with the domain accuracy curve.
 #
 # Next: **07 · ADML**, adversarial meta-learning.
