@@ -2,8 +2,10 @@
 
 One module a concept; the data flow one way:
 
-    checks, config -> data -> models -> attacks | vat | grl | meta -> evaluate
-                   -> liveplot -> train -> plots | widgets -> reports
+    checks, config, progress -> data (-> mnist_files) | text | model_cache -> models
+        -> attacks | vat | grl | meta -> evaluate -> liveplot -> train
+        -> adversarial_training | text_adversarial | certify | smoothing
+        -> plots | widgets -> reports -> exercises
 """
 
 __version__ = "0.1.0"
