@@ -27,17 +27,31 @@ a second control's message) only mark it stale, and it redraws once more with th
 ``interact``, was measured worse in JupyterLab: the handler returns at once, the kernel reports
 idle, the browser sends the next intermediate value, and a 30-step drag was drawn step by step.)
 The status line under the picture names the values it drew.
+
+**Headless runs keep a working slider.** A papermill report or an nbval run has no kernel left
+behind to redraw anything. There (``config.headless()``) the explorer also renders its picture
+at ``PLAYER_FRAMES`` values of its first slider, at ``PLAYER_DPI``, and shows them as a small
+self-contained HTML player (an ``<input type="range">``, the frames as base64 PNGs and a dozen
+lines of inline JavaScript: no external script, works offline). In JupyterLab nothing changes.
 """
 
 from __future__ import annotations
 
+import base64
+import html
+import json
 import time
+import uuid
 from collections.abc import Callable
 
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from . import config
 from .liveplot import figure_png
+
+PLAYER_FRAMES = 12  # values of the first slider a headless explorer precomputes
+PLAYER_DPI = 60  # the player's frames are smaller than the live picture (80 dpi): a report stays light
 
 
 
@@ -138,7 +152,73 @@ class Explorer:
         return ", ".join(f"{self.controls[name].description or name} = {readout(self.controls[name], value)}"
                          for name, value in values.items())
 
+    def first_slider(self) -> tuple[str, widgets.ValueWidget]:
+        """The first control with a numeric range (a slider): the one a player steps through."""
+        for name, control in self.controls.items():
+            if hasattr(control, "min") and hasattr(control, "max") and isinstance(control.value, (int, float)):
+                return name, control
+        raise ValueError(f"this explorer has no slider to precompute: {sorted(self.controls)}")
+
+    def frame_values(self, frames: int = PLAYER_FRAMES) -> list:
+        """`frames` values spread over the first slider's range, on its step grid (fewer if it has fewer steps)."""
+        if frames < 2:
+            raise ValueError(f"frames must be at least 2, got {frames}")
+        _, control = self.first_slider()
+        if isinstance(control, widgets.FloatLogSlider):  # its min and max are exponents
+            exponents = [control.min + (control.max - control.min) * k / (frames - 1) for k in range(frames)]
+            grid = [round(e / control.step) * control.step for e in exponents]
+            return list(dict.fromkeys(control.base ** e for e in grid))
+        low, high, step = control.min, control.max, getattr(control, "step", None) or 0
+        values = []
+        for k in range(frames):
+            value = low + (high - low) * k / (frames - 1)
+            if step:
+                value = min(high, low + round((value - low) / step) * step)
+            values.append(int(round(value)) if isinstance(control.value, int) else round(value, 12))
+        return list(dict.fromkeys(values))
+
+    def player_html(self, frames: int = PLAYER_FRAMES, dpi: int = PLAYER_DPI) -> str:
+        """A self-contained HTML player: the picture at `frames` values of the first slider, the other
+        controls as they are now; its own range input picks the frame. Sets ``player_seconds`` and ``player_bytes``."""
+        started = time.perf_counter()
+        name, control = self.first_slider()
+        values, current = self.frame_values(frames), self.values()
+        fig = Figure(figsize=self.figsize, layout="constrained")  # the live picture stays as it is
+        pictures = []
+        for value in values:
+            fig.clear()
+            self.draw(fig, **{**current, name: value})
+            pictures.append(base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii"))
+        start = min(range(len(values)), key=lambda i: abs(values[i] - current[name]))
+        labels = [readout(control, value) for value in values]
+        others = ", ".join(f"{self.controls[n].description or n} = {readout(self.controls[n], v)}"
+                           for n, v in current.items() if n != name)
+        label = html.escape(control.description or name)
+        player_id = f"advlab-player-{uuid.uuid4().hex[:12]}"
+        page = f"""<div class="advlab-player" id="{player_id}">
+<div><label>{label} <input type="range" min="0" max="{len(values) - 1}" step="1" value="{start}" aria-label="{label}"></label>
+<output>{html.escape(labels[start])}</output></div>
+<img alt="{label} = {html.escape(labels[start])}" src="data:image/png;base64,{pictures[start]}">
+<div><small>precomputed: {len(values)} pictures for {label} from {html.escape(labels[0])} to {html.escape(labels[-1])}
+{"(" + html.escape(others) + ") " if others else ""}· run the notebook for the live explorer</small></div>
+<script>(function () {{
+  var root = document.getElementById("{player_id}"), frames = {json.dumps(pictures)}, labels = {json.dumps(labels)};
+  var slider = root.querySelector("input"), picture = root.querySelector("img"), shown = root.querySelector("output");
+  slider.addEventListener("input", function () {{
+    var i = Number(slider.value);
+    picture.src = "data:image/png;base64," + frames[i];
+    picture.alt = "{label} = " + labels[i];
+    shown.textContent = labels[i];
+  }});
+}})();</script>
+</div>"""
+        self.player_seconds = time.perf_counter() - started
+        self.player_bytes = len(page.encode("utf-8"))
+        return page
+
     def _ipython_display_(self):
-        from IPython.display import display
+        from IPython.display import HTML, display
 
         display(self.box)
+        if config.headless():  # a report: nobody will redraw, so show precomputed pictures that still respond
+            display(HTML(self.player_html()))

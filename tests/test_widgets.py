@@ -1,5 +1,7 @@
 """advlab.widgets.Explorer: a control move redraws the picture once, from code as from a person."""
 
+import json
+
 import pytest
 from ipywidgets import FloatSlider, IntSlider
 
@@ -104,3 +106,35 @@ def test_strip_labels_of_an_explorer_figure_do_not_overlap(bundled_test):
     one_em = 8 * fig.dpi / 72  # the labels' font size (8 pt) in pixels: labels need a visible space between them
     for left, right in zip(boxes, boxes[1:]):
         assert right.x0 - left.x1 > one_em, "a label runs into its neighbour's"
+
+
+def test_player_precomputes_the_first_slider_on_its_step_grid_and_keeps_the_live_picture():
+    import re
+
+    explorer = Explorer(draw_line, slope=FloatSlider(value=0.2, min=-1, max=1, step=0.1, readout_format=".1f"),
+                        width=IntSlider(value=3, min=1, max=5))
+    live = explorer.image.value
+    assert explorer.frame_values(5) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert explorer.frame_values(100) == [round(-1 + 0.1 * k, 12) for k in range(21)]  # no more frames than steps
+    page = explorer.player_html(frames=5, dpi=40)
+    frames = json.loads(re.search(r"frames = (\[.*?\])", page).group(1))
+    labels = json.loads(re.search(r"labels = (\[.*?\])", page).group(1))
+    assert labels == ["-1.0", "-0.5", "0.0", "0.5", "1.0"] and len(set(frames)) == 5, "five different pictures"
+    assert 'value="2"' in page and "width = 3" in page  # starts at the frame nearest 0.2; names the fixed control
+    assert "<script src" not in page and "http" not in page
+    assert explorer.image.value == live and explorer.player_bytes == len(page.encode())
+
+
+def test_headless_display_adds_the_player_and_jupyterlab_gets_the_widget_only(monkeypatch):
+    import IPython.display
+
+    explorer = Explorer(draw_line, slope=FloatSlider(value=0.0, min=-1, max=1, step=0.5))
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **_: shown.extend(objects))
+    monkeypatch.setenv("ADVLAB_HEADLESS", "0")
+    explorer._ipython_display_()
+    assert shown == [explorer.box]
+    monkeypatch.setenv("ADVLAB_HEADLESS", "1")
+    shown.clear()
+    explorer._ipython_display_()
+    assert shown[0] is explorer.box and 'class="advlab-player"' in shown[1].data and explorer.player_seconds > 0
