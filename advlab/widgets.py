@@ -160,7 +160,7 @@ class Explorer:
         raise ValueError(f"this explorer has no slider to precompute: {sorted(self.controls)}")
 
     def frame_values(self, frames: int = PLAYER_FRAMES) -> list:
-        """`frames` values spread over the first slider's range, on its step grid (fewer if it has fewer steps)."""
+        """At most `frames` values evenly spread over the first slider's range, on its step grid, ends included."""
         if frames < 2:
             raise ValueError(f"frames must be at least 2, got {frames}")
         _, control = self.first_slider()
@@ -168,14 +168,17 @@ class Explorer:
             exponents = [control.min + (control.max - control.min) * k / (frames - 1) for k in range(frames)]
             grid = [round(e / control.step) * control.step for e in exponents]
             return list(dict.fromkeys(control.base ** e for e in grid))
-        low, high, step = control.min, control.max, getattr(control, "step", None) or 0
-        values = []
-        for k in range(frames):
-            value = low + (high - low) * k / (frames - 1)
-            if step:
-                value = min(high, low + round((value - low) / step) * step)
-            values.append(int(round(value)) if isinstance(control.value, int) else round(value, 12))
-        return list(dict.fromkeys(values))
+        low, high, step = control.min, control.max, getattr(control, "step", None)
+        if not step:
+            step = (high - low) / (frames - 1)
+        steps = round((high - low) / step)
+        stride = max(1, -(-steps // (frames - 1)))  # every stride-th step of the slider, evenly spaced
+        values = [low + k * step for k in range(0, steps + 1, stride)]
+        if steps % stride:
+            values.append(high)
+        if isinstance(control.value, int):
+            return list(dict.fromkeys(int(round(v)) for v in values))
+        return list(dict.fromkeys(round(v, 12) for v in values))
 
     def player_html(self, frames: int = PLAYER_FRAMES, dpi: int = PLAYER_DPI) -> str:
         """A self-contained HTML player: the picture at `frames` values of the first slider, the other
