@@ -52,6 +52,19 @@ from .liveplot import figure_png
 
 PLAYER_FRAMES = 12  # values of the first slider a headless explorer precomputes
 PLAYER_DPI = 60  # the player's frames are smaller than the live picture (80 dpi): a report stays light
+PLAYER_COLORS = 128  # frames are stored as palette PNGs: about a third of matplotlib's RGBA size, looks the same
+
+
+def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
+    """The picture as a palette PNG of at most `colors` colours (fast octree quantisation)."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
 
 
 
@@ -191,7 +204,7 @@ class Explorer:
         for value in values:
             fig.clear()
             self.draw(fig, **{**current, name: value})
-            pictures.append(base64.b64encode(figure_png(fig, dpi=dpi)).decode("ascii"))
+            pictures.append(base64.b64encode(compact_png(figure_png(fig, dpi=dpi))).decode("ascii"))
         start = min(range(len(values)), key=lambda i: abs(values[i] - current[name]))
         labels = [readout(control, value) for value in values]
         others = ", ".join(f"{self.controls[n].description or n} = {readout(self.controls[n], v)}"

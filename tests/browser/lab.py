@@ -193,6 +193,11 @@ class ExplorerInPage:
         self.readout = self.slider.locator(".widget-readout")
         self.label = self.slider.locator(".widget-label").first.inner_text().strip()
         self.status = self.cell.locator(".widget-html").last
+        self.output = self.cell.locator(".jp-OutputArea-output").filter(has=self.picture)  # sliders, picture, status
+
+    def screenshot(self, path) -> None:
+        self.output.scroll_into_view_if_needed()
+        self.output.screenshot(path=str(path))
 
     def shows(self, readout: str) -> str:
         """The status line's text once the picture shows the slider at `readout`."""

@@ -88,7 +88,7 @@ def test_a_slow_explorer_shows_the_end_of_a_long_drag_within_two_redraws(page, j
     explorer = ExplorerInPage(page)
     results = [explorer.drag(steps) for steps in (3, 30, 30)]
     redraw_s = explorer.redraw_seconds()
-    explorer.cell.screenshot(path=str(artifacts / "slow_explorer.png"))
+    explorer.screenshot(artifacts / "slow_explorer.png")
     print(f"slow explorer: redraw {redraw_s:.2f} s; after the last press: "
           + ", ".join(f"{r['steps']} steps {r['seconds']:.2f} s" for r in results))
     assert redraw_s >= 0.3
@@ -114,8 +114,7 @@ def assert_drags_catch_up(page, screenshot):
     picture_before = image_digest(ExplorerInPage(page).picture)
     explorer = ExplorerInPage(page)
     seconds = measure_drags(explorer)
-    explorer.cell.scroll_into_view_if_needed()
-    explorer.cell.screenshot(path=str(screenshot))
+    explorer.screenshot(screenshot)
     print(f"{screenshot.stem}: seconds after the last press, by drag length: {json.dumps(seconds)}")
     assert image_digest(explorer.picture) != picture_before, "dragging the slider must redraw the figure"
     (short, short_s), (long, long_s) = sorted(seconds.items())
