@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import time
 import uuid
@@ -57,15 +58,12 @@ PLAYER_COLORS = 128  # frames are stored as palette PNGs: about a third of matpl
 
 def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
     """The picture as a palette PNG of at most `colors` colours (fast octree quantisation)."""
-    import io
-
-    from PIL import Image
+    from PIL import Image  # pillow comes with matplotlib
 
     picture = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
-
 
 
 def readout(control: widgets.ValueWidget, value) -> str:
