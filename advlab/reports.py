@@ -258,7 +258,7 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) ->
     page = (
         "<!doctype html><meta charset='utf-8'><title>advlab reports</title>"
         "<style>body{font-family:sans-serif;margin:2em} td{padding:.4em 1em;vertical-align:top} .ok{color:green} "
-        ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4} img{width:240px;border:1px solid #ddd} "
+        ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4} img{max-width:240px;max-height:160px;border:1px solid #ddd} "
         ".none{color:#888}</style>"
         f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
         "<table><tr><th>key figure</th><th>notebook · run time · size</th><th>headline numbers</th></tr>"
