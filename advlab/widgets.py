@@ -171,7 +171,8 @@ class Explorer:
         raise ValueError(f"this explorer has no slider to precompute: {sorted(self.controls)}")
 
     def frame_values(self, frames: int = PLAYER_FRAMES) -> list:
-        """At most `frames` values evenly spread over the first slider's range, on its step grid, ends included."""
+        """About `frames` values (at most one more) evenly spread over the first slider's range, on its step grid,
+        ends included: a 12-step slider gets all 13 of its values, a 30-step one every third."""
         if frames < 2:
             raise ValueError(f"frames must be at least 2, got {frames}")
         _, control = self.first_slider()
@@ -183,7 +184,7 @@ class Explorer:
         if not step:
             step = (high - low) / (frames - 1)
         steps = round((high - low) / step)
-        stride = max(1, -(-steps // (frames - 1)))  # every stride-th step of the slider, evenly spaced
+        stride = max(1, -(-steps // frames))  # every stride-th step of the slider: at most frames + 1 values
         values = [low + k * step for k in range(0, steps + 1, stride)]
         if steps % stride:
             values.append(high)

@@ -114,9 +114,9 @@ def test_player_precomputes_the_first_slider_on_its_step_grid_and_keeps_the_live
     explorer = Explorer(draw_line, slope=FloatSlider(value=0.2, min=-1, max=1, step=0.1, readout_format=".1f"),
                         width=IntSlider(value=3, min=1, max=5))
     live = explorer.image.value
-    assert explorer.frame_values(5) == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert explorer.frame_values(4) == [-1.0, -0.5, 0.0, 0.5, 1.0]  # 20 steps: every 5th, ends included
     assert explorer.frame_values(100) == [round(-1 + 0.1 * k, 12) for k in range(21)]  # no more frames than steps
-    page = explorer.player_html(frames=5, dpi=40)
+    page = explorer.player_html(frames=4, dpi=40)
     frames = json.loads(re.search(r"frames = (\[.*?\])", page).group(1))
     labels = json.loads(re.search(r"labels = (\[.*?\])", page).group(1))
     assert labels == ["-1.0", "-0.5", "0.0", "0.5", "1.0"] and len(set(frames)) == 5, "five different pictures"
