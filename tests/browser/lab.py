@@ -187,13 +187,26 @@ class ExplorerInPage:
         self.page = page
         self.cell = cell_containing(page, "explorer = Explorer(")
         self.picture = self.cell.locator(".widget-image")
-        self.picture.wait_for(timeout=30_000)
+        self._scroll_to_picture()
         self.slider = self.cell.locator(".widget-slider").first
         self.handle = self.slider.locator(".noUi-handle").first
         self.readout = self.slider.locator(".widget-readout")
         self.label = self.slider.locator(".widget-label").first.inner_text().strip()
         self.status = self.cell.locator(".widget-html").last
         self.output = self.cell.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-image"))
+
+    def _scroll_to_picture(self, timeout_s: float = 60) -> None:
+        """JupyterLab renders cells lazily: scroll the notebook from the top until the explorer's picture shows."""
+        notebook = self.page.locator(".jp-NotebookPanel:visible .jp-WindowedPanel-outer").first
+        notebook.evaluate("(node) => node.scrollTo(0, 0)")
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.picture.count() and self.picture.first.is_visible():
+                self.picture.first.scroll_into_view_if_needed()
+                return
+            notebook.evaluate("(node) => node.scrollBy(0, node.clientHeight * 0.8)")
+            time.sleep(0.3)
+        raise TimeoutError("the explorer's picture never showed")
 
     def screenshot(self, path) -> None:
         self.output.scroll_into_view_if_needed()
