@@ -66,11 +66,24 @@ def digit_pair_heatmap(table: torch.Tensor, title: str = "test accuracy by sourc
     return fig
 
 
+def strip_label(label: str, max_chars: int = 10) -> str:
+    """A label that fits above one small image: past `max_chars`, break it at its first ": " or ", "."""
+    if len(label) <= max_chars:
+        return label
+    for separator in (": ", ", "):
+        if separator in label:
+            head, tail = label.split(separator, 1)
+            return f"{head}\n{tail}"
+    return label
+
+
 def image_strip(ax, images: torch.Tensor, labels=None, colors=None, cmap: str = "gray", vmin: float = 0.0,
                 vmax: float = 1.0, gap: int = 3, ylabel: str | None = None, fontsize: int = 8):
     """Draw [K, 1, H, W] images side by side in ONE axes (labels above each), for fast slider redraws.
 
     One imshow instead of K axes keeps an explorer's redraw cheap; gaps are left blank (NaN).
+    A long label ("0+3: P(0)=0.99") is set on two lines (:func:`strip_label`) so that it stays above
+    its own image instead of running into its neighbours'.
     """
     images = images.detach().float().cpu()
     k, _, height, width = images.shape
@@ -84,6 +97,6 @@ def image_strip(ax, images: torch.Tensor, labels=None, colors=None, cmap: str = 
     if ylabel:
         ax.set_ylabel(ylabel, fontsize=fontsize + 1)
     for i, label in enumerate(labels or []):
-        ax.text(i * (width + gap) + width / 2, -1.5, label, ha="center", va="bottom", fontsize=fontsize,
-                color=(colors[i] if colors else "black"))
+        ax.text(i * (width + gap) + width / 2, -1.5, strip_label(label), ha="center", va="bottom", fontsize=fontsize,
+                linespacing=1.0, color=(colors[i] if colors else "black"))
     return ax

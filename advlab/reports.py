@@ -8,14 +8,24 @@
 One failing notebook does not hide the others: every notebook runs, reports/index.html lists
 each one with its status, run time and headline numbers, and the command exits non-zero if
 any failed. A notebook states its headline numbers with :func:`headline` in its last cell;
-the index reads them back from the executed notebook.
+the index reads them back from the executed notebook. The index is a gallery: beside each
+notebook a thumbnail of its key figure (the last picture it drew) and the report's size.
+
+**Reports open offline.** nbconvert's HTML template loads require.js, MathJax, mermaid and the
+ipywidgets HTML manager from CDNs. :func:`write_html` leaves all of them out: math is rendered
+to MathML while the page is written (browsers draw MathML natively; needs ``latex2mathml``,
+without it the TeX source is shown), widget views render nothing, and explorers are shown by
+the precomputed player each one adds in headless runs (see :mod:`advlab.widgets`).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import html
+import io
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -68,6 +78,8 @@ class ReportResult:
     seconds: float
     error: str | None = None
     headline: dict[str, float] = field(default_factory=dict)
+    html_bytes: int = 0
+    thumbnail: bytes | None = None  # PNG
 
     @property
     def ok(self) -> bool:
@@ -100,41 +112,159 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResul
     except Exception as exc:  # papermill still writes the partly executed notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     seconds = time.perf_counter() - started
-    numbers = {}
+    numbers, html_bytes, thumbnail = {}, 0, None
     if executed.exists():
-        write_html(executed)
+        html_bytes = write_html(executed).stat().st_size
         numbers = read_headline(executed)
-    return ReportResult(notebook.stem, seconds, error, numbers)
+        thumbnail = key_figure_thumbnail(executed)
+    return ReportResult(notebook.stem, seconds, error, numbers, html_bytes, thumbnail)
+
+
+OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{# nbconvert's lab template, less everything it would fetch from a CDN #}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}
+<style>math[display="block"] { margin: 1em 0; } .advlab-player img { display: block; }</style>
+{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_widget_view -%}{%- endblock data_widget_view -%}
+"""
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """LaTeX math as MathML (drawn by the browser itself); the escaped TeX if latex2mathml is missing or fails."""
+    try:
+        from latex2mathml.converter import convert
+
+        return convert(tex, display="block" if display else "inline")
+    except Exception:  # ImportError, or TeX it cannot parse: show the source rather than lose the formula
+        delimiter = "$$" if display else "$"
+        return f"<code>{html.escape(delimiter + tex + delimiter)}</code>"
+
+
+def _offline_exporter():
+    from jinja2 import DictLoader, pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=False)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class OfflineHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context, source):
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+                path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+                anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return MarkdownWithMath(renderer=renderer).render(source)
+
+    return OfflineHTMLExporter(extra_loaders=[DictLoader({"advlab_offline.html.j2": OFFLINE_TEMPLATE})],
+                               template_file="advlab_offline.html.j2")
 
 
 def write_html(executed: Path) -> Path:
-    """Convert an executed notebook to a standalone HTML page beside it (figures embedded)."""
-    import nbformat
-    from nbconvert import HTMLExporter
+    """Convert an executed notebook to a standalone HTML page beside it that needs no network.
 
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    Figures and explorers' players are embedded; math is MathML; no script, style sheet or
+    font is loaded from anywhere (see :func:`remote_references`).
+    """
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    notebook.metadata.pop("widgets", None)  # the widget state only feeds the CDN's widget manager
+    body, _ = _offline_exporter().from_notebook_node(notebook)
     target = executed.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
     return target
 
 
+REMOTE_REFERENCE = re.compile(
+    r"""(?:\bsrc\s*=\s*|\bhref\s*=\s*|@import\s+(?:url\()?|\burl\(\s*|\bimport\s*\(\s*|\bfrom\s+)["']?((?:https?:)?//[^"')\s>]+)""",
+    re.IGNORECASE,
+)
+
+
+def remote_references(page: str) -> list[str]:
+    """Every URL a page would fetch by itself (script, style sheet, image, font, module import), not mere links.
+
+    Links (``<a href>``) are followed only when clicked, so they are not counted; ``xmlns`` is a name.
+    """
+    without_links = re.sub(r"<a\b[^>]*>", "<a>", page, flags=re.IGNORECASE)
+    return REMOTE_REFERENCE.findall(without_links)
+
+
+PLAYER_PICTURE = re.compile(r'class="advlab-player".*?<img[^>]*src="data:image/png;base64,([^"]+)"', re.DOTALL)
+
+
+def key_figure_thumbnail(executed: Path, width: int = 240) -> bytes | None:
+    """The notebook's key figure as a small PNG (None if it drew none).
+
+    The key figure is the last picture in a cell tagged ``key-figure`` if the notebook tags one,
+    else the last picture it drew: a figure (image/png) or the picture an explorer's player shows.
+    """
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    tagged = [cell for cell in notebook.cells if "key-figure" in cell.get("metadata", {}).get("tags", [])]
+    pictures = []
+    for cell in tagged or notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "image/png" in data:
+                pictures.append(data["image/png"])
+            elif "advlab-player" in str(data.get("text/html", "")):
+                pictures += PLAYER_PICTURE.findall("".join(data["text/html"]))
+    if not pictures:
+        return None
+    from PIL import Image
+
+    picture = Image.open(io.BytesIO(base64.b64decode(pictures[-1])))
+    picture.thumbnail((width, width))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
+
+
 def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) -> Path:
-    """A small HTML gallery linking every report with its status, run time and headline numbers."""
-    rows = []
+    """A gallery: each report with a thumbnail of its key figure, headline numbers, run time, status and size."""
+    cards = []
     for r in results:
         status = "ok" if r.ok else f"FAILED: {html.escape(r.error)}"
         numbers = "<br>".join(f"{html.escape(name)}: <b>{value:.1%}</b>" for name, value in r.headline.items())
-        rows.append(
-            f"<tr><td><a href='{r.name}.html'>{r.name}</a></td><td>{r.seconds:.0f} s</td>"
-            f"<td class='{'ok' if r.ok else 'bad'}'>{status}</td><td>{numbers}</td></tr>"
+        picture = (f"<img alt='{r.name}: key figure' src='data:image/png;base64,{base64.b64encode(r.thumbnail).decode()}'>"
+                   if r.thumbnail else "<span class='none'>no figure</span>")
+        cards.append(
+            f"<tr><td><a href='{r.name}.html'>{picture}</a></td>"
+            f"<td><a href='{r.name}.html'><b>{r.name}</b></a><br>{r.seconds:.0f} s · {_size(r.html_bytes)}<br>"
+            f"<span class='{'ok' if r.ok else 'bad'}'>{status}</span></td><td>{numbers}</td></tr>"
         )
+    total_bytes = sum(r.html_bytes for r in results)
     page = (
         "<!doctype html><meta charset='utf-8'><title>advlab reports</title>"
-        "<style>body{font-family:sans-serif;margin:2em} td{padding:.3em 1em;vertical-align:top} .ok{color:green} "
-        ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4}</style>"
+        "<style>body{font-family:sans-serif;margin:2em} td{padding:.4em 1em;vertical-align:top} .ok{color:green} "
+        ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4} img{max-width:240px;max-height:160px;border:1px solid #ddd} "
+        ".none{color:#888}</style>"
         f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
-        "<table><tr><th>notebook</th><th>run time</th><th>status</th><th>headline numbers</th></tr>" + "".join(rows) + "</table>"
-        f"<p>{sum(r.ok for r in results)} of {len(results)} notebooks ran, in {sum(r.seconds for r in results) / 60:.1f} min.</p>"
+        "<table><tr><th>key figure</th><th>notebook · run time · size</th><th>headline numbers</th></tr>"
+        + "".join(cards) + "</table>"
+        f"<p>{sum(r.ok for r in results)} of {len(results)} notebooks ran, in {sum(r.seconds for r in results) / 60:.1f} min; "
+        f"reports total {_size(total_bytes)} (every page opens offline).</p>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")

@@ -650,16 +650,21 @@ print(f"PGD on the embedding: ||W - W0|| = {distance:.3f} (eps = {embedding_eps}
 # training) and at larger budgets, and watch the trade-off between the clean and the PGD number.
 
 # %%
+from contextlib import nullcontext
+
 button_pairs, button_epochs = (500, 2) if quick else (2000, 3)
 eps_slider = FloatSlider(value=eps, min=0.0, max=0.3, step=0.02, description="train eps")
 train_button = Button(description="train", button_style="primary")
 run_output = Output()
 button_results = []
+# A report (papermill, nbval) keeps no widget state, so an Output widget's content would be lost:
+# there the default run writes into this cell's own output instead.
+run_into = nullcontext() if config.headless() else run_output
 
 
 def train_at_slider_eps(_button=None):
     run_output.clear_output()
-    with run_output:
+    with run_into:
         budget = eps_slider.value
         torch.manual_seed(seed)
         model = SmallCNN(num_classes=2).to(device)

@@ -2,22 +2,37 @@
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from advlab import reports
 
 
 def write_notebook(path, *sources):
-    cells = [new_code_cell(sources[0], metadata={"tags": ["parameters"]})] + [new_code_cell(s) for s in sources[1:]]
+    """Code cells (the first tagged `parameters`); a source starting with "# md" is a markdown cell."""
+    cells = [new_code_cell(sources[0], metadata={"tags": ["parameters"]})] + [
+        new_markdown_cell(s[len("# md"):]) if s.startswith("# md") else new_code_cell(s) for s in sources[1:]]
     notebook = new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(notebook, path)
+
+
+EXPLORER_CELL = """\
+from ipywidgets import FloatSlider
+from advlab.widgets import Explorer
+
+def draw(fig, eps):
+    fig.subplots().bar([0], [eps])
+
+explorer = Explorer(draw, figsize=(3, 2), eps=FloatSlider(value=0.1, min=0, max=0.3, step=0.05, description="epsilon"))
+explorer"""
 
 
 @pytest.fixture
 def notebook_folder(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    write_notebook(folder / "00_good.ipynb", "quick = None\nseed = 0", "print(f'seed is {seed}, quick is {quick}')",
+    write_notebook(folder / "00_good.ipynb", "quick = None\nseed = 0",
+                   "# md The step $x + \\epsilon\\,\\operatorname{sign}(g)$, and $$\\|\\delta\\|_\\infty \\le \\epsilon.$$",
+                   EXPLORER_CELL, "print(f'seed is {seed}, quick is {quick}')",
                    "from advlab.reports import headline\nheadline({'test accuracy': 0.5 + seed / 100, 'a later number': 0.25})")
     write_notebook(folder / "01_broken.ipynb", "quick = None", "raise ValueError('this lesson is broken')")
     (folder / "notes.ipynb").write_text("not a numbered notebook")
@@ -50,6 +65,33 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(notebook_folder
     index = (out / "index.html").read_text()
     assert "00_good.html" in index and "FAILED" in index and "this lesson is broken" in index
     assert "test accuracy: <b>57.0%</b>" in index and "1 of 2 notebooks ran" in index
+    # the gallery: a thumbnail of the explorer's picture beside the numbers, and the sizes
+    assert index.count("data:image/png;base64,") == 1 and "no figure" in index and "reports total" in index
+
+    page = (out / "00_good.html").read_text()
+    assert reports.remote_references(page) == [], "a report must open offline"
+    assert "cdnjs" not in page and "unpkg" not in page and "require.js" not in page
+    assert page.count("<math") == 2 and 'display="block"' in page, "math is MathML, drawn without a script"
+    assert page.count('class="advlab-player"') == 1 and 'type="range"' in page and 'max="6"' in page  # 0..0.3 by 0.05
+
+
+def test_remote_references_finds_what_a_page_would_fetch_and_ignores_links():
+    page = """<script src="https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js"></script>
+    <link rel="stylesheet" href='//unpkg.com/x.css'><style>@import url(https://fonts.example/f.css);
+    .a { background: url( "http://img.example/b.png") }</style><script type="module">import("https://cdn.jsdelivr.net/m.mjs")</script>
+    <a href="https://arxiv.org/abs/1412.6572">paper</a><math xmlns="http://www.w3.org/1998/Math/MathML"></math>
+    <img src="data:image/png;base64,AAAA"><script src="local.js"></script>"""
+    assert reports.remote_references(page) == [
+        "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js", "//unpkg.com/x.css",
+        "https://fonts.example/f.css", "http://img.example/b.png", "https://cdn.jsdelivr.net/m.mjs"]
+
+
+def test_plain_nbconvert_would_fail_the_offline_check(notebook_folder, tmp_path):
+    """The check can fail: nbconvert's own template references CDN scripts."""
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook_folder / "00_good.ipynb", as_version=4))
+    assert any("cdnjs" in url or "unpkg" in url or "jsdelivr" in url for url in reports.remote_references(body))
 
 
 @pytest.mark.parametrize("numbers", [{}, {"accuracy": 1.5}, {"accuracy": float("nan")}, {"accuracy": "high"}, [0.5]])
