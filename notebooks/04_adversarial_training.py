@@ -680,8 +680,9 @@ def train_at_slider_eps(_button=None):
 
 train_button.on_click(train_at_slider_eps)
 display(VBox([HBox([eps_slider, train_button]), run_output]))
-train_button.click()  # one default run, so the notebook shows (and tests) it
-assert len(button_results) == 1
+train_button.click()  # one default run, so the notebook shows it
+budget, clean_acc, pgd_acc = button_results[-1]
+print(f"default run: fast-AT at eps {budget:.2f} on {button_pairs} pairs: clean {clean_acc:.1%}, PGD@{eps} {pgd_acc:.1%}")
 
 # %% [markdown]
 # ## Graded exercises

@@ -337,7 +337,6 @@ def draw_eps(fig, eps):
     ax.legend(loc="lower left", fontsize="small")
     plots.image_strip(strip_maml, shown["maml"][i], ylabel="MAML")
     plots.image_strip(strip_adml, shown["adml"][i], ylabel="ADML")
-    fig.tight_layout()
 
 
 explorer = Explorer(draw_eps, figsize=(7, 5.2), eps=FloatSlider(value=eps, min=0, max=0.3, step=0.025, description="eps"))
