@@ -102,6 +102,7 @@ overflowing = (unclipped > 1).flatten(1).any(dim=1).float().mean().item()
 print(f"unclipped sums reach {unclipped.max():.2f}; {overflowing:.0%} of the pairs have pixels above 1")
 assert torch.equal(unclipped.clamp(0, 1), x_train), "x is the clipped sum of the recorded pairs"
 assert overflowing > 0.5, "most unclipped pairs leave [0, 1], so the clip matters"
+del images, unclipped  # the whole split as floats (188 MB on full MNIST): free it, keep only the labels
 
 # %% [markdown]
 # > **Spot the bugs (seed 002), continued.** The seed's `gen_new` walks one list of non-zero
