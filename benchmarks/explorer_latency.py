@@ -140,9 +140,9 @@ def main() -> int:
         redraw_table(sources)
     if args.browser:
         sys.path.insert(0, str(ROOT / "tests"))
-        from browser.lab import EXPLORER_NOTEBOOKS
+        from browser.lab import ALL_EXPLORER_NOTEBOOKS
 
-        drag_table([s.stem for s in sources if s.stem in EXPLORER_NOTEBOOKS], args.drags)
+        drag_table([s.stem for s in sources if s.stem in ALL_EXPLORER_NOTEBOOKS], args.drags)
     return 0
 
 
