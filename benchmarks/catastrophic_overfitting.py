@@ -45,10 +45,14 @@ def run(task: str, eps: float, epochs: int, seed: int, alpha_factor: float, rand
     config.seed_everything(seed)
     x, y, x_test, y_test, num_classes = task_data(task, seed)
     x_watch, y_watch = x_test[:200], y_test[:200]
-    pgd = lambda m, xx, yy: attacks.pgd(m, xx, yy, eps, alpha=2.5 * eps / 20, steps=20)  # noqa: E731
+    pgd_from_x = lambda m, xx, yy: attacks.pgd(m, xx, yy, eps, alpha=2.5 * eps / 20, steps=20)  # noqa: E731
+    # PGD from x alone overstates fast-AT's robustness (23 % vs 2 % at eps 0.3): judge by random starts
+    pgd = lambda m, xx, yy: attacks.pgd(m, xx, yy, eps, alpha=2.5 * eps / 20, steps=20, random_start=True,  # noqa: E731
+                                        restarts=3, generator=torch.Generator().manual_seed(seed))
     fgsm = lambda m, xx, yy: attacks.fgsm(m, xx, yy, eps)  # noqa: E731
     metrics = {"clean acc": lambda m: evaluate.accuracy(m, x_test, y_test),
                "FGSM acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, fgsm),
+               "PGD from x acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, pgd_from_x),
                "PGD acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, pgd)}
     torch.manual_seed(seed)
     setup = at.setup("fast", eps, alpha=alpha_factor * eps, random_start=random_start, seed=seed)
@@ -68,12 +72,12 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
     print(f"{args.task}, eps {args.eps}, {args.epochs} epochs; last epoch's test accuracy (PGD-20 and FGSM on 200 images)\n")
-    print("| run | seed | clean | FGSM | PGD-20 | best PGD | lowest PGD after it |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| run | seed | clean | FGSM | PGD-20 from x | PGD-20, 3 random starts | best PGD | lowest PGD after it |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, kwargs in RUNS.items():
         for seed in args.seeds:
             r = run(args.task, args.eps, args.epochs, seed, **kwargs)
-            print(f"| {name} | {seed} | {r['clean acc']:.1%} | {r['FGSM acc']:.1%} | {r['PGD acc']:.1%} | "
+            print(f"| {name} | {seed} | {r['clean acc']:.1%} | {r['FGSM acc']:.1%} | {r['PGD from x acc']:.1%} | {r['PGD acc']:.1%} | "
                   f"{r['best PGD']:.1%} | {r['min PGD after best']:.1%} |", flush=True)
     return 0
 
