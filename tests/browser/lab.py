@@ -79,10 +79,16 @@ def running_jupyterlab(state: Path, quick: bool = True):
 
 
 def _write_settings(folder: Path) -> None:
-    """No news pop-ups, no autosave."""
+    """No news pop-ups, no autosave, and every cell kept in the page.
+
+    JupyterLab's default windowing detaches cells scrolled out of view, so a test that watches
+    one cell while Run All moves on would read an empty output (the live-plot test once waited
+    its full 10-minute limit for text the page showed). A person scrolls; the tests keep all cells.
+    """
     settings = {
         "apputils-extension/notification": '{"fetchNews": "false", "checkForUpdates": false}',
         "docmanager-extension/plugin": '{"autosave": false}',
+        "notebook-extension/tracker": '{"windowingMode": "none"}',
     }
     for name, text in settings.items():
         path = folder / "@jupyterlab" / f"{name}.jupyterlab-settings"

@@ -37,6 +37,8 @@ def test_notebook_00_live_plot_updates_in_place_and_its_explorer_responds(page, 
         if "test accuracy after" in training.locator(".jp-OutputArea").inner_text():
             break
         time.sleep(0.1)
+    else:
+        raise TimeoutError("the training cell never printed its test accuracy")
     training.scroll_into_view_if_needed()
     training.screenshot(path=str(artifacts / "00_live_plot.png"))
     assert len(frames) >= 3, f"the live plot should redraw while training; saw {len(frames)} frame(s)"
