@@ -166,6 +166,8 @@ class Explorer:
     def first_slider(self) -> tuple[str, widgets.ValueWidget]:
         """The first control with a numeric range (a slider): the one a player steps through."""
         for name, control in self.controls.items():
+            if isinstance(control, widgets.SelectionSlider):
+                return name, control
             if hasattr(control, "min") and hasattr(control, "max") and isinstance(control.value, (int, float)):
                 return name, control
         raise ValueError(f"this explorer has no slider to precompute: {sorted(self.controls)}")
@@ -176,6 +178,11 @@ class Explorer:
         if frames < 2:
             raise ValueError(f"frames must be at least 2, got {frames}")
         _, control = self.first_slider()
+        if isinstance(control, widgets.SelectionSlider):  # its options, label-value pairs or plain values
+            options = [o[1] if isinstance(o, tuple) else o for o in control.options]
+            stride = max(1, -(-(len(options) - 1) // frames))
+            chosen = options[::stride]
+            return chosen if chosen[-1] == options[-1] else [*chosen, options[-1]]
         if isinstance(control, widgets.FloatLogSlider):  # its min and max are exponents
             exponents = [control.min + (control.max - control.min) * k / (frames - 1) for k in range(frames)]
             grid = [round(e / control.step) * control.step for e in exponents]

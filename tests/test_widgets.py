@@ -125,6 +125,19 @@ def test_player_precomputes_the_first_slider_on_its_step_grid_and_keeps_the_live
     assert explorer.image.value == live and explorer.player_bytes == len(page.encode())
 
 
+def test_a_selection_slider_is_precomputed_over_its_options():
+    from ipywidgets import SelectionSlider
+
+    options = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3]
+    explorer = Explorer(draw_line, slope=SelectionSlider(options=options, value=0.1),
+                        width=IntSlider(value=3, min=1, max=5))
+    assert explorer.first_slider()[0] == "slope"
+    assert explorer.frame_values(3) == [0.0, 0.1, 0.2, 0.3]  # every 2nd option (at most frames + 1), ends included
+    assert explorer.frame_values(100) == options
+    labelled = Explorer(draw_line, slope=SelectionSlider(options=[("flat", 0.0), ("steep", 1.0)], value=0.0))
+    assert labelled.frame_values(5) == [0.0, 1.0]  # the values, not the labels
+
+
 def test_headless_display_adds_the_player_and_jupyterlab_gets_the_widget_only(monkeypatch):
     import IPython.display
 
