@@ -105,8 +105,9 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResul
     try:
         papermill.execute_notebook(
             str(notebook), str(executed), parameters=parameters, cwd=str(notebook.parent), progress_bar=False,
-            # the kernel's own start-up warnings (e.g. "running over TCP") would break the progress lines
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            # the kernel's own log (start-up warnings such as "running over TCP", or "KeyboardInterrupt caught"
+            # when papermill stops a failed notebook's kernel) would break the progress lines
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
         error = None
     except Exception as exc:  # papermill still writes the partly executed notebook
