@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .. import attacks
 from . import fixtures
 from .core import Wrong, call, exercise, expect_number, expect_tensor, same
 
@@ -95,14 +96,8 @@ STEPS = 100
 
 
 def reference_checkpoints(steps):
-    """APGD's checkpoints: gaps of int(0.22·steps), shrinking by int(0.03·steps) down to int(0.06·steps) (each >= 1)."""
-    gap, shrink, smallest = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
-    checkpoints, at = [], 0
-    while at + gap <= steps:
-        at += gap
-        checkpoints.append(at)
-        gap = max(gap - shrink, smallest)
-    return checkpoints
+    """APGD's checkpoints: the reference is advlab's own, `attacks.apgd_checkpoints`."""
+    return attacks.apgd_checkpoints(steps)
 
 
 @exercise("08.checkpoints", "APGD's checkpoints", solution=lambda: reference_checkpoints)
