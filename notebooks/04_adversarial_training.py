@@ -84,47 +84,23 @@ def pgd_attack(model, x, y, eps, steps=eval_steps):
     return attacks.pgd(model, x, y, eps, alpha=2.5 * eps / steps, steps=steps)
 
 
-def margin_pgd(model, x, y, eps, steps=eval_steps, generator=None):
-    """L-inf PGD on the margin (Carlini-Wagner) loss max_{j != y} z_j - z_y, from a random start.
-    Cross-entropy saturates when the true class is far ahead; the margin keeps a gradient."""
-    x_adv = (x + (torch.rand(x.shape, generator=generator) * 2 - 1).to(x.device) * eps).clamp(0, 1)
-    for _ in range(steps):
-        x_adv.requires_grad_(True)
-        logits = model(x_adv)
-        others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf")).amax(1)
-        (grad,) = torch.autograd.grad((others - logits.gather(1, y[:, None])[:, 0]).sum(), x_adv)
-        x_adv = (x + (x_adv.detach() + 2.5 * eps / steps * grad.sign() - x).clamp(-eps, eps)).clamp(0, 1)
-    return x_adv.detach()
+def fair_attacks(restarts):
+    """The evaluation a robustness claim needs, in the order the cascade runs them: PGD from x
+    (the attack the tables above rely on), PGD from random starts with restarts, and notebook 08's
+    AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the gradient-free Square).
+    Each entry is attack(model, x, y, eps, norm, generator), as `evaluate.worst_case_accuracy` calls it."""
+    table = {f"PGD-{eval_steps} from x": lambda m, x, y, eps, norm, generator: pgd_attack(m, x, y, eps)}
+    ensemble = evaluate.default_ensemble(pgd_steps=eval_steps, pgd_restarts=restarts,
+                                         apgd_steps=2 * eval_steps, square_queries=10 * eval_steps)
+    return table | ensemble
 
 
-def fair_attacks(eps, restarts, seed=seed):
-    """The evaluation a robustness claim needs: PGD from x, PGD from random starts with restarts,
-    the margin loss, and notebook 08's AutoAttack-style attacks (APGD-CE, APGD-margin and the
-    gradient-free Square); a sample counts as robust only if it survives all of them."""
-    generator = torch.Generator().manual_seed(seed)
-    table = {
-        f"PGD-{eval_steps} from x": lambda m, x, y: pgd_attack(m, x, y, eps),
-        f"PGD-{eval_steps}, {restarts} random starts": lambda m, x, y: attacks.pgd(
-            m, x, y, eps, 2.5 * eps / eval_steps, eval_steps, random_start=True, restarts=restarts, generator=generator),
-        f"margin PGD-{eval_steps}, random start": lambda m, x, y: margin_pgd(m, x, y, eps, generator=generator),
-    }
-    ensemble = evaluate.default_ensemble(apgd_steps=2 * eval_steps, square_queries=10 * eval_steps)
-    for name, attack in ensemble.items():
-        if not name.startswith("PGD"):  # PGD is above already
-            table[name] = lambda m, x, y, attack=attack: attack(m, x, y, eps, "inf", generator)
-    return table
-
-
-def robust_correct(model, x, y, attack):
-    """[N] bool: is each attacked sample still classified right? (batched)"""
-    return evaluate.predict(model, evaluate.adversarial_examples(model, x, y, attack)) == y
-
-
-def worst_case(model, x, y, attack_table):
-    """Per-sample robustness under each attack, and under all of them together (the worst case)."""
-    correct = {name: robust_correct(model, x, y, attack) for name, attack in attack_table.items()}
-    correct["worst case"] = torch.stack(list(correct.values())).all(0)
-    return {name: c.float().mean().item() for name, c in correct.items()}
+def fair_evaluation(model, x, y, eps, restarts):
+    """Per sample, over the attacks in turn: each attack runs only on the samples every earlier one
+    failed on (a cascade, as AutoAttack does), so column k is the robust accuracy after attacks 1..k
+    and the last column is the worst case per sample."""
+    result = evaluate.worst_case_accuracy(model, x, y, eps, attacks=fair_attacks(restarts), seed=seed, progress=False)
+    return {name: value for name, value in result.row().items() if name != "clean"}
 
 
 # %% [markdown]
@@ -230,15 +206,18 @@ for name in names:
 
 # %% [markdown]
 # **A stronger evaluation.** An attack only ever gives a *lower bound* on the worst-case loss, so
-# a robustness number is only as good as the attack behind it. Beside the PGD-from-$x$ column, at
-# the training $\epsilon$: PGD from random starts with restarts, PGD on the margin (Carlini–Wagner)
-# loss, notebook 08's AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the
-# gradient-free Square attack), and the **worst case per sample** over all of them (a pair counts
-# as robust only if it survives every attack).
+# a robustness number is only as good as the attack behind it. At the training $\epsilon$ the attacks
+# run as a **cascade** (`evaluate.worst_case_accuracy`, AutoAttack's order of work): PGD from $x$
+# first, then PGD from random starts with restarts, then notebook 08's AutoAttack-style attacks
+# (APGD on cross-entropy and on the Carlini–Wagner margin, and the gradient-free Square attack),
+# each only on the pairs every earlier attack failed on. So each column is the robust accuracy
+# *after* that attack and all those to its left: how much each stronger attack still finds. The
+# last column is the **worst case per sample** (a pair counts as robust only if it survives every
+# attack).
 
 # %%
 fair_restarts = 2 if quick else 5
-fair_at_eps = {name: worst_case(model.eval(), x_rob, y_rob, fair_attacks(eps, fair_restarts)) for name, model in models.items()}
+fair_at_eps = {name: fair_evaluation(model.eval(), x_rob, y_rob, eps, fair_restarts) for name, model in models.items()}
 print(f"{'method':>13} | " + " | ".join(fair_at_eps["standard"]) + f"   (eps {eps}, {len(y_rob)} pairs)")
 for name, row in fair_at_eps.items():
     print(f"{name:>13} | " + " | ".join(f"{value:>{len(column)}.1%}" for column, value in row.items()))
@@ -466,9 +445,10 @@ plt.show()
 # %% [markdown]
 # **A fair evaluation.** The final models under every attack we have, on the same 200 test
 # images: FGSM (true label), FGSM built from the *predicted* label (the label-leaking control),
-# PGD-20 from $x$ (the attack this section used to rely on), PGD-20 from random starts with
-# restarts, PGD-20 on the margin loss, APGD (cross-entropy and margin), Square, and the worst case
-# per image over all of these attacks.
+# then the cascade of section 2: PGD-20 from $x$ (the attack this section used to rely on), and
+# after it, on the images still standing, PGD-20 from random starts with restarts, APGD
+# (cross-entropy and margin) and Square. Each cascade column is the accuracy after that attack
+# and those to its left; the last is the worst case per image.
 # Then the same for the weights that early stopping kept.
 
 # %%
@@ -484,7 +464,7 @@ def fair_row(model):
     row = {"clean": evaluate.accuracy(model, x_watch, y_watch),
            "FGSM": evaluate.robust_accuracy(model, x_watch, y_watch, lambda m, x, y: attacks.fgsm(m, x, y, overfit_eps)),
            "FGSM from prediction": evaluate.robust_accuracy(model, x_watch, y_watch, fgsm_from_prediction)}
-    return row | worst_case(model, x_watch, y_watch, fair_attacks(overfit_eps, fair_restarts))
+    return row | fair_evaluation(model, x_watch, y_watch, overfit_eps, fair_restarts)
 
 
 final = {name: fair_row(model) for name, model in overfit_models.items()}
@@ -501,8 +481,8 @@ for label, table in [("", final), ("early-stopped: ", stopped)]:
 collapsed, fixed = final["FGSM training"], final["fast-AT, step 1.25 eps"]
 from_x, worst = f"PGD-{eval_steps} from x", "worst case"
 leak = collapsed["FGSM"] - collapsed["FGSM from prediction"]
-print(f"\nFGSM training: FGSM accuracy {collapsed['FGSM']:.1%} vs clean {collapsed['clean']:.1%}; "
-      f"{leak:+.1%} of its FGSM accuracy disappears when FGSM is built from the predicted label (label leaking)")
+print(f"\nFGSM training: FGSM accuracy {collapsed['FGSM']:.1%} vs clean {collapsed['clean']:.1%}; FGSM from the "
+      f"true label minus FGSM from the predicted label: {leak:+.1%} (label leaking where positive)")
 print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case over all attacks {fixed[worst]:.1%}")
 
 # %% [markdown]
@@ -518,7 +498,7 @@ print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case 
 #   cause: this run's loss has no clean term, so FGSM images *are* its training distribution, and
 #   the clean images are the shifted ones.
 # * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
-#   robustness; from random starts, or on the margin loss, PGD takes it to a few percent. The
+#   robustness; adding PGD from random starts takes it to a few percent (the next column). The
 #   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
 #   follows it stalls, while one that starts elsewhere in the ball does not. The claim this
 #   section used to assert, "fast-AT beats FGSM training by ten points", held only against the
