@@ -163,11 +163,7 @@ def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, nor
     With ``create_graph=True`` the norms stay differentiable in the parameters (double backprop).
     """
     check_choice("norm", str(norm), PENALTY_NORMS)
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():  # also under no_grad (a metric, a finite-difference check)
-        loss = F.cross_entropy(model(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x, create_graph=create_graph)
-    return grad.flatten(1).norm(p=int(norm), dim=1)
+    return input_gradients(model, x, y, create_graph).norm(p=int(norm), dim=1)
 
 
 def gradient_penalty(eps: float, norm: str = "2") -> LossTerm:
@@ -184,6 +180,45 @@ def gradient_penalty(eps: float, norm: str = "2") -> LossTerm:
         return eps * input_gradient_norms(model, batch.x, batch.y, str(norm), create_graph=True).mean()
 
     return penalty
+
+
+# ----------------------------------------------------------------------------- GradAlign
+def grad_align(eps: float, weight: float, seed: int = 0) -> LossTerm:
+    """GradAlign (Andriushchenko & Flammarion, 2020), a regulariser against catastrophic overfitting:
+
+        weight · (1 - mean_i cos( grad_x CE(x_i), grad_x CE(x_i + eta_i) )),   eta_i ~ U[-eps, eps]^d
+
+    Single-step training fails when the loss is no longer linear inside the eps ball: the
+    gradient at x stops predicting the gradient elsewhere in the ball. This term keeps the two
+    aligned. As in the authors' code, the gradient at x is a constant (detached) and only the one
+    at the random point is differentiated (double backprop); samples whose gradient is exactly
+    zero are left out of the mean. Add it to a single-step recipe:
+    ``extra_losses={"adv loss": adversarial_loss("fast", eps), "grad align": grad_align(eps, 0.2)}``.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    weight = check_number("weight", weight, minimum=0)
+    check_int("seed", seed, minimum=0)
+    generator = torch.Generator().manual_seed(seed)
+
+    def alignment_penalty(model: nn.Module, batch: Batch) -> torch.Tensor:
+        eta = (torch.rand(batch.x.shape, generator=generator) * 2 - 1).to(batch.x.device) * eps
+        at_x = input_gradients(model, batch.x, batch.y, create_graph=False)
+        in_ball = input_gradients(model, (batch.x + eta).clamp(0, 1), batch.y, create_graph=True)
+        nonzero = (at_x.norm(dim=1) > 0) & (in_ball.norm(dim=1) > 0)
+        if not nonzero.any():
+            return in_ball.sum() * 0.0  # keeps the graph, adds nothing
+        cosine = F.cosine_similarity(at_x[nonzero], in_ball[nonzero], dim=1)
+        return weight * (1 - cosine.mean())
+
+    return alignment_penalty
+
+
+def input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, create_graph: bool) -> torch.Tensor:
+    """Per-sample grad_{x_i} CE(model(x_i), y_i), flattened to [N, d] (losses summed, so each row is its own)."""
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x, create_graph=create_graph)
+    return grad.flatten(1) if create_graph else grad.detach().flatten(1)
 
 
 # ----------------------------------------------------------------------------- a model with an embedding
@@ -237,4 +272,5 @@ def embedding_fgm_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: to
 
 
 __all__ = ["METHODS", "AdversarialLoss", "adversarial_loss", "setup", "input_gradient_norms", "gradient_penalty",
+           "grad_align", "input_gradients",
            "PixelEmbeddingCNN", "embedding_fgm_step"]

@@ -2,6 +2,7 @@
 
     python benchmarks/catastrophic_overfitting.py                  # 10-class MNIST at eps 0.3, seeds 0-2
     python benchmarks/catastrophic_overfitting.py --task mixture --eps 0.25 --epochs 15
+    python benchmarks/catastrophic_overfitting.py --grad-align 0.2 --runs "FGSM training + GradAlign"
 
 Notebook 04 (section 4) shows catastrophic overfitting for one seed and asserts it. This
 script checks how much that rests on the seed: for each seed it trains SmallCNN with FGSM
@@ -41,7 +42,8 @@ def task_data(task: str, seed: int):
     return x, y, x_test, y_test, 2
 
 
-def run(task: str, eps: float, epochs: int, seed: int, alpha_factor: float, random_start: bool) -> dict:
+def run(task: str, eps: float, epochs: int, seed: int, alpha_factor: float, random_start: bool,
+        grad_align: float = 0.0) -> dict:
     config.seed_everything(seed)
     x, y, x_test, y_test, num_classes = task_data(task, seed)
     x_watch, y_watch = x_test[:200], y_test[:200]
@@ -56,6 +58,8 @@ def run(task: str, eps: float, epochs: int, seed: int, alpha_factor: float, rand
                "PGD acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, pgd)}
     torch.manual_seed(seed)
     setup = at.setup("fast", eps, alpha=alpha_factor * eps, random_start=random_start, seed=seed)
+    if grad_align:
+        setup["extra_losses"]["grad align"] = at.grad_align(eps, grad_align, seed=seed)
     history = fit(SmallCNN(num_classes), (x, y), epochs=epochs, seed=seed, metrics=metrics, live=False,
                   progress=False, **setup)
     pgd_curve = history.values("PGD acc")
@@ -70,11 +74,20 @@ def main() -> int:
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--grad-align", type=float, default=0.0,
+                        help="weight of the GradAlign term: adds the two runs '... + GradAlign'")
+    parser.add_argument("--runs", nargs="+", help="only these runs (by name)")
     args = parser.parse_args()
+    runs = dict(RUNS)
+    if args.grad_align:
+        runs |= {f"{name} + GradAlign": kwargs | {"grad_align": args.grad_align} for name, kwargs in RUNS.items()}
+    runs = {name: kwargs for name, kwargs in runs.items() if not args.runs or name in args.runs}
+    if not runs:
+        parser.error(f"--runs matched none of {list(RUNS)} (+ GradAlign variants with --grad-align)")
     print(f"{args.task}, eps {args.eps}, {args.epochs} epochs; last epoch's test accuracy (PGD-20 and FGSM on 200 images)\n")
     print("| run | seed | clean | FGSM | PGD-20 from x | PGD-20, 3 random starts | best PGD | lowest PGD after it |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, kwargs in RUNS.items():
+    for name, kwargs in runs.items():
         for seed in args.seeds:
             r = run(args.task, args.eps, args.epochs, seed, **kwargs)
             print(f"| {name} | {seed} | {r['clean acc']:.1%} | {r['FGSM acc']:.1%} | {r['PGD from x acc']:.1%} | {r['PGD acc']:.1%} | "

@@ -255,3 +255,44 @@ def test_passes_per_batch_counts_the_attack_the_adversarial_and_the_clean_pass()
     assert at.adversarial_loss("fgm", 1.0).passes_per_batch == 3
     assert at.adversarial_loss("pgd", 0.1, steps=7).passes_per_batch == 8  # no clean term (weight 0)
     assert at.adversarial_loss("fast", 0.1).passes_per_batch == 2
+
+
+# ----------------------------------------------------------------------------- GradAlign
+def _relu_net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+
+def test_grad_align_is_zero_for_a_linear_model_whose_input_gradient_never_turns(small_mixture):
+    # binary CE on a linear model: grad_x = (p_1 - y)(w_1 - w_0), the same direction everywhere for a given label
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 2))
+    x, y = small_mixture[0][:64], small_mixture[1][:64]
+    value = at.grad_align(0.3, weight=1.0)(linear, Batch(x, y, None, 0.0))
+    assert abs(value.item()) < 1e-5
+
+
+def test_grad_align_matches_a_by_hand_cosine_and_reaches_the_parameters(small_mixture):
+    net = _relu_net()
+    x, y = small_mixture[0][:64].clone(), small_mixture[1][:64].clone()
+    x_before, weights_before = x.clone(), [p.detach().clone() for p in net.parameters()]
+    value = at.grad_align(0.3, weight=0.5, seed=3)(net, Batch(x, y, None, 0.0))
+    eta = (torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) * 2 - 1) * 0.3
+    by_hand = []
+    for point in (x, (x + eta).clamp(0, 1)):
+        point = point.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(net(point), y, reduction="sum"), point)
+        by_hand.append(g.flatten(1))
+    expected = 0.5 * (1 - F.cosine_similarity(by_hand[0], by_hand[1], dim=1).mean())
+    assert value.item() > 0.01, "a ReLU network's input gradient turns inside a 0.3 ball"
+    assert torch.allclose(value, expected, atol=1e-6)
+    grads = torch.autograd.grad(value, list(net.parameters()), allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads), "double backprop reaches the weights"
+    assert torch.equal(x, x_before) and all(torch.equal(a, b) for a, b in zip(weights_before, net.parameters()))
+
+
+def test_grad_align_rejects_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="weight"):
+        at.grad_align(0.3, weight=-1.0)
+    with pytest.raises(ValueError, match="eps"):
+        at.grad_align(-0.1, weight=1.0)
