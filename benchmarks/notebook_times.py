@@ -29,8 +29,9 @@ import json, resource, subprocess, sys, time
 started = time.perf_counter()
 status = subprocess.run(sys.argv[1:], capture_output=True, text=True).returncode
 seconds = time.perf_counter() - started
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"status": status, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the runner and its kernel, once both have exited
+print(json.dumps({"status": status, "seconds": seconds, "peak_mib": usage.ru_maxrss / 1024,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 """
 
 
