@@ -627,8 +627,9 @@ plt.show()
 # does that carry over to **real edits**? The paired differences to the baseline (same seed)
 # answer both, with Student's t next to the flip rates at $k$ = `edit_budget`, for PGD and for
 # FreeLB. In full mode, where every model has seen the whole training split `epochs` times,
-# the notebook asserts the verdicts it prints for PGD: more robust in embedding space on
-# average, and flipped less often by real edits beyond the seed-to-seed noise. Quick mode's
+# the notebook asserts the verdicts it prints: PGD- and FreeLB-trained models are more robust in
+# embedding space on average, and flipped less often by real edits beyond the seed-to-seed
+# noise, although neither is more accurate on clean reviews (section 4). Quick mode's
 # undertrained models only print theirs (their embedding-space robustness varies by ten points
 # from seed to seed).
 # Keep the threat model in mind: the candidates come from each model's own embedding, so a
@@ -652,9 +653,11 @@ print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict
 # measured: every model's flip rate rose with k on every seed; baseline flipped 68 % (full), 58 % (quick) at k = 3
 assert all((np.diff(flip[m], axis=1) >= 0).all() for m in attacked), "a larger budget never flips fewer"
 assert flip["baseline"][:, -1].mean() > 0.2, f"{edit_budget} character edits flip a sizeable share of the baseline"
-if not quick:  # measured in full mode: embedding-space gain +5.1 ± 0.8 points (5 of 5 seeds); flips t = 4.0 against 2.78
-    assert embed_gains[pgd_name].mean() > 0, "PGD training raises embedding-space robustness on average over the seeds"
-    assert edit_verdict == "fewer flips", "in full mode PGD training resisted real edits beyond the noise: rewrite the text"
+if not quick:  # measured in full mode: embedding-space gains +5.1 ± 0.8 (PGD) and +4.2 ± 2.1 points (FreeLB), 5 of 5
+    # seeds each; fewer flips with t = 4.0 (PGD) and 5.8 (FreeLB) against 2.78
+    for m in (pgd_name, freelb_name):
+        assert embed_gains[m].mean() > 0, f"{m} training raises embedding-space robustness on average over the seeds"
+        assert edit_verdicts[m] == "fewer flips", f"in full mode {m} training resisted real edits beyond the noise: rewrite the text"
 
 # %% [markdown]
 # ## Graded exercises
