@@ -173,9 +173,10 @@ class FreeLB:
     whose value is (1/K) Σ_t L_t and whose gradient is exactly g_θ (the δ_t are constants);
     the parameters' ``.grad`` are not touched. FreeLB's objective has no separate clean loss,
     so train with ``fit(..., clean_weight=0)``; with ``init_mag=0`` its first point is the
-    clean review. Section 3.2 of the paper: the K passes share one dropout mask, so they differ
-    only by δ (the term restores the random generator before each pass). Unlike the other
-    terms, the perturbation comes from train-mode passes: that sharing is what makes it free.
+    clean review. The K passes share one dropout mask, so they differ only by δ (the paper's
+    discussion of dropout; the code passes ``dp_masks`` from one pass to the next; here the term
+    restores the random generator before each pass). Unlike the other terms, the perturbation
+    comes from train-mode passes: sharing them with the parameter gradient is what makes it free.
     """
 
     def __init__(self, eps: float, steps: int = 3, alpha: float | None = None, init_mag: float | None = None,
