@@ -199,9 +199,10 @@ def _check_texts(texts) -> None:
 
 
 def as_inputs(tokens: torch.Tensor) -> torch.Tensor:
-    """Token ids as a float tensor, the form ``train.fit`` accepts (its inputs must be float).
+    """Token ids as a float tensor: what ``train.fit`` needed before it took int64 ids (it does now).
 
-    Ids below 2**24 are exact in float32; :class:`CharCNN` turns them back into int64.
+    Kept for code written that way. Ids below 2**24 are exact in float32; :class:`CharCNN`
+    turns them back into int64. Pass the int64 ids themselves to ``fit`` instead.
     """
     if tokens.dtype != torch.int64:
         raise TypeError(f"tokens must be int64 ids, got dtype {tokens.dtype}")
@@ -259,7 +260,7 @@ class CharCNN(nn.Module):
         return (weight - mean) / (var + 1e-6).sqrt()
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The embedded sequence s = v_bar[tokens], [N, L, D] (float ids are accepted, see :func:`as_inputs`)."""
+        """The embedded sequence s = v_bar[tokens], [N, L, D] (int64 ids; float ids from :func:`as_inputs` also work)."""
         return F.embedding(tokens.long(), self.embedding_matrix())
 
     def classify(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

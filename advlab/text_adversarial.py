@@ -3,7 +3,8 @@
 Tokens are discrete, so nothing can be added to them; the perturbation goes on the embedded
 sequence s = embed(tokens) [N, L, D] (a model with ``embed`` and ``classify``, such as
 :class:`advlab.text.CharCNN`). Every term below is a callable ``term(model, batch)`` for
-``fit(model, (as_inputs(tokens), y), extra_losses={name: term})`` with ``clean_weight=1``:
+``fit(model, (tokens, y), extra_losses={name: term})`` (int64 token ids), with ``clean_weight=1``
+except FreeLB, whose objective replaces the clean loss:
 
 =====================  ============================================================  =================
 term                   adversarial loss added to CE(s, y)                            threat model
@@ -17,6 +18,9 @@ term                   adversarial loss added to CE(s, y)                       
 :class:`EmbeddingPGD`  CE(s + r_K, y), K steps of alpha·g/||g|| projected on the       same ball, a
                        per-example ball ||r_i|| <= eps (Madry et al. 2018 in          stronger attack
                        embedding space)
+:class:`FreeLB`        (1/K) Σ_t CE(s + δ_t, y) over the K points of one ascent         the ball, many
+                       path, parameter gradients accumulated along it (Zhu et al.      radii at once
+                       2020; replaces the clean loss: ``clean_weight=0``)
 :class:`GradientPenalty`  lam·mean_i ||grad_{s_i} CE_i||_2 by double backprop          first order of
                        (seed 004: CE(s + eps·g/||g||) ≈ CE(s) + eps·||g||)            EmbeddingFGM
 :class:`TextVAT`       KL(p(.|s) || p(.|s + r_vadv)) on labelled + unlabelled          no labels
@@ -24,10 +28,12 @@ term                   adversarial loss added to CE(s, y)                       
                        iteration on embeddings)
 =====================  ============================================================  =================
 
-The perturbation of every term is computed with the model in eval mode (no dropout), from
-``autograd.grad`` with respect to the embedded sequence or the matrix only: no parameter's
-``.grad`` is changed, the model's weights and mode are as before when the term returns, and
-the perturbation is detached, so what trains is the loss at the perturbed point.
+The perturbations of the FGM, PGD and VAT terms are computed with the model in eval mode (no
+dropout); FreeLB's come from its train-mode passes (that is what makes them free) and the
+gradient penalty differentiates the step's own train-mode loss. Everything goes through
+``autograd.grad``: no parameter's ``.grad`` is changed, the model's weights and mode are as
+before when a term returns, and perturbations are detached, so what trains is the loss at the
+perturbed points.
 """
 
 from __future__ import annotations
@@ -133,6 +139,100 @@ class EmbeddingPGD(EmbeddingFGM):
 
     def perturbation(self, model, tokens, y):
         return embedding_pgd(model, tokens, y, self.eps, self.alpha, self.steps)
+
+
+def freelb_start(mask: torch.Tensor, dim: int, init_mag: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """FreeLB's random start δ_0 [N, L, dim]: U(-1, 1) on the real characters, times init_mag / sqrt(L_i · dim).
+
+    L_i is review i's number of real characters, so ||δ_0,i|| <= init_mag (about init_mag/sqrt(3));
+    padding gets 0. Drawn on the CPU from `generator` (the global generator if None).
+    """
+    init_mag = check_number("init_mag", init_mag, minimum=0)
+    noise = torch.rand((*mask.shape, dim), generator=generator).to(mask.device) * 2 - 1
+    scale = init_mag / (mask.sum(dim=1).clamp_min(1) * dim).float().sqrt()
+    return noise * mask.unsqueeze(-1) * scale.view(-1, 1, 1)
+
+
+class FreeLB:
+    """FreeLB (Zhu et al. 2020) as a loss term: the mean loss over the K points of one ascent path.
+
+    Zhu, Cheng, Gan, Sun, Goldstein & Liu, "FreeLB: Enhanced Adversarial Training for Natural
+    Language Understanding", ICLR 2020, Algorithm 1, as the authors' code runs it
+    (zhuchen03/FreeLB, ``huggingface-transformers/examples/run_glue_freelb.py``, L2 norm):
+
+        δ_0 = freelb_start(...)                     uniform, scaled by init_mag / sqrt(L_i · D)
+        for t = 0 .. K-1:
+            L_t = CE(classify(s + δ_t), y)          one forward pass, in train mode
+            g_θ += (1/K) ∇_θ L_t                    the parameter gradient, accumulated
+            g_δ  = ∇_δ L_t                          from the SAME backward pass ("free")
+            δ_{t+1} = Π_{||δ_i|| <= eps}(δ_t + alpha · g_δ,i / ||g_δ,i||)     (not after the last step)
+        θ ← optimizer step with g_θ
+
+    so the parameters train on (1/K) Σ_t ∇_θ CE(s + δ_t): K points of increasing strength, each
+    at the cost of one forward-backward pass (PGD-K pays K + 2). The term returns a surrogate
+    whose value is (1/K) Σ_t L_t and whose gradient is exactly g_θ (the δ_t are constants);
+    the parameters' ``.grad`` are not touched. FreeLB's objective has no separate clean loss,
+    so train with ``fit(..., clean_weight=0)``; with ``init_mag=0`` its first point is the
+    clean review. The K passes share one dropout mask, so they differ only by δ (the paper's
+    discussion of dropout; the code passes ``dp_masks`` from one pass to the next; here the term
+    restores the random generator before each pass). Unlike the other terms, the perturbation
+    comes from train-mode passes: sharing them with the parameter gradient is what makes it free.
+    """
+
+    def __init__(self, eps: float, steps: int = 3, alpha: float | None = None, init_mag: float | None = None,
+                 generator: torch.Generator | None = None):
+        self.eps = check_number("eps", eps, minimum=0)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.alpha = check_number("alpha", alpha if alpha is not None else self.eps / max(self.steps - 1, 1),
+                                  minimum=0, strict=True)
+        self.init_mag = check_number("init_mag", init_mag if init_mag is not None else self.alpha, minimum=0)
+        self.generator = generator
+        self.passes_per_batch = self.steps + 1  # the K forward-backward passes, and fit's clean forward
+        self.last_losses: list[float] = []
+
+    def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        tokens, y = _tokens(batch.x), batch.y
+        mask = token_mask(tokens)
+        params = [p for p in model.parameters() if p.requires_grad]
+        delta, rng = None, None
+        accumulated, losses = [None] * len(params), []
+        for t in range(self.steps):
+            last = t == self.steps - 1
+            with torch.enable_grad():
+                s = model.embed(tokens)
+                if delta is None:
+                    delta = attacks._project_l2(freelb_start(mask, s.shape[-1], self.init_mag, self.generator), self.eps)
+                    rng = _RandomState(s.device)  # saved after drawing δ_0, before the first dropout mask
+                rng.restore()  # one dropout mask for all K passes
+                delta.requires_grad_(not last)
+                loss = F.cross_entropy(model.classify(s + delta, mask), y)
+                grads = torch.autograd.grad(loss / self.steps, params + ([] if last else [delta]), allow_unused=True)
+            losses.append(loss.detach())
+            for i, grad in enumerate(grads[: len(params)]):
+                if grad is not None:
+                    accumulated[i] = grad if accumulated[i] is None else accumulated[i] + grad
+            if not last:
+                step = self.alpha * attacks.unit_l2(grads[-1])
+                delta = attacks._project_l2(delta.detach() + step, self.eps)
+        self.last_losses = [loss.item() for loss in losses]
+        value = torch.stack(losses).mean()
+        surrogate = sum((p * g).sum() for p, g in zip(params, accumulated) if g is not None)
+        return value + surrogate - surrogate.detach()
+
+
+class _RandomState:
+    """The global random state of `device` (CPU, and CUDA when on a GPU), saved now, restorable later."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.cpu_state = torch.get_rng_state()
+        self.cuda_state = torch.cuda.get_rng_state(device) if self.cuda else None
+        self.device = device
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu_state)
+        if self.cuda:
+            torch.cuda.set_rng_state(self.cuda_state, self.device)
 
 
 class MatrixFGM:
@@ -243,11 +343,21 @@ def text_vat_loss(model: nn.Module, tokens: torch.Tensor, xi: float, eps: float,
 class TextVAT(vat.VATLoss):
     """``vat.VATLoss`` on embeddings: alpha · LDS over the step's labelled batch and a batch of unlabelled reviews.
 
-    The unlabelled reviews (float token ids, see ``text.as_inputs``) are drawn by the term's own
-    seeded generator in shuffled passes (VATLoss's machinery); their labels are never seen.
+    The unlabelled reviews (int64 token ids [M, L]) are drawn by the term's own seeded generator
+    in shuffled passes (VATLoss's machinery); their labels are never seen.
     """
 
     passes_per_batch = 3  # clean (labelled + unlabelled), the power iteration, the perturbed pass
+
+    def __init__(self, unlabelled_tokens: torch.Tensor | None = None, **kwargs):
+        super().__init__(None, **kwargs)
+        if unlabelled_tokens is not None:
+            if not isinstance(unlabelled_tokens, torch.Tensor) or unlabelled_tokens.dim() != 2 or unlabelled_tokens.is_complex():
+                raise TypeError("unlabelled_tokens must be a [M, L] tensor of token ids or None")
+            if len(unlabelled_tokens) == 0:
+                raise ValueError("unlabelled_tokens must hold at least one review")
+            unlabelled_tokens = unlabelled_tokens.long()  # float ids from text.as_inputs still work
+        self.unlabelled_x = unlabelled_tokens
 
     def __call__(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         x = batch.x if self.unlabelled_x is None else torch.cat([batch.x, self.next_unlabelled().to(model_device(model))])
@@ -320,6 +430,6 @@ def nearest_neighbour_candidates(model: nn.Module, m: int = 8) -> torch.Tensor:
 
 __all__ = [
     "loss_gradient", "embedding_fgm", "embedding_pgd", "perturbed_logits", "EmbeddingFGM", "EmbeddingPGD",
-    "MatrixFGM", "GradientPenalty", "embedding_gradient_norms", "text_vat_loss", "TextVAT", "greedy_substitution",
+    "freelb_start", "FreeLB", "MatrixFGM", "GradientPenalty", "embedding_gradient_norms", "text_vat_loss", "TextVAT", "greedy_substitution",
     "nearest_neighbour_candidates",
 ]

@@ -70,12 +70,16 @@ def fit(
 ) -> History:
     """Train `model` in place on ``train_data = (x, y)``; return the History of its curves.
 
+    ``x`` is a float tensor (images) or an int64 tensor (token ids for a model that starts with
+    an embedding, such as ``text.CharCNN``); batches keep their dtype, nothing is cast.
+
     Optimizer: Adam(lr) unless one is given. ``lr_schedule(p)`` multiplies the learning
     rate at progress p. The same `seed` gives the same batches and the same numbers.
     """
     x, y = train_data
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError("train_data[0] must be a float tensor of inputs")
+    if not isinstance(x, torch.Tensor) or not (x.is_floating_point() or x.dtype == torch.int64):
+        raise TypeError("train_data[0] must be a float tensor of inputs or an int64 tensor of token ids, "
+                        f"got {x.dtype if isinstance(x, torch.Tensor) else type(x).__name__}")
     check_labels("train_data[1]", y, len(x))
     check_int("epochs", epochs, minimum=1)
     check_int("batch_size", batch_size, minimum=1)

@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 10 · Adversarial training for text: FGM and PGD on embeddings, VAT, and real edits
 #
-# In NLP competitions, FGM and PGD "on the embeddings" are called a **score booster** (上分神器,
+# In NLP competitions, FGM, PGD and FreeLB "on the embeddings" are called a **score booster** (上分神器,
 # seed `001`): add a small adversarial perturbation to the word embeddings during training and
 # the leaderboard score goes up. Seed `004` (Su Jianlin) reads the same trick as a **gradient
 # penalty**. This notebook tests the claim on real data: 17,000 Chinese shopping reviews
@@ -47,12 +47,15 @@ quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make
 solutions = None  # graded exercises: None fills in the reference answers when nobody watches (nbval, reports); False leaves the blanks
 seed = 0
 n_seeds = None  # seeds of the score-booster comparison; None: 5 (full) or 3 (quick)
-epochs = None  # None: 4 (full) or 2 (quick); the validation split picks the epoch
+epochs = None  # None: 4 (full) or 3 (quick); the validation split picks the epoch
 n_train = None  # training reviews; None: the whole training split (full) or 1,500 (quick)
-max_len = 64  # characters per review (longer reviews are cut)
-eps = 0.5  # per-example L2 budget in normalised embedding space (FGM, PGD, VAT); picked on the validation split
+max_len = 48  # characters per review (longer reviews are cut)
+batch_size = 128
+lr = 6e-3  # Adam; max_len, batch_size, lr and the model's size were picked on the validation split for accuracy per CPU second
+eps = 0.5  # per-example L2 budget in normalised embedding space (FGM, PGD, FreeLB); picked on the validation split
 matrix_eps = 1.0  # competition FGM's default epsilon, one norm over the whole matrix
 pgd_steps = 3
+freelb_steps = 3  # FreeLB's K: forward-backward passes per batch along one ascent path
 n_labelled = None  # VAT section: labelled reviews; None: 500 (full) or 300 (quick); the rest is unlabelled
 vat_eps = 2.0
 vat_epochs = None  # passes over the labelled reviews; None: 24 (full) or 8 (quick)
@@ -86,7 +89,7 @@ from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
 n_seeds = n_seeds or (3 if quick else 5)
-epochs = epochs or (2 if quick else 4)
+epochs = epochs or (3 if quick else 4)
 n_labelled = n_labelled or (300 if quick else 500)
 vat_epochs = vat_epochs or (8 if quick else 24)
 n_vat_seeds = n_vat_seeds or 3
@@ -164,7 +167,7 @@ confident_wrong = np.argsort(-np.abs(nb_val_proba[:, 1] - 0.5) * (nb_val_proba.a
 for i in confident_wrong:
     print(f"  label {text.LABEL_NAMES[y_val[i]]:>8}, NB says {nb_val_proba[i].max():.0%} {text.LABEL_NAMES[1 - y_val[i]]}: "
           f"{val_texts[i][:60]}")
-assert 0.7 < nb_val_acc < 0.9, "a bag of characters gets most reviews right, but far from all"
+assert 0.7 < nb_val_acc < 0.9, "a bag of characters gets most reviews right, but far from all"  # measured 77.9 % (the whole training split, both modes)
 
 # %% [markdown]
 # **Characters as tokens.** The vocabulary holds the characters seen at least twice in the
@@ -174,7 +177,7 @@ assert 0.7 < nb_val_acc < 0.9, "a bag of characters gets most reviews right, but
 n_train = n_train or (1500 if quick else None)
 train_texts, y_train = (train_texts[:n_train], y_train_all[:n_train]) if n_train else (train_texts, y_train_all)
 vocab = text.Vocabulary.build(train_texts, max_len=max_len)
-x_train = text.as_inputs(vocab.encode(train_texts))  # float ids: the form train.fit takes
+x_train = vocab.encode(train_texts)  # int64 ids [N, max_len]: train.fit takes them as they are
 x_val, x_test = vocab.encode(val_texts), vocab.encode(test_texts)
 unknown_share = ((x_test == text.UNK).sum() / (x_test != text.PAD).sum()).item()
 print(f"{len(train_texts):,} training reviews, vocabulary of {len(vocab):,} ids (pad, unknown, characters); "
@@ -188,9 +191,12 @@ print("first review as ids:", x_test[0, :12].tolist(), "->", vocab.decode(x_test
 # `text_adversarial.embedding_fgm`, on a freshly initialised model:
 
 # %%
+MODEL_SIZE = {"embed_dim": 32, "channels": 48, "widths": (3,)}  # one convolution of width 3: the cheapest that kept the accuracy
+
+
 def new_model(run_seed):
     torch.manual_seed(run_seed)
-    return text.CharCNN(len(vocab), vocab.frequencies(), embed_dim=32, channels=32).to(device)
+    return text.CharCNN(len(vocab), vocab.frequencies(), **MODEL_SIZE).to(device)
 
 
 model = new_model(seed).eval()
@@ -238,9 +244,9 @@ def plain_step(model, optimizer, x, y):
 bug_models, bug_losses = {}, {}
 for name, step in {"seed 001 loop": seed_001_step, "plain training": plain_step}.items():
     bug_models[name] = new_model(seed).train()
-    optimizer = torch.optim.Adam(bug_models[name].parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(bug_models[name].parameters(), lr=lr)
     torch.manual_seed(seed)
-    batches = minibatches(len(x_train), 64, torch.Generator().manual_seed(seed))[:30]
+    batches = minibatches(len(x_train), batch_size, torch.Generator().manual_seed(seed))[:30]
     bug_losses[name] = np.array([step(bug_models[name], optimizer, x_train[i].to(device), y_train[i].to(device))
                                  for i in batches])
 seed_losses = bug_losses["seed 001 loop"]
@@ -258,28 +264,46 @@ assert seed_losses[:, 2].all(), "its backward only doubles the clean gradient"
 # perturbed matrix, which restores itself on exit even if the pass raises (the tests check
 # this). `EmbeddingFGM`, `EmbeddingPGD` and `GradientPenalty` are Miyato's per-example
 # versions and seed 004's penalty $\tfrac{\epsilon}{2}\,\mathrm{mean}_i\|\nabla_{s_i}\mathrm{CE}_i\|$.
+#
+# **FreeLB** (Zhu et al., ICLR 2020, Algorithm 1) is the competition favourite after PGD. PGD
+# spends $K$ passes finding one point and trains on the last; FreeLB trains on **every** point
+# of the ascent path. From a small uniform start $\delta_0$, each of its $K$ forward-backward
+# passes at $s + \delta_t$ gives, in one backward, both the parameter gradient (accumulated) and
+# the gradient that moves $\delta$ (then projected on the ball $\|\delta_i\| \le \epsilon$):
+#
+# $$g_\theta = \frac1K \sum_{t=0}^{K-1} \nabla_\theta\, \mathrm{CE}(s + \delta_t, y), \qquad
+# \delta_{t+1} = \Pi_{\|\delta_i\| \le \epsilon}\Big(\delta_t + \alpha\, \frac{\nabla_{\delta}\mathrm{CE}_i}{\|\nabla_{\delta}\mathrm{CE}_i\|}\Big).$$
+#
+# The $K$ passes share one dropout mask, and there is no separate clean loss (`clean_weight=0`):
+# $K$ passes per batch instead of PGD's $K + 2$. `text_adversarial.FreeLB` is that loss term; its
+# tests check the accumulated gradient against the $K$ passes written out by hand.
 
 # %% [markdown]
 # ## 4 · Is it a score booster?
 #
-# Five trainings per seed, identical except for the loss term: same initial weights, same
+# Six trainings per seed, identical except for the loss terms: same initial weights, same
 # batches. Every epoch the **validation** accuracy is measured; each run reports the **test**
 # accuracy of its best validation epoch (no test peeking). The training cost per epoch is the
-# wall time of the training loop on this machine. Finished runs are cached under
+# CPU time of the training loop in this process (validation excluded), steadier than wall time
+# on a shared machine. Finished runs are cached under
 # `config.cache_dir()` keyed by every parameter and the source of the code that trains them
 # (a changed parameter or a changed method retrains); set `use_cache = False` to retrain all.
 
 # %%
-methods = {
-    "baseline": lambda: {},
-    "FGM, matrix": lambda: {"adv loss": ta.MatrixFGM(matrix_eps)},
-    "FGM, per example": lambda: {"adv loss": ta.EmbeddingFGM(eps)},
-    f"PGD-{pgd_steps}, per example": lambda: {"adv loss": ta.EmbeddingPGD(eps, steps=pgd_steps)},
-    "gradient penalty": lambda: {"penalty": ta.GradientPenalty(eps / 2)},
+pgd_name, freelb_name = f"PGD-{pgd_steps}, per example", f"FreeLB-{freelb_steps}"
+methods = {  # name: () -> (loss terms, weight of the clean loss)
+    "baseline": lambda: ({}, 1.0),
+    "FGM, matrix": lambda: ({"adv loss": ta.MatrixFGM(matrix_eps)}, 1.0),
+    "FGM, per example": lambda: ({"adv loss": ta.EmbeddingFGM(eps)}, 1.0),
+    pgd_name: lambda: ({"adv loss": ta.EmbeddingPGD(eps, steps=pgd_steps)}, 1.0),
+    "gradient penalty": lambda: ({"penalty": ta.GradientPenalty(eps / 2)}, 1.0),
+    freelb_name: lambda: ({"freelb loss": ta.FreeLB(eps, steps=freelb_steps)}, 0.0),  # FreeLB replaces the clean loss
 }
+freelb_term = methods[freelb_name]()[0]["freelb loss"]
 epsilons_used = {"baseline": "-", "FGM, matrix": f"{matrix_eps} (whole matrix)", "FGM, per example": f"{eps}",
-                 f"PGD-{pgd_steps}, per example": f"{eps}, alpha {2.5 * eps / pgd_steps:.2f}",
-                 "gradient penalty": f"lambda {eps / 2}"}
+                 pgd_name: f"{eps}, alpha {2.5 * eps / pgd_steps:.2f}",
+                 "gradient penalty": f"lambda {eps / 2}",
+                 freelb_name: f"{eps}, alpha {freelb_term.alpha:.2f}, start {freelb_term.init_mag:.2f}"}
 CODE_VERSION = hashlib.sha256("".join(inspect.getsource(m) for m in (text, ta, fit.__globals__["_train_step"]))
                               .encode()).hexdigest()[:12]
 cache_folder = config.cache_dir() / "text_adversarial"
@@ -287,66 +311,74 @@ cache_folder = config.cache_dir() / "text_adversarial"
 
 def cache_path(kind, **key):
     key |= {"code": CODE_VERSION, "kind": kind, "torch": torch.__version__, "max_len": max_len, "data_seed": seed,
-            "n_train": len(x_train), "model": "CharCNN 32/32"}
+            "n_train": len(x_train), "model": f"CharCNN {MODEL_SIZE}", "lr": lr}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_folder / f"{kind}-{digest}.pt"
 
 
 def train_selected(model, train_data, extra_losses, run_seed, run_epochs, title, **fit_kwargs):
     """fit() with validation selection: returns the best-validation weights and a record of the run."""
-    best = {"val": -1.0}
+    best = {"val": -1.0, "cpu": 0.0}
 
     def val_metric(m):
+        cpu_started = time.process_time()
         accuracy = evaluate.accuracy(m, x_val, y_val)
         if accuracy > best["val"]:
             best.update(val=accuracy, state=copy.deepcopy(m.state_dict()))
+        best["cpu"] += time.process_time() - cpu_started
         return accuracy
 
-    history = fit(model, train_data, epochs=run_epochs, lr=3e-3, seed=run_seed, extra_losses=extra_losses,
+    cpu_started = time.process_time()
+    history = fit(model, train_data, epochs=run_epochs, lr=lr, seed=run_seed, extra_losses=extra_losses,
                   metrics={"val acc": val_metric}, title=title, live=run_seed == seed, **fit_kwargs)
+    train_cpu = time.process_time() - cpu_started - best["cpu"]  # the training loop without the validation passes
     plt.close("all")
     model.load_state_dict(best["state"])
     return {"state": best["state"], "val curve": history.values("val acc"), "val acc": best["val"],
-            "test acc": evaluate.accuracy(model, x_test, y_test), "epoch seconds": history.epoch_seconds}
+            "test acc": evaluate.accuracy(model, x_test, y_test), "epoch seconds": history.epoch_seconds,
+            "epoch cpu seconds": train_cpu / run_epochs}
 
 
 def run(method, run_seed):
     """One cached training run of the comparison."""
     path = cache_path("compare", method=method, eps=epsilons_used[method], seed=run_seed, epochs=epochs,
-                      pgd_steps=pgd_steps)
+                      batch_size=batch_size, pgd_steps=pgd_steps)
     if use_cache and path.exists():
         return torch.load(path, weights_only=False) | {"cached": True}
-    record = train_selected(new_model(run_seed), (x_train, y_train), methods[method](), run_seed, epochs, method)
+    terms, clean_weight = methods[method]()
+    record = train_selected(new_model(run_seed), (x_train, y_train), terms, run_seed, epochs, method,
+                            batch_size=batch_size, clean_weight=clean_weight)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(record, path)
     return record | {"cached": False}
 
 
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 records = {method: [run(method, s) for s in range(seed, seed + n_seeds)] for method in methods}
 n_cached = sum(r["cached"] for rs in records.values() for r in rs)
-print(f"{len(methods) * n_seeds} runs ({n_cached} from the cache) in {time.perf_counter() - started:.0f} s")
+print(f"{len(methods) * n_seeds} runs ({n_cached} from the cache) in {time.perf_counter() - started:.0f} s "
+      f"({time.process_time() - cpu_started:.0f} s CPU)")
 
 # %%
 accs = {m: np.array([r["test acc"] for r in rs]) for m, rs in records.items()}
-seconds = {m: np.mean([np.mean(r["epoch seconds"]) for r in rs]) for m, rs in records.items()}
-passes = {m: max([term.passes_per_batch for term in methods[m]().values()], default=1) for m in methods}
+seconds = {m: np.mean([r["epoch cpu seconds"] for r in rs]) for m, rs in records.items()}
+passes = {m: max([term.passes_per_batch for term in methods[m]()[0].values()], default=1) for m in methods}
 base = accs["baseline"]
 t_critical = stdtrit(n_seeds - 1, 0.975)
 print(f"validation-selected test accuracy over {n_seeds} seeds ({len(x_test):,} test reviews); "
       f"paired difference to the baseline, same seed")
-print(f"{'method':>22} {'eps':>22} | {'test acc':>15} | {'minus baseline':>16} | {'t':>5} | s/epoch | x baseline | passes")
+print(f"{'method':>22} {'eps':>26} | {'test acc':>15} | {'minus baseline':>16} | {'t':>5} | CPU s/epoch | x baseline | passes")
 verdicts = {}
 for m in methods:
     diff = accs[m] - base
     t_value = diff.mean() / (diff.std(ddof=1) / np.sqrt(n_seeds)) if m != "baseline" and diff.std() > 0 else np.nan
     verdicts[m] = "gain" if t_value > t_critical else "loss" if t_value < -t_critical else "within noise"
-    print(f"{m:>22} {epsilons_used[m]:>22} | {accs[m].mean():.1%} ± {accs[m].std(ddof=1):.1%} | "
-          f"{diff.mean():+.1%} ± {diff.std(ddof=1):.1%} | {t_value:5.1f} | {seconds[m]:7.2f} | {seconds[m] / seconds['baseline']:10.1f} | {passes[m]}")
+    print(f"{m:>22} {epsilons_used[m]:>26} | {accs[m].mean():.1%} ± {accs[m].std(ddof=1):.1%} | "
+          f"{diff.mean():+.1%} ± {diff.std(ddof=1):.1%} | {t_value:5.1f} | {seconds[m]:11.2f} | {seconds[m] / seconds['baseline']:10.1f} | {passes[m]}")
 print(f"(± is the standard deviation over seeds; a difference counts when |t| > {t_critical:.2f}, "
       f"the two-sided 95 % point of Student's t with {n_seeds - 1} degrees of freedom)")
 
-fig, ax = plt.subplots(figsize=(8, 3.2))
+fig, ax = plt.subplots(figsize=(9, 3.2))
 for i, m in enumerate(methods):
     ax.scatter(np.full(n_seeds, i), accs[m], color="tab:blue", alpha=0.6)
     ax.errorbar(i + 0.15, accs[m].mean(), yerr=accs[m].std(ddof=1), fmt="o", color="k", capsize=4)
@@ -358,16 +390,16 @@ plt.show()
 # %% [markdown]
 # **What the seeds show.** The verdicts come from the paired differences just above (same
 # seed, same initial weights, same batches); the sentence printed below says which methods, if
-# any, beat the baseline beyond the seed-to-seed noise. The claim is judged in **full mode**,
-# where every model trains on the whole training split until its validation accuracy levels
-# off: there the notebook asserts the verdict it prints, that **no** method is a score booster
-# here. Quick mode's models see 1,500 reviews for two epochs and are far from converged, so
-# quick mode only prints its verdict (a plausible reason for any gain there, not tested here:
-# every method adds a second forward-backward pass with its own dropout mask, more to learn
-# from per step for an undertrained model). In both modes the checks
-# assert the price: every method costs more per epoch than plain training (three to five
-# forward-backward passes per batch instead of one, the `passes` column). The matrix FGM's step is one vector of norm
-# $\epsilon = 1$ for a matrix whose norm is printed below.
+# any, beat the baseline beyond the seed-to-seed noise, FreeLB included. The claim is judged in
+# **full mode**, where every model trains on the whole training split for `epochs` passes (the
+# baseline's validation accuracy is still creeping up in the last one: the gain is printed
+# below, so you can judge how far from converged the comparison is): there the notebook asserts
+# the verdict it prints, that **no** method is a score booster here. Quick mode's models see
+# 1,500 reviews for a few dozen steps and are far from converged, so quick mode only prints its
+# verdict. In both modes the checks assert the price: every method costs more CPU time per
+# epoch than plain training (the `passes` column counts the forward-backward passes per batch;
+# FreeLB's are the cheapest of the multi-step methods). The matrix FGM's step is one vector of
+# norm $\epsilon = 1$ for a matrix whose norm is printed below.
 
 # %%
 boosters = [m for m, v in verdicts.items() if v == "gain"]
@@ -375,11 +407,18 @@ print(f"beyond the noise: {', '.join(boosters) if boosters else 'no method'} bea
       + ", ".join(f"{m}: {v}" for m, v in verdicts.items() if m != "baseline"))
 print("=> the 'score booster' claim " + ("holds here for " + ", ".join(boosters) if boosters
       else "does not hold here: no gain beyond the seed-to-seed noise"))
+freelb_diff = accs[freelb_name] - base
+print(f"{freelb_name} minus baseline: {freelb_diff.mean():+.1%} ± {freelb_diff.std(ddof=1):.1%}, higher on "
+      f"{(freelb_diff > 0).sum()} of {n_seeds} seeds, at {seconds[freelb_name] / seconds['baseline']:.1f}x the baseline's "
+      f"CPU time (PGD-{pgd_steps}: {seconds[pgd_name] / seconds['baseline']:.1f}x)")
+last_epoch_gain = np.array([r["val curve"][-1] - r["val curve"][-2] for r in records["baseline"]]) if epochs > 1 else np.zeros(1)
+print(f"baseline validation accuracy, last epoch minus the one before: {last_epoch_gain.mean():+.1%} (mean over seeds)")
 matrix_norm = new_model(seed).embedding.weight.norm().item()
 print(f"||W|| at initialisation: {matrix_norm:.0f}, the matrix FGM step: {matrix_eps}")
-if not quick:
+if not quick:  # measured in full mode: the largest t was 1.5 (FGM, matrix) against 2.78
     assert not boosters, "a method beats the baseline beyond the noise in full mode: rewrite the text"
-assert all(seconds[m] > seconds["baseline"] for m in methods if m != "baseline"), "every method costs extra passes"
+# measured: the cheapest method costs 2.6x (full) and 2.3x (quick) the baseline's CPU time per epoch
+assert all(seconds[m] > 1.5 * seconds["baseline"] for m in methods if m != "baseline"), "every method costs extra passes"
 
 # %% [markdown]
 # ## 5 · VAT for text with few labels
@@ -443,6 +482,7 @@ print(f"VAT's accuracy change over {n_vat_seeds} seeds: {vat_verdict} "
       f"({vat_diff.mean():+.1%} ± {vat_diff.std(ddof=1):.1%}, gains on {(vat_diff > 0).sum()} of {n_vat_seeds} seeds)")
 print("=> 'VAT helps with few labels' " + ("holds here" if vat_verdict == "gain" else
       "does not hold here: the accuracy change is " + ("a loss" if vat_verdict == "loss" else "within the seed-to-seed noise")))
+# measured: mean validation LDS 0.14 (VAT) against 0.54 (supervised) in full mode, 0.06 against 0.18 in quick mode
 assert (lds["VAT"] < lds["supervised only"]).all(), "VAT makes the model smoother around held-out reviews"
 
 # %% [markdown]
@@ -527,6 +567,7 @@ p0 = precomputed[0]
 print(f"review 0: p(true) {p0['probs'][0]:.2f} at eps 0 -> {p0['probs'][-1]:.2f} at eps {eps_grid[-1]:g}; "
       f"at the training eps = {eps}, {(p0['nearest'][int(np.abs(eps_grid - eps).argmin())] != p0['original']).sum().item()} "
       f"positions have another nearest character")
+# measured: p(true) 0.73 -> 0.03 (full), 0.53 -> 0.25 (quick)
 assert p0["probs"][-1] < p0["probs"][0], "moving along the FGM direction lowers the true label's probability"
 
 # %% [markdown]
@@ -542,7 +583,7 @@ assert p0["probs"][-1] < p0["probs"][0], "moving along the FGM direction lowers 
 # space** (per-example PGD-10 at the training $\epsilon$).
 
 # %%
-attacked = ["baseline", "FGM, per example", f"PGD-{pgd_steps}, per example"]
+attacked = ["baseline", "FGM, per example", pgd_name, freelb_name]
 x_att, y_att = x_test[:n_attack], y_test[:n_attack]
 flip, embed_robust = {m: [] for m in attacked}, {m: [] for m in attacked}
 started = time.perf_counter()
@@ -581,34 +622,42 @@ plt.show()
 
 # %% [markdown]
 # **Self-checks.** A handful of character swaps flips a sizeable share of every model's
-# correct predictions, and a larger budget never flips fewer. Training on embedding
-# perturbations makes the models more robust **in embedding space** (asserted on the mean
-# paired difference over seeds, printed with its spread). Does that carry over to **real
-# edits**? The paired difference of the flip rates at $k$ = `edit_budget` answers it, with
-# Student's t next to it. In full mode, where the models are trained to convergence, the
-# notebook asserts the verdict it prints: PGD-trained models are flipped less often than the
-# baseline beyond the seed-to-seed noise. Quick mode's undertrained models only print theirs.
+# correct predictions, and a larger budget never flips fewer (asserted in both modes). Does
+# training on embedding perturbations make the models more robust **in embedding space**, and
+# does that carry over to **real edits**? The paired differences to the baseline (same seed)
+# answer both, with Student's t next to the flip rates at $k$ = `edit_budget`, for PGD and for
+# FreeLB. In full mode, where every model has seen the whole training split `epochs` times,
+# the notebook asserts the verdicts it prints: PGD- and FreeLB-trained models are more robust in
+# embedding space on average, and flipped less often by real edits beyond the seed-to-seed
+# noise, although neither is more accurate on clean reviews (section 4). Quick mode's
+# undertrained models only print theirs (their embedding-space robustness varies by ten points
+# from seed to seed).
 # Keep the threat model in mind: the candidates come from each model's own embedding, so a
 # model that spreads its embeddings apart also changes which edits the attacker may try
 # (exercise 5).
 
 # %%
-pgd_name = f"PGD-{pgd_steps}, per example"
-edit_gain = flip["baseline"][:, -1] - flip[pgd_name][:, -1]
-edit_t = edit_gain.mean() / (edit_gain.std(ddof=1) / np.sqrt(n_seeds)) if edit_gain.std() > 0 else np.nan
-edit_verdict = "fewer flips" if edit_t > t_critical else "more flips" if edit_t < -t_critical else "within noise"
-embed_gain = embed_robust[pgd_name] - embed_robust["baseline"]
-print(f"flip rate at k = {edit_budget}, baseline minus PGD-trained, paired: {edit_gain.mean():+.1%} ± "
-      f"{edit_gain.std(ddof=1):.1%} over {n_seeds} seeds, t = {edit_t:.1f} (95 % point {t_critical:.2f}): {edit_verdict}")
-print(f"embedding-space PGD accuracy, PGD-trained minus baseline, paired: {embed_gain.mean():+.1%} ± "
-      f"{embed_gain.std(ddof=1):.1%}, higher on {(embed_gain > 0).sum()} of {n_seeds} seeds")
-print("=> embedding-space adversarial training " + ("does" if edit_verdict == "fewer flips" else "does not")
+edit_verdicts, embed_gains = {}, {}
+for m in (pgd_name, freelb_name):
+    edit_gain = flip["baseline"][:, -1] - flip[m][:, -1]
+    edit_t = edit_gain.mean() / (edit_gain.std(ddof=1) / np.sqrt(n_seeds)) if edit_gain.std() > 0 else np.nan
+    edit_verdicts[m] = "fewer flips" if edit_t > t_critical else "more flips" if edit_t < -t_critical else "within noise"
+    embed_gains[m] = embed_robust[m] - embed_robust["baseline"]
+    print(f"{m}: flip rate at k = {edit_budget}, baseline minus it, paired: {edit_gain.mean():+.1%} ± "
+          f"{edit_gain.std(ddof=1):.1%} over {n_seeds} seeds, t = {edit_t:.1f} (95 % point {t_critical:.2f}): {edit_verdicts[m]}; "
+          f"embedding-space PGD accuracy, it minus baseline: {embed_gains[m].mean():+.1%} ± {embed_gains[m].std(ddof=1):.1%}, "
+          f"higher on {(embed_gains[m] > 0).sum()} of {n_seeds} seeds")
+edit_verdict = edit_verdicts[pgd_name]
+print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "does not")
       + " make this model measurably harder to flip with real character edits here")
-assert embed_gain.mean() > 0, "PGD training raises embedding-space robustness on average over the seeds"
+# measured: every model's flip rate rose with k on every seed; baseline flipped 68 % (full), 58 % (quick) at k = 3
 assert all((np.diff(flip[m], axis=1) >= 0).all() for m in attacked), "a larger budget never flips fewer"
 assert flip["baseline"][:, -1].mean() > 0.2, f"{edit_budget} character edits flip a sizeable share of the baseline"
-if not quick:
-    assert edit_verdict == "fewer flips", "in full mode PGD training resisted real edits beyond the noise: rewrite the text"
+if not quick:  # measured in full mode: embedding-space gains +5.1 ± 0.8 (PGD) and +4.2 ± 2.1 points (FreeLB), 5 of 5
+    # seeds each; fewer flips with t = 4.0 (PGD) and 5.8 (FreeLB) against 2.78
+    for m in (pgd_name, freelb_name):
+        assert embed_gains[m].mean() > 0, f"{m} training raises embedding-space robustness on average over the seeds"
+        assert edit_verdicts[m] == "fewer flips", f"in full mode {m} training resisted real edits beyond the noise: rewrite the text"
 
 # %% [markdown]
 # ## Graded exercises
@@ -715,10 +764,12 @@ reports.headline({
     "test accuracy, FGM per example": float(accs["FGM, per example"].mean()),
     f"test accuracy, PGD-{pgd_steps} per example": float(accs[pgd_name].mean()),
     "test accuracy, gradient penalty": float(accs["gradient penalty"].mean()),
+    f"test accuracy, {freelb_name}": float(accs[freelb_name].mean()),
     f"test accuracy, {n_labelled} labels, supervised": float(vat_accs["supervised only"].mean()),
     f"test accuracy, {n_labelled} labels, VAT": float(vat_accs["VAT"].mean()),
     f"flipped by {edit_budget} edits, baseline": float(flip["baseline"][:, -1].mean()),
     f"flipped by {edit_budget} edits, PGD-trained": float(flip[pgd_name][:, -1].mean()),
+    f"flipped by {edit_budget} edits, {freelb_name}-trained": float(flip[freelb_name][:, -1].mean()),
 })
 
 # %% [markdown]
@@ -736,3 +787,7 @@ reports.headline({
 #    Miyato et al. report?
 # 5. **A fairer candidate set.** Section 7 lets each model's own embedding choose the candidates.
 #    Attack every model with the baseline's candidate table instead; do the flip rates change order?
+# 6. **FreeLB's path.** Set `freelb_steps = 2` and `5` (FreeLB's $\alpha$ follows as $\epsilon/(K-1)$).
+#    The cost column grows by one pass per step; does the accuracy or the robustness to real
+#    edits move beyond the noise? Print `ta.FreeLB(eps, steps=5)` 's `last_losses` after a few
+#    batches: how much does the loss rise along the path?

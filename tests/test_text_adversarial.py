@@ -29,7 +29,7 @@ def trained(reviews):
     vocab, _, _ = reviews
     texts, labels = text.load_reviews("train", seed=0)
     model = fresh_model(vocab)
-    fit(model, (text.as_inputs(vocab.encode(texts[48:648])), labels[48:648]), epochs=2, live=False, progress=False)
+    fit(model, (vocab.encode(texts[48:648]), labels[48:648]), epochs=2, live=False, progress=False)
     return model.eval()
 
 
@@ -101,8 +101,7 @@ def test_bad_arguments_name_themselves(reviews, trained):
 
 # ----------------------------------------------------------------------------- the matrix FGM of seed 001
 def batch_for(model, tokens, y):
-    x = text.as_inputs(tokens)
-    return Batch(x=x, y=y, logits=model(x), progress=0.0)
+    return Batch(x=tokens, y=y, logits=model(tokens), progress=0.0)
 
 
 def test_matrix_fgm_is_the_competition_loop_and_restores_the_weights(reviews):
@@ -119,9 +118,9 @@ def test_matrix_fgm_is_the_competition_loop_and_restores_the_weights(reviews):
     ours = {name: p.grad.clone() for name, p in model.named_parameters()}
 
     reference = fresh_model(vocab, dropout=0.0)  # the competition loop, with the new forward pass
-    F.cross_entropy(reference(text.as_inputs(tokens)), y).backward()
+    F.cross_entropy(reference(tokens), y).backward()
     with attacks.perturb_parameters(reference, ["embedding.weight"], 1.0):
-        F.cross_entropy(reference(text.as_inputs(tokens)), y).backward()
+        F.cross_entropy(reference(tokens), y).backward()
     for name, param in reference.named_parameters():
         assert torch.allclose(ours[name], param.grad, atol=1e-6), name
 
@@ -188,6 +187,103 @@ def test_gradient_penalty_is_the_first_order_gain_of_fgm(reviews, trained):
         model.float()
 
 
+# ----------------------------------------------------------------------------- FreeLB (Zhu et al. 2020)
+def freelb_by_hand(model, tokens, y, eps, alpha, steps, init_mag, seed):
+    """FreeLB's K passes written out: the loss and the parameter gradient at every point of the path."""
+    mask = tokens != text.PAD
+    n, length = tokens.shape
+    dim = model.embedding.embedding_dim
+    noise = torch.rand((n, length, dim), generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    delta = noise * mask.unsqueeze(-1) * (init_mag / (mask.sum(1) * dim).float().sqrt()).view(-1, 1, 1)
+    params = list(model.parameters())
+    losses, grads = [], []
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        loss = F.cross_entropy(model.classify(model.embed(tokens) + delta, mask), y)
+        *g_params, g_delta = torch.autograd.grad(loss, params + [delta])
+        losses.append(loss.item())
+        grads.append(g_params)
+        delta = delta.detach() + alpha * g_delta / g_delta.flatten(1).norm(dim=1).view(-1, 1, 1)
+        norms = delta.flatten(1).norm(dim=1)
+        delta = delta * (eps / norms).clamp(max=1).view(-1, 1, 1)
+    return losses, grads
+
+
+def test_freelb_gradient_is_the_mean_of_the_gradients_along_the_path(reviews, trained):
+    vocab, tokens, y = reviews
+    model = fresh_model(vocab, dropout=0.0)
+    model.load_state_dict(trained.state_dict())
+    losses, grads = freelb_by_hand(model, tokens, y, eps=2.0, alpha=1.0, steps=3, init_mag=0.5, seed=7)
+    assert losses[0] < losses[1] < losses[2], "each ascent step raises the loss"
+    term = ta.FreeLB(2.0, steps=3, alpha=1.0, init_mag=0.5, generator=torch.Generator().manual_seed(7))
+    value = term(model.train(), batch_for(model, tokens, y))
+    assert term.last_losses == pytest.approx(losses, rel=1e-5)
+    assert value.item() == pytest.approx(sum(losses) / 3, rel=1e-5)
+    value.backward()
+    for (name, param), *per_step in zip(model.named_parameters(), *grads):
+        assert torch.allclose(param.grad, sum(per_step) / 3, atol=1e-6), name
+    assert not torch.allclose(model.head.weight.grad, grads[0][-2], atol=1e-4), "not just the first point's gradient"
+
+
+def test_freelb_with_one_step_and_no_start_is_the_clean_loss(reviews, trained):
+    vocab, tokens, y = reviews
+    model = fresh_model(vocab)  # dropout 0.5, train mode: the term's pass draws the mask the clean pass would
+    model.load_state_dict(trained.state_dict())
+    torch.manual_seed(3)
+    F.cross_entropy(model(tokens), y).backward()
+    clean = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    clean_loss = F.cross_entropy(model(tokens), y).item()
+    torch.manual_seed(3)
+    term = ta.FreeLB(1.0, steps=1, init_mag=0.0, generator=torch.Generator().manual_seed(0))
+    value = term(model, Batch(x=tokens, y=y, logits=torch.zeros(len(y), 2), progress=0.0))
+    assert value.item() == clean_loss
+    value.backward()
+    for name, param in model.named_parameters():
+        assert torch.allclose(param.grad, clean[name], atol=1e-7), name
+
+
+def test_freelb_passes_share_one_dropout_mask(reviews, trained):
+    vocab, tokens, y = reviews
+    model = fresh_model(vocab)
+    model.load_state_dict(trained.state_dict())
+    values = []
+    for steps in (1, 3):  # eps = 0: every point is the clean review, so only the dropout mask could differ
+        torch.manual_seed(11)
+        term = ta.FreeLB(0.0, steps=steps, alpha=1.0, init_mag=0.0, generator=torch.Generator().manual_seed(0))
+        term(model, batch_for(model, tokens[:16], y[:16]))
+        values.append(term.last_losses)
+    assert values[1] == values[0] * 3, "the three passes saw the mask of the one-pass term"
+    torch.manual_seed(12)
+    other = ta.FreeLB(0.0, steps=1, alpha=1.0, init_mag=0.0)(model, batch_for(model, tokens[:16], y[:16])).item()
+    assert abs(other - values[0][0]) > 1e-3, "another generator state, another dropout mask: the check can tell"
+    model.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_freelb_leaves_the_callers_tensors_and_the_model_alone(reviews, trained, mode):
+    vocab, tokens, y = reviews
+    model = fresh_model(vocab)
+    model.load_state_dict(trained.state_dict())
+    model.train(mode == "train")
+    before, tokens_before, y_before = snapshot(model), tokens.clone(), y.clone()
+    batch = batch_for(model, tokens, y)
+    ta.FreeLB(1.0, steps=3)(model, batch)
+    assert_untouched(model, before, training=mode == "train")
+    assert torch.equal(tokens, tokens_before) and torch.equal(y, y_before) and batch.x is tokens
+
+
+def test_freelb_start_is_uniform_on_real_characters_within_init_mag():
+    mask = torch.tensor([[True] * 5 + [False] * 3, [True] * 8])
+    delta = ta.freelb_start(mask, 4, 0.6, torch.Generator().manual_seed(0))
+    assert delta.shape == (2, 8, 4) and delta[0, 5:].abs().max() == 0
+    assert (delta.flatten(1).norm(dim=1) <= 0.6).all()
+    assert delta[0, :5].abs().max() <= 0.6 / (5 * 4) ** 0.5 and delta[1].abs().max() <= 0.6 / (8 * 4) ** 0.5
+    with pytest.raises(ValueError, match="init_mag"):
+        ta.freelb_start(mask, 4, -1.0)
+
+
 # ----------------------------------------------------------------------------- VAT on embeddings
 def test_text_vat_is_deterministic_positive_and_leaves_the_model_alone(reviews, trained):
     vocab, tokens, y = reviews
@@ -199,7 +295,7 @@ def test_text_vat_is_deterministic_positive_and_leaves_the_model_alone(reviews, 
     assert_untouched(trained, before, training=True)
     trained.eval()
     assert one.item() == two.item() > 0
-    term = ta.TextVAT(text.as_inputs(tokens[24:]), unlabelled_batch_size=8, eps=2.0, seed=0)
+    term = ta.TextVAT(tokens[24:], unlabelled_batch_size=8, eps=2.0, seed=0)
     loss = term(trained, batch_for(trained, tokens[:8], y[:8]))
     loss.backward()
     assert trained.embedding.weight.grad.abs().sum() > 0 and term.last_lds == pytest.approx(loss.item())
@@ -223,13 +319,13 @@ def test_vat_direction_beats_a_random_one(reviews, trained):
 
 # ----------------------------------------------------------------------------- training through fit
 @pytest.mark.parametrize("term", [ta.MatrixFGM(1.0), ta.EmbeddingFGM(1.0), ta.EmbeddingPGD(1.0, steps=2),
-                                  ta.GradientPenalty(0.5)], ids=lambda t: type(t).__name__)
+                                  ta.GradientPenalty(0.5), ta.FreeLB(1.0, steps=2)], ids=lambda t: type(t).__name__)
 def test_every_term_trains_through_fit_deterministically(reviews, term):
     vocab, tokens, y = reviews
     runs = []
     for _ in range(2):
         model = fresh_model(vocab)
-        history = fit(model, (text.as_inputs(tokens), y), epochs=1, batch_size=16, extra_losses={"adv": term},
+        history = fit(model, (tokens, y), epochs=1, batch_size=16, extra_losses={"adv": term},
                       live=False, progress=False)
         runs.append((history.values("adv"), model.head.weight.detach().clone()))
         assert all(p.grad is None for p in model.parameters())

@@ -183,3 +183,40 @@ def test_fit_rejects_labels_that_do_not_match(small_mixture):
         quiet_fit(SmallCNN(), (x[:8], y[:7]), live=False)
     with pytest.raises(TypeError, match=r"train_data\[1\]"):
         quiet_fit(SmallCNN(), (x[:8], y[:8].float()), live=False)
+
+
+class _HashedEmbedding(torch.nn.Module):
+    """Token ids -> an embedding of (id mod 7): exact only if the ids arrive as int64, unrounded."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding = torch.nn.Embedding(7, 4)
+        self.head = torch.nn.Linear(4, 2)
+        self.dtypes = set()
+
+    def forward(self, ids):
+        self.dtypes.add(ids.dtype)
+        return self.head(self.embedding(ids % 7).mean(dim=1))
+
+
+def test_int64_token_ids_train_uncast_even_beyond_float32_precision():
+    base = 2**24 + 1  # float32 rounds it to 2**24, which is another id mod 7
+    ids = base + torch.arange(48 * 5).view(48, 5)
+    assert (ids.float().long() != ids).any(), "the float path would change these ids"
+    y = (ids[:, 0] % 2).long()
+    seen = []
+    model = _HashedEmbedding()
+    quiet_fit(model, (ids, y), epochs=2, batch_size=16, live=False,
+              extra_losses={"probe": lambda m, batch: seen.append(batch.x.dtype) or batch.logits.sum() * 0})
+    assert model.dtypes == {torch.int64} and set(seen) == {torch.int64}
+    reference = _HashedEmbedding()  # the same steps on ids reduced by hand: identical weights
+    quiet_fit(reference, (ids % 7, y), epochs=2, batch_size=16, live=False,
+              extra_losses={"probe": lambda m, batch: batch.logits.sum() * 0})
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), reference.parameters()))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.bool, torch.uint8])
+def test_fit_rejects_inputs_that_are_neither_float_nor_int64(dtype):
+    with pytest.raises(TypeError, match=r"train_data\[0\].*int64"):
+        quiet_fit(_HashedEmbedding(), (torch.ones(8, 5, dtype=dtype), torch.zeros(8, dtype=torch.int64)), live=False)
