@@ -598,8 +598,9 @@ right_vs_plain = (loop_weights["right loop (new forward)"] - loop_weights["plain
 print(f"after {embedding_steps} Adam steps, distance to plain training's weights (relative to how far plain training moved): "
       f"seed loop {seed_vs_plain:.1e}, right loop {right_vs_plain:.1e}")
 assert (right[:, 1] > right[:, 0]).all(), "the right loop's adversarial loss is higher than the clean loss"
-# measured (seed 0): 1.8e-3 for the seed loop (Adam's 1e-8 in the denominator), 0.46 for the right loop
-assert seed_vs_plain < 1e-2, "under Adam the seed's loop is plain training (a doubled gradient, the same update)"
+# measured (seed 0): seed loop 1.8e-3 in quick mode and 1.0e-2 in full mode (only Adam's 1e-8 in the denominator
+# tells a doubled gradient apart, and ten steps amplify it); the right loop 0.46-0.50; a doubled SGD step would be ~1
+assert seed_vs_plain < 0.05, "under Adam the seed's loop is plain training (a doubled gradient, the same update)"
 assert right_vs_plain > 0.05, "the right loop trains a different model"
 
 # %% [markdown]
