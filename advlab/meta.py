@@ -23,6 +23,24 @@ then θ adapts twice, on the clean support (θ'_clean) and on the adversarial su
 
     L_ADML = L_q(θ'_clean; adversarial query) + L_q(θ'_adv; clean query)
 
+**Baselines that attribute ADML's robustness** (notebook 07):
+
+* **MAML-AD**, the ADML paper's baseline as this module defines it: ordinary MAML meta-trained
+  on adversarial data, support and query both FGSM copies crafted against θ, no crossing:
+
+      L_MAML-AD = L_q(θ'_adv; adversarial query),   θ'_adv = adapt(θ, FGSM support)
+
+* **Adversarial querying** (Goldblum, Fowl & Goldstein, 2020): adapt on the clean support, then
+  attack the query set with PGD against the *adapted* parameters θ' and score θ' on it:
+
+      L_AQ = L_q(θ'; x_q + δ*),   δ* = argmax_{‖δ‖∞ ≤ eps} L_q(θ'; x_q + δ) (PGD, detached)
+
+  the outer gradient flows through the clean adaptation θ'(θ) only; the attack is data.
+
+**Adversarial support at meta-test time** (ADML's motivating case): the attacker poisons the
+support set, FGSM or PGD against the meta-learned θ, the model adapts on it, and answers clean
+queries (:func:`adversarial_support_accuracies`).
+
 Everything is functional (``torch.func.functional_call`` on a dict of parameters), so no
 task ever deep-copies the model; the model's own parameters are the meta-parameters θ.
 """
@@ -43,7 +61,7 @@ from .checks import check_choice, check_int, check_number
 
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-METHODS = ("maml", "adml")
+METHODS = ("maml", "adml", "maml_ad", "adv_query")
 
 
 # ----------------------------------------------------------------------------- episodes
@@ -222,10 +240,84 @@ def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr:
     return TaskLoss(loss, accuracy)
 
 
+def maml_ad_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
+                      inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
+    """MAML-AD: MAML's loss on adversarial data, L_q(θ'_adv; FGSM query), FGSM crafted against θ.
+
+        θ'_adv = adapt(θ, FGSM support),   L = L_q(θ'_adv; clip_[0,1](x_q + eps·sign(∇_x L(θ; x_q, y_q))))
+
+    The same adversarial copies as ADML's (:func:`fgsm_against`, detached), but no clean data
+    and no crossing: one adaptation scored on the query set of its own kind. With eps = 0 it is
+    MAML's loss.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    support_adv = fgsm_against(model, params, episode.support_x, episode.support_y, eps)
+    query_adv = fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    adversarial = Episode(support_adv, episode.support_y, query_adv, episode.query_y, episode.classes)
+    return maml_task_loss(model, params, adversarial, inner_lr, inner_steps, first_order)
+
+
+def pgd_query(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """L∞ PGD against f_θ from a random start: `steps` steps of alpha = 2.5·eps/steps (Madry et al.), detached.
+
+    With eps = 0 it returns `x` itself (there is nothing to attack).
+    """
+    eps = check_number("eps", eps, minimum=0)
+    check_int("steps", steps, minimum=1)
+    if eps == 0:
+        return x
+    return attacks.pgd(Functional(model, params), x, y, eps, alpha=2.5 * eps / steps, steps=steps,
+                       random_start=True, generator=generator).detach()
+
+
+def adv_query_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
+                        inner_steps: int = 1, first_order: bool = False, attack_steps: int = 3,
+                        generator: torch.Generator | None = None) -> TaskLoss:
+    """Adversarial querying (Goldblum, Fowl & Goldstein, 2020): L_q(θ'; PGD query against θ').
+
+        θ' = adapt(θ, clean support),   x_q' = PGD_{θ'}(x_q, y_q; eps, attack_steps),   L = L_q(θ'; x_q')
+
+    The attack runs against the *adapted* parameters θ' (:func:`pgd_query`: random start, alpha
+    = 2.5·eps/steps, random numbers from `generator`) and its result is data: the gradient of L
+    with respect to θ flows through θ'(θ), the clean adaptation, and not through x_q'. With
+    eps = 0 it is MAML's loss.
+    """
+    eps = check_number("eps", eps, minimum=0)
+    adapted = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order)
+    query_adv = pgd_query(model, adapted, episode.query_x, episode.query_y, eps, attack_steps, generator)
+    logits = functional_call(model, adapted, (query_adv,))
+    return TaskLoss(F.cross_entropy(logits, episode.query_y), _accuracy(logits, episode.query_y))
+
+
+def task_loss(model: nn.Module, params: Params, episode: Episode, method: str = "maml", inner_lr: float = 0.1,
+              inner_steps: int = 1, eps: float = 0.0, first_order: bool = False, loss_fn: LossFn = F.cross_entropy,
+              attack_steps: int = 3, generator: torch.Generator | None = None) -> TaskLoss:
+    """One task's meta-loss for `method` in METHODS ("maml", "adml", "maml_ad", "adv_query").
+
+    `loss_fn` is MAML's only (the adversarial methods attack a classifier: cross-entropy);
+    `attack_steps` and `generator` are adversarial querying's PGD.
+    """
+    check_choice("method", method, METHODS)
+    if method == "maml":
+        return maml_task_loss(model, params, episode, inner_lr, inner_steps, first_order, loss_fn)
+    if loss_fn is not F.cross_entropy:
+        raise ValueError(f"loss_fn applies to method 'maml' only; method {method!r} uses cross-entropy")
+    if method == "adml":
+        return adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+    if method == "maml_ad":
+        return maml_ad_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+    return adv_query_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, attack_steps, generator)
+
+
 def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequence[Episode], method: str = "maml",
               inner_lr: float = 0.1, inner_steps: int = 1, eps: float = 0.0, first_order: bool = False,
-              loss_fn: LossFn = F.cross_entropy) -> tuple[float, float]:
-    """One outer update θ ← θ - β · Adam(∇_θ (1/B) Σ_i L_i): returns (mean meta-loss, mean query accuracy)."""
+              loss_fn: LossFn = F.cross_entropy, attack_steps: int = 3,
+              generator: torch.Generator | None = None) -> tuple[float, float]:
+    """One outer update θ ← θ - β · Adam(∇_θ (1/B) Σ_i L_i): returns (mean meta-loss, mean query accuracy).
+
+    L_i is :func:`task_loss` for `method` (MAML, ADML, MAML-AD or adversarial querying).
+    """
     check_choice("method", method, METHODS)
     if not episodes:
         raise ValueError("episodes must hold at least one episode")
@@ -233,10 +325,8 @@ def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequ
     optimizer.zero_grad(set_to_none=True)
     total_loss, total_accuracy = 0.0, 0.0
     for episode in episodes:
-        if method == "maml":
-            task = maml_task_loss(model, params, episode, inner_lr, inner_steps, first_order, loss_fn)
-        else:
-            task = adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+        task = task_loss(model, params, episode, method, inner_lr, inner_steps, eps, first_order, loss_fn,
+                         attack_steps, generator)
         (task.loss / len(episodes)).backward()  # one task's graph at a time: memory stays flat
         total_loss += task.loss.item()
         total_accuracy += task.accuracy
@@ -246,14 +336,13 @@ def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequ
 
 def meta_gradient(model: nn.Module, episode: Episode, method: str = "maml", inner_lr: float = 0.1,
                   inner_steps: int = 1, eps: float = 0.0, first_order: bool = False,
-                  loss_fn: LossFn = F.cross_entropy) -> Params:
+                  loss_fn: LossFn = F.cross_entropy, attack_steps: int = 3,
+                  generator: torch.Generator | None = None) -> Params:
     """∇_θ of one task's meta-loss, by name (no optimizer, no `.grad` left behind)."""
     check_choice("method", method, METHODS)
     params = parameters_of(model)
-    if method == "maml":
-        loss = maml_task_loss(model, params, episode, inner_lr, inner_steps, first_order, loss_fn).loss
-    else:
-        loss = adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order).loss
+    loss = task_loss(model, params, episode, method, inner_lr, inner_steps, eps, first_order, loss_fn,
+                     attack_steps, generator).loss
     grads = torch.autograd.grad(loss, list(params.values()))
     return dict(zip(params, grads))
 
@@ -284,6 +373,31 @@ def adapted_accuracies(model: nn.Module, episodes: Sequence[Episode], inner_lr: 
         x = episode.query_x if attack is None else attack(Functional(model, adapted), episode.query_x, episode.query_y)
         accuracies.append(query_accuracy(model, adapted, x, episode.query_y))
     return accuracies
+
+
+def poison_support(model: nn.Module, episode: Episode,
+                   attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]) -> Episode:
+    """The episode with its support set replaced by attack(f_θ, support_x, support_y): the attacker poisons
+    the data the model will adapt on, white-box against the meta-learned θ (before adaptation).
+
+    A new Episode: the caller's tensors and the model are left as they were; queries stay clean.
+    """
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable attack(model, x, y) -> x_adv, got {type(attack).__name__}")
+    theta = {n: p.detach() for n, p in parameters_of(model).items()}
+    support_adv = attack(Functional(model, theta), episode.support_x, episode.support_y).detach()
+    if support_adv.shape != episode.support_x.shape:
+        raise ValueError(f"attack must return a batch shaped like support_x {list(episode.support_x.shape)}, "
+                         f"got {list(support_adv.shape)}")
+    return Episode(support_adv, episode.support_y, episode.query_x, episode.query_y, episode.classes)
+
+
+def adversarial_support_accuracies(model: nn.Module, episodes: Sequence[Episode], inner_lr: float, inner_steps: int,
+                                   attack: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]) -> list[float]:
+    """ADML's motivating case, per episode: adapt on the *poisoned* support (:func:`poison_support`,
+    attack against θ), then query accuracy on the clean query set.
+    """
+    return adapted_accuracies(model, [poison_support(model, e, attack) for e in episodes], inner_lr, inner_steps)
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
