@@ -204,6 +204,23 @@ def fgsm_against(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Ten
     return attacks.fgsm(Functional(model, params), x, y, eps).detach()
 
 
+AdversarialCopies = tuple[torch.Tensor, torch.Tensor]
+
+
+def fgsm_copies(model: nn.Module, params: Params, episodes: Sequence[Episode], eps: float) -> list[AdversarialCopies]:
+    """(FGSM support, FGSM query) of every episode against the same θ, crafted in **one** batched attack.
+
+    Per sample the same as :func:`fgsm_against` on each set: FGSM's step sign(∇_x L) of a sample
+    does not depend on the other samples of the batch (the network has no batch statistics; the
+    batch mean only rescales each sample's gradient). One call instead of two per episode: the
+    attacks of a meta-batch cost about a third as much on a CPU.
+    """
+    sets = [(x, y) for e in episodes for x, y in ((e.support_x, e.support_y), (e.query_x, e.query_y))]
+    x_adv = fgsm_against(model, params, torch.cat([x for x, _ in sets]), torch.cat([y for _, y in sets]), eps)
+    pieces = x_adv.split([len(x) for x, _ in sets])
+    return list(zip(pieces[0::2], pieces[1::2]))
+
+
 # ----------------------------------------------------------------------------- meta-losses
 @dataclass
 class TaskLoss:
@@ -222,15 +239,16 @@ def maml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr:
 
 
 def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
-                   inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
+                   inner_steps: int = 1, first_order: bool = False,
+                   adversarial: AdversarialCopies | None = None) -> TaskLoss:
     """ADML: L_q(θ'_clean; FGSM query) + L_q(θ'_adv; clean query), FGSM crafted against θ.
 
     θ'_clean = adapt(θ, clean support), θ'_adv = adapt(θ, FGSM support). The accuracy is the
-    mean over the two crossed query sets.
+    mean over the two crossed query sets. `adversarial` = (FGSM support, FGSM query) already
+    crafted against θ (:func:`fgsm_copies`, as `meta_step` does); None crafts them here.
     """
     eps = check_number("eps", eps, minimum=0)
-    support_adv = fgsm_against(model, params, episode.support_x, episode.support_y, eps)
-    query_adv = fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    support_adv, query_adv = adversarial or _fgsm_pair(model, params, episode, eps)
     theta_clean = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order)
     theta_adv = adapt(model, params, support_adv, episode.support_y, inner_lr, inner_steps, first_order)
     logits_clean_on_adv = functional_call(model, theta_clean, (query_adv,))
@@ -241,20 +259,25 @@ def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr:
 
 
 def maml_ad_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
-                      inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
+                      inner_steps: int = 1, first_order: bool = False,
+                      adversarial: AdversarialCopies | None = None) -> TaskLoss:
     """MAML-AD: MAML's loss on adversarial data, L_q(θ'_adv; FGSM query), FGSM crafted against θ.
 
         θ'_adv = adapt(θ, FGSM support),   L = L_q(θ'_adv; clip_[0,1](x_q + eps·sign(∇_x L(θ; x_q, y_q))))
 
     The same adversarial copies as ADML's (:func:`fgsm_against`, detached), but no clean data
     and no crossing: one adaptation scored on the query set of its own kind. With eps = 0 it is
-    MAML's loss.
+    MAML's loss. `adversarial` as in :func:`adml_task_loss`.
     """
     eps = check_number("eps", eps, minimum=0)
-    support_adv = fgsm_against(model, params, episode.support_x, episode.support_y, eps)
-    query_adv = fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    support_adv, query_adv = adversarial or _fgsm_pair(model, params, episode, eps)
     adversarial = Episode(support_adv, episode.support_y, query_adv, episode.query_y, episode.classes)
     return maml_task_loss(model, params, adversarial, inner_lr, inner_steps, first_order)
+
+
+def _fgsm_pair(model: nn.Module, params: Params, episode: Episode, eps: float) -> AdversarialCopies:
+    return (fgsm_against(model, params, episode.support_x, episode.support_y, eps),
+            fgsm_against(model, params, episode.query_x, episode.query_y, eps))
 
 
 def pgd_query(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int,
@@ -292,11 +315,13 @@ def adv_query_task_loss(model: nn.Module, params: Params, episode: Episode, inne
 
 def task_loss(model: nn.Module, params: Params, episode: Episode, method: str = "maml", inner_lr: float = 0.1,
               inner_steps: int = 1, eps: float = 0.0, first_order: bool = False, loss_fn: LossFn = F.cross_entropy,
-              attack_steps: int = 3, generator: torch.Generator | None = None) -> TaskLoss:
+              attack_steps: int = 3, generator: torch.Generator | None = None,
+              adversarial: AdversarialCopies | None = None) -> TaskLoss:
     """One task's meta-loss for `method` in METHODS ("maml", "adml", "maml_ad", "adv_query").
 
     `loss_fn` is MAML's only (the adversarial methods attack a classifier: cross-entropy);
-    `attack_steps` and `generator` are adversarial querying's PGD.
+    `attack_steps` and `generator` are adversarial querying's PGD; `adversarial` holds ADML's
+    and MAML-AD's FGSM copies if they were crafted beforehand (:func:`fgsm_copies`).
     """
     check_choice("method", method, METHODS)
     if method == "maml":
@@ -304,9 +329,9 @@ def task_loss(model: nn.Module, params: Params, episode: Episode, method: str = 
     if loss_fn is not F.cross_entropy:
         raise ValueError(f"loss_fn applies to method 'maml' only; method {method!r} uses cross-entropy")
     if method == "adml":
-        return adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+        return adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, adversarial)
     if method == "maml_ad":
-        return maml_ad_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
+        return maml_ad_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, adversarial)
     return adv_query_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, attack_steps, generator)
 
 
@@ -316,17 +341,22 @@ def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequ
               generator: torch.Generator | None = None) -> tuple[float, float]:
     """One outer update θ ← θ - β · Adam(∇_θ (1/B) Σ_i L_i): returns (mean meta-loss, mean query accuracy).
 
-    L_i is :func:`task_loss` for `method` (MAML, ADML, MAML-AD or adversarial querying).
+    L_i is :func:`task_loss` for `method` (MAML, ADML, MAML-AD or adversarial querying). ADML's
+    and MAML-AD's FGSM copies of all B episodes are crafted against θ in one batched call
+    (:func:`fgsm_copies`), before any task's graph is built.
     """
     check_choice("method", method, METHODS)
     if not episodes:
         raise ValueError("episodes must hold at least one episode")
     params = parameters_of(model)
+    copies = [None] * len(episodes)
+    if method in ("adml", "maml_ad"):
+        copies = fgsm_copies(model, params, episodes, check_number("eps", eps, minimum=0))
     optimizer.zero_grad(set_to_none=True)
     total_loss, total_accuracy = 0.0, 0.0
-    for episode in episodes:
+    for episode, adversarial in zip(episodes, copies):
         task = task_loss(model, params, episode, method, inner_lr, inner_steps, eps, first_order, loss_fn,
-                         attack_steps, generator)
+                         attack_steps, generator, adversarial)
         (task.loss / len(episodes)).backward()  # one task's graph at a time: memory stays flat
         total_loss += task.loss.item()
         total_accuracy += task.accuracy

@@ -234,6 +234,32 @@ def test_adml_with_zero_eps_is_twice_maml(mnist_train):
     torch.testing.assert_close(adml, 2 * maml)
 
 
+def test_batched_fgsm_copies_equal_each_episodes_own_attack(mnist_train):
+    model = tiny_model()
+    episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    params = meta.parameters_of(model)
+    copies = meta.fgsm_copies(model, params, episodes, 0.2)
+    assert len(copies) == len(episodes)
+    for episode, (support_adv, query_adv) in zip(episodes, copies):
+        torch.testing.assert_close(support_adv, meta.fgsm_against(model, params, episode.support_x, episode.support_y, 0.2))
+        torch.testing.assert_close(query_adv, meta.fgsm_against(model, params, episode.query_x, episode.query_y, 0.2))
+
+
+@pytest.mark.parametrize("method", ["adml", "maml_ad"])
+def test_meta_step_is_the_mean_of_the_task_gradients(mnist_train, method):
+    """meta_step crafts ADML's and MAML-AD's attacks for the whole meta-batch at once: same update as task by task."""
+    episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    model = tiny_model()
+    expected = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for episode in episodes:
+        grads = meta.meta_gradient(model, episode, method, inner_lr=0.5, eps=0.2)
+        for n in expected:
+            expected[n] -= 0.1 * grads[n] / len(episodes)
+    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method, inner_lr=0.5, eps=0.2)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[n])
+
+
 # ----------------------------------------------------------------------------- MAML-AD
 def test_maml_ad_is_maml_on_fgsm_support_and_fgsm_query(mnist_train):
     model, episode = tiny_model(), tiny_episode(mnist_train)
