@@ -245,17 +245,19 @@ def test_batched_fgsm_copies_equal_each_episodes_own_attack(mnist_train):
         torch.testing.assert_close(query_adv, meta.fgsm_against(model, params, episode.query_x, episode.query_y, 0.2))
 
 
-@pytest.mark.parametrize("method", ["adml", "maml_ad"])
+@pytest.mark.parametrize("method", ["adml", "maml_ad", "adv_query"])
 def test_meta_step_is_the_mean_of_the_task_gradients(mnist_train, method):
-    """meta_step crafts ADML's and MAML-AD's attacks for the whole meta-batch at once: same update as task by task."""
+    """meta_step batches the attacks of a meta-batch (FGSM against θ; AQ's PGD against each θ'_i): same update as task by task."""
     episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
     model = tiny_model()
     expected = {n: p.detach().clone() for n, p in model.named_parameters()}
+    generator = torch.Generator().manual_seed(5)  # AQ's random starts, drawn episode after episode
     for episode in episodes:
-        grads = meta.meta_gradient(model, episode, method, inner_lr=0.5, eps=0.2)
+        grads = meta.meta_gradient(model, episode, method, inner_lr=0.5, eps=0.2, attack_steps=2, generator=generator)
         for n in expected:
             expected[n] -= 0.1 * grads[n] / len(episodes)
-    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method, inner_lr=0.5, eps=0.2)
+    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method, inner_lr=0.5, eps=0.2,
+                   attack_steps=2, generator=torch.Generator().manual_seed(5))
     for n, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), expected[n])
 
@@ -313,6 +315,28 @@ def test_adversarial_querying_is_maml_on_a_pgd_query_against_the_adapted_paramet
     torch.testing.assert_close(loss, meta.maml_task_loss(model, params, by_hand, lr, 2).loss)
     # the adversarial query raises the adapted model's loss over the clean query
     assert loss.item() > meta.maml_task_loss(model, params, episode, lr, 2).loss.item() + 1e-3
+
+
+def test_batched_pgd_queries_equal_each_episodes_own_pgd(mnist_train):
+    model, episodes = tiny_model(), [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    params, eps, steps = meta.parameters_of(model), 0.2, 3
+    adapted = [meta.adapt(model, params, e.support_x, e.support_y, 1.0) for e in episodes]
+    got = meta.pgd_queries(model, adapted, [e.query_x for e in episodes], [e.query_y for e in episodes], eps, steps,
+                           torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(1)
+    for a, e, x_adv in zip(adapted, episodes, got):
+        expected = attacks.pgd(meta.Functional(model, a), e.query_x, e.query_y, eps, alpha=2.5 * eps / steps, steps=steps,
+                               random_start=True, generator=generator)
+        torch.testing.assert_close(x_adv, expected)
+        assert not x_adv.requires_grad and not torch.equal(x_adv, e.query_x)
+    # query sets of different sizes go one episode at a time, with the same result
+    short = meta.Episode(episodes[1].support_x, episodes[1].support_y, episodes[1].query_x[:5], episodes[1].query_y[:5])
+    mixed = meta.pgd_queries(model, adapted[:2], [episodes[0].query_x, short.query_x], [episodes[0].query_y, short.query_y],
+                             eps, steps, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(mixed[0], got[0])
+    assert mixed[1].shape == short.query_x.shape
+    with pytest.raises(ValueError, match="one entry per episode"):
+        meta.pgd_queries(model, adapted, [e.query_x for e in episodes[:2]], [e.query_y for e in episodes], eps, steps)
 
 
 def test_adversarial_querying_attacks_the_adapted_parameters_not_theta(mnist_train):
