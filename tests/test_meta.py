@@ -245,21 +245,47 @@ def test_batched_fgsm_copies_equal_each_episodes_own_attack(mnist_train):
         torch.testing.assert_close(query_adv, meta.fgsm_against(model, params, episode.query_x, episode.query_y, 0.2))
 
 
-@pytest.mark.parametrize("method", ["adml", "maml_ad", "adv_query"])
-def test_meta_step_is_the_mean_of_the_task_gradients(mnist_train, method):
-    """meta_step batches the attacks of a meta-batch (FGSM against θ; AQ's PGD against each θ'_i): same update as task by task."""
+@pytest.mark.parametrize("first_order, inner_steps", [(False, 1), (False, 2), (True, 2)])
+@pytest.mark.parametrize("method", ["maml", "adml", "maml_ad", "adv_query"])
+@pytest.mark.parametrize("same_shapes", [True, False])
+def test_meta_step_is_the_mean_of_the_task_gradients(mnist_train, method, first_order, inner_steps, same_shapes):
+    """meta_step computes a meta-batch at once (vmap; batched attacks), or task by task when the shapes differ:
+    either way the update is the mean of the per-task meta-gradients of task_loss."""
     episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    if not same_shapes:  # a shorter query set: one task at a time
+        e = episodes[1]
+        episodes[1] = meta.Episode(e.support_x, e.support_y, e.query_x[:5], e.query_y[:5])
     model = tiny_model()
+    kw = dict(inner_lr=0.5, inner_steps=inner_steps, first_order=first_order, eps=0.2, attack_steps=2)
     expected = {n: p.detach().clone() for n, p in model.named_parameters()}
     generator = torch.Generator().manual_seed(5)  # AQ's random starts, drawn episode after episode
     for episode in episodes:
-        grads = meta.meta_gradient(model, episode, method, inner_lr=0.5, eps=0.2, attack_steps=2, generator=generator)
+        grads = meta.meta_gradient(model, episode, method, generator=generator, **kw)
         for n in expected:
             expected[n] -= 0.1 * grads[n] / len(episodes)
-    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method, inner_lr=0.5, eps=0.2,
-                   attack_steps=2, generator=torch.Generator().manual_seed(5))
+    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method,
+                   generator=torch.Generator().manual_seed(5), **kw)
     for n, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), expected[n])
+
+
+def test_meta_step_on_regression_tasks_is_the_mean_of_the_task_gradients():
+    generator = torch.Generator().manual_seed(0)
+    episodes = [meta.sine_episode(generator, 5, 5) for _ in range(3)]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    episodes = [meta.Episode(e.support_x.double(), e.support_y.double(), e.query_x.double(), e.query_y.double())
+                for e in episodes]
+    expected = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for episode in episodes:
+        grads = meta.meta_gradient(model, episode, "maml", inner_lr=0.05, loss_fn=F.mse_loss)
+        for n in expected:
+            expected[n] -= 0.1 * grads[n] / len(episodes)
+    loss, accuracy = meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, "maml",
+                                    inner_lr=0.05, loss_fn=F.mse_loss)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[n])
+    assert loss > 0 and accuracy != accuracy  # regression: no accuracy (NaN)
 
 
 # ----------------------------------------------------------------------------- MAML-AD
