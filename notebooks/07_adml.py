@@ -432,7 +432,8 @@ assert leak >= 0.05, f"MAML-AD should score above its clean accuracy in its own 
 # AQ - ADML worst case; measured, seeds 0/1/2: quick +7.4/+14.4/+26.4, full +9.4/+18.5/+32.6 points
 assert aq_gain >= 0.0, f"AQ should be at least as robust as ADML in the worst case, got {aq_gain:+.1%}"
 # ADML - AQ clean; measured, seeds 0/1/2: quick +3.4/+2.0/+0.8, full +3.6/-3.1/-0.4 points
-assert aq["clean"] >= adml["clean"] - 0.08, f"AQ's clean accuracy should stay within 8 points of ADML's, got {aq['clean'] - adml['clean']:+.1%}"
+assert aq["clean"] >= adml["clean"] - 0.08, (
+    f"AQ's clean accuracy should stay within 8 points of ADML's, got {aq['clean'] - adml['clean']:+.1%}")
 
 # %% [markdown]
 # ## 6 · When the support set is the attack
