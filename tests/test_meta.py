@@ -1,11 +1,12 @@
-"""advlab.meta: episodes, MAML's meta-gradient (finite differences, first vs second order), ADML's crossing."""
+"""advlab.meta: episodes, MAML's meta-gradient (finite differences, first vs second order), ADML's crossing,
+the baselines MAML-AD and adversarial querying, and the adversarial-support evaluation."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advlab import data, meta
+from advlab import attacks, data, meta
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,35 @@ def test_bad_inner_loop_arguments_raise(mnist_train):
         meta.meta_step(model, torch.optim.SGD(model.parameters(), 0.1), [episode], method="reptile")
 
 
+@pytest.mark.parametrize("call", ["meta_step", "meta_gradient", "task_loss"])
+def test_unknown_method_raises_naming_the_argument_and_the_choices(mnist_train, call):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    calls = {
+        "meta_step": lambda m: meta.meta_step(model, torch.optim.SGD(model.parameters(), 0.1), [episode], method=m),
+        "meta_gradient": lambda m: meta.meta_gradient(model, episode, method=m),
+        "task_loss": lambda m: meta.task_loss(model, meta.parameters_of(model), episode, method=m),
+    }
+    before = [p.detach().clone() for p in model.parameters()]
+    for bad in ["MAML-AD", "adv-query", "", None]:
+        with pytest.raises(ValueError, match=r"method must be one of .*'maml_ad'.*'adv_query'"):
+            calls[call](bad)
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters())), "a refused call must not train"
+
+
+@pytest.mark.parametrize("method", ["adml", "maml_ad", "adv_query"])
+def test_baselines_refuse_bad_eps_steps_and_a_loss_fn_they_ignore(mnist_train, method):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    with pytest.raises(ValueError, match="eps"):
+        meta.meta_gradient(model, episode, method, eps=-0.1)
+    with pytest.raises(ValueError, match="eps"):
+        meta.meta_gradient(model, episode, method, eps=float("nan"))
+    with pytest.raises(ValueError, match="loss_fn"):
+        meta.meta_gradient(model, episode, method, eps=0.1, loss_fn=F.mse_loss)
+    if method == "adv_query":
+        with pytest.raises(ValueError, match="steps"):
+            meta.meta_gradient(model, episode, method, eps=0.1, attack_steps=0)
+
+
 # ----------------------------------------------------------------------------- MAML
 def test_inner_step_reduces_the_support_loss(mnist_train):
     model, episode = tiny_model(), tiny_episode(mnist_train)
@@ -202,6 +232,215 @@ def test_adml_with_zero_eps_is_twice_maml(mnist_train):
     adml = meta.adml_task_loss(model, params, episode, 0.3, eps=0.0).loss
     maml = meta.maml_task_loss(model, params, episode, 0.3).loss
     torch.testing.assert_close(adml, 2 * maml)
+
+
+def test_batched_fgsm_copies_equal_each_episodes_own_attack(mnist_train):
+    model = tiny_model()
+    episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    params = meta.parameters_of(model)
+    copies = meta.fgsm_copies(model, params, episodes, 0.2)
+    assert len(copies) == len(episodes)
+    for episode, (support_adv, query_adv) in zip(episodes, copies):
+        torch.testing.assert_close(support_adv, meta.fgsm_against(model, params, episode.support_x, episode.support_y, 0.2))
+        torch.testing.assert_close(query_adv, meta.fgsm_against(model, params, episode.query_x, episode.query_y, 0.2))
+
+
+@pytest.mark.parametrize("first_order, inner_steps", [(False, 1), (False, 2), (True, 2)])
+@pytest.mark.parametrize("method", ["maml", "adml", "maml_ad", "adv_query"])
+@pytest.mark.parametrize("same_shapes", [True, False])
+def test_meta_step_is_the_mean_of_the_task_gradients(mnist_train, method, first_order, inner_steps, same_shapes):
+    """meta_step computes a meta-batch at once (vmap; batched attacks), or task by task when the shapes differ:
+    either way the update is the mean of the per-task meta-gradients of task_loss."""
+    episodes = [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    if not same_shapes:  # a shorter query set: one task at a time
+        e = episodes[1]
+        episodes[1] = meta.Episode(e.support_x, e.support_y, e.query_x[:5], e.query_y[:5])
+    model = tiny_model()
+    kw = dict(inner_lr=0.5, inner_steps=inner_steps, first_order=first_order, eps=0.2, attack_steps=2)
+    expected = {n: p.detach().clone() for n, p in model.named_parameters()}
+    generator = torch.Generator().manual_seed(5)  # AQ's random starts, drawn episode after episode
+    for episode in episodes:
+        grads = meta.meta_gradient(model, episode, method, generator=generator, **kw)
+        for n in expected:
+            expected[n] -= 0.1 * grads[n] / len(episodes)
+    meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, method,
+                   generator=torch.Generator().manual_seed(5), **kw)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[n])
+
+
+def test_meta_step_on_regression_tasks_is_the_mean_of_the_task_gradients():
+    generator = torch.Generator().manual_seed(0)
+    episodes = [meta.sine_episode(generator, 5, 5) for _ in range(3)]
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(1, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    episodes = [meta.Episode(e.support_x.double(), e.support_y.double(), e.query_x.double(), e.query_y.double())
+                for e in episodes]
+    expected = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for episode in episodes:
+        grads = meta.meta_gradient(model, episode, "maml", inner_lr=0.05, loss_fn=F.mse_loss)
+        for n in expected:
+            expected[n] -= 0.1 * grads[n] / len(episodes)
+    loss, accuracy = meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), episodes, "maml",
+                                    inner_lr=0.05, loss_fn=F.mse_loss)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), expected[n])
+    assert loss > 0 and accuracy != accuracy  # regression: no accuracy (NaN)
+
+
+# ----------------------------------------------------------------------------- MAML-AD
+def test_maml_ad_is_maml_on_fgsm_support_and_fgsm_query(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params, eps, lr = meta.parameters_of(model), 0.2, 0.5
+    # by hand: FGSM against θ (before adaptation) for both sets, then plain MAML on that episode
+    support_adv = meta.fgsm_against(model, params, episode.support_x, episode.support_y, eps)
+    query_adv = meta.fgsm_against(model, params, episode.query_x, episode.query_y, eps)
+    by_hand = meta.Episode(support_adv, episode.support_y, query_adv, episode.query_y)
+    expected = meta.meta_gradient(model, by_hand, "maml", inner_lr=lr, inner_steps=2)
+    got = meta.meta_gradient(model, episode, "maml_ad", inner_lr=lr, inner_steps=2, eps=eps)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+    loss = meta.maml_ad_task_loss(model, params, episode, lr, eps, inner_steps=2).loss
+    torch.testing.assert_close(loss, meta.maml_task_loss(model, params, by_hand, lr, 2).loss)
+    # it is not ADML: no clean term and no crossing
+    adml = meta.adml_task_loss(model, params, episode, lr, eps, inner_steps=2).loss
+    clean_query = meta.Episode(support_adv, episode.support_y, episode.query_x, episode.query_y)
+    assert abs(loss.item() - (adml - meta.maml_task_loss(model, params, clean_query, lr, 2).loss).item()) > 1e-3
+    # the attack mattered: MAML on the clean episode gives another loss
+    assert abs(loss.item() - meta.maml_task_loss(model, params, episode, lr, 2).loss.item()) > 1e-3
+
+
+def test_maml_ad_and_adversarial_querying_with_zero_eps_are_maml(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    maml = meta.meta_gradient(model, episode, "maml", inner_lr=0.3)
+    for method in ["maml_ad", "adv_query"]:
+        got = meta.meta_gradient(model, episode, method, inner_lr=0.3, eps=0.0)
+        for name in maml:
+            torch.testing.assert_close(got[name], maml[name])
+
+
+# ----------------------------------------------------------------------------- adversarial querying
+def test_adversarial_querying_is_maml_on_a_pgd_query_against_the_adapted_parameters(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params, eps, lr, steps = meta.parameters_of(model), 0.2, 0.5, 4
+    # by hand: adapt on the clean support, PGD (random start, alpha 2.5 eps / steps) against θ' ...
+    adapted = meta.adapt(model, params, episode.support_x, episode.support_y, lr, 2)
+    adapted_model = meta.Functional(model, adapted)
+    query_adv = attacks.pgd(adapted_model, episode.query_x, episode.query_y, eps, alpha=2.5 * eps / steps, steps=steps,
+                            random_start=True, generator=torch.Generator().manual_seed(3))
+    assert (query_adv - episode.query_x).abs().max() > eps / 2, "the hand-made query is adversarial"
+    # ... then the adversarial query is data: MAML's meta-gradient on an episode that carries it
+    by_hand = meta.Episode(episode.support_x, episode.support_y, query_adv, episode.query_y)
+    expected = meta.meta_gradient(model, by_hand, "maml", inner_lr=lr, inner_steps=2)
+    got = meta.meta_gradient(model, episode, "adv_query", inner_lr=lr, inner_steps=2, eps=eps, attack_steps=steps,
+                             generator=torch.Generator().manual_seed(3))
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name])
+    loss = meta.adv_query_task_loss(model, params, episode, lr, eps, 2, attack_steps=steps,
+                                    generator=torch.Generator().manual_seed(3)).loss
+    torch.testing.assert_close(loss, meta.maml_task_loss(model, params, by_hand, lr, 2).loss)
+    # the adversarial query raises the adapted model's loss over the clean query
+    assert loss.item() > meta.maml_task_loss(model, params, episode, lr, 2).loss.item() + 1e-3
+
+
+def test_batched_pgd_queries_equal_each_episodes_own_pgd(mnist_train):
+    model, episodes = tiny_model(), [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    params, eps, steps = meta.parameters_of(model), 0.2, 3
+    adapted = [meta.adapt(model, params, e.support_x, e.support_y, 1.0) for e in episodes]
+    got = meta.pgd_queries(model, adapted, [e.query_x for e in episodes], [e.query_y for e in episodes], eps, steps,
+                           torch.Generator().manual_seed(1))
+    generator = torch.Generator().manual_seed(1)
+    for a, e, x_adv in zip(adapted, episodes, got):
+        expected = attacks.pgd(meta.Functional(model, a), e.query_x, e.query_y, eps, alpha=2.5 * eps / steps, steps=steps,
+                               random_start=True, generator=generator)
+        torch.testing.assert_close(x_adv, expected)
+        assert not x_adv.requires_grad and not torch.equal(x_adv, e.query_x)
+    # query sets of different sizes go one episode at a time, with the same result
+    short = meta.Episode(episodes[1].support_x, episodes[1].support_y, episodes[1].query_x[:5], episodes[1].query_y[:5])
+    mixed = meta.pgd_queries(model, adapted[:2], [episodes[0].query_x, short.query_x], [episodes[0].query_y, short.query_y],
+                             eps, steps, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(mixed[0], got[0])
+    assert mixed[1].shape == short.query_x.shape
+    with pytest.raises(ValueError, match="one entry per episode"):
+        meta.pgd_queries(model, adapted, [e.query_x for e in episodes[:2]], [e.query_y for e in episodes], eps, steps)
+
+
+def test_adversarial_querying_attacks_the_adapted_parameters_not_theta(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    params, eps, lr, steps = meta.parameters_of(model), 0.2, 2.0, 3
+    adapted = meta.adapt(model, params, episode.support_x, episode.support_y, lr)
+    x_adapted = meta.pgd_query(model, adapted, episode.query_x, episode.query_y, eps, steps, torch.Generator().manual_seed(0))
+    x_theta = meta.pgd_query(model, params, episode.query_x, episode.query_y, eps, steps, torch.Generator().manual_seed(0))
+    assert not torch.equal(x_adapted, x_theta), "a large inner step moves the attack"
+    assert not x_adapted.requires_grad and (x_adapted - episode.query_x).abs().max() <= eps + 1e-12
+    loss = meta.adv_query_task_loss(model, params, episode, lr, eps, attack_steps=steps,
+                                    generator=torch.Generator().manual_seed(0)).loss
+    on_adapted = meta.functional_loss(model, adapted, x_adapted, episode.query_y)
+    on_theta = meta.functional_loss(model, adapted, x_theta, episode.query_y)
+    torch.testing.assert_close(loss, on_adapted)
+    assert abs(loss.item() - on_theta.item()) > 1e-3
+
+
+def test_meta_step_trains_every_method_and_leaves_the_episode_alone(mnist_train):
+    episode = tiny_episode(mnist_train)
+    copies = [t.clone() for t in (episode.support_x, episode.support_y, episode.query_x, episode.query_y)]
+    for method in meta.METHODS:
+        model = tiny_model()
+        before = [p.detach().clone() for p in model.parameters()]
+        loss, accuracy = meta.meta_step(model, torch.optim.SGD(model.parameters(), lr=0.1), [episode], method,
+                                        inner_lr=0.1, eps=0.1)
+        assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters())), method
+        assert loss > 0 and 0 <= accuracy <= 1, method
+    for copy, now in zip(copies, (episode.support_x, episode.support_y, episode.query_x, episode.query_y)):
+        assert torch.equal(copy, now)
+
+
+# ----------------------------------------------------------------------------- adversarial support at meta-test time
+def fgsm_attack(f, x, y):
+    return attacks.fgsm(f, x, y, 0.2)
+
+
+def test_poison_support_attacks_the_support_against_theta_only(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    copies = [t.clone() for t in (episode.support_x, episode.support_y, episode.query_x, episode.query_y)]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    flags = [p.requires_grad for p in model.parameters()]
+    poisoned = meta.poison_support(model, episode, fgsm_attack)
+    # the support changed, exactly into FGSM against θ; the query did not
+    expected = meta.fgsm_against(model, meta.parameters_of(model), episode.support_x, episode.support_y, 0.2)
+    torch.testing.assert_close(poisoned.support_x, expected)
+    assert not torch.equal(poisoned.support_x, episode.support_x)
+    assert poisoned.query_x is episode.query_x and torch.equal(poisoned.support_y, episode.support_y)
+    # the caller's tensors and the model are untouched, and no gradient is left behind
+    for copy, now in zip(copies, (episode.support_x, episode.support_y, episode.query_x, episode.query_y)):
+        assert torch.equal(copy, now)
+    for name, p in model.named_parameters():
+        assert torch.equal(before[name], p) and p.grad is None
+    assert [p.requires_grad for p in model.parameters()] == flags
+    assert not poisoned.support_x.requires_grad
+
+
+def test_adversarial_support_accuracy_is_the_clean_query_accuracy_after_adapting_on_the_poison(mnist_train):
+    model, episodes = tiny_model(), [tiny_episode(mnist_train, seed=s) for s in range(3)]
+    lr = 2.0
+    got = meta.adversarial_support_accuracies(model, episodes, lr, 1, fgsm_attack)
+    poisoned = [meta.poison_support(model, e, fgsm_attack) for e in episodes]
+    assert got == meta.adapted_accuracies(model, poisoned, lr, 1)
+    # an attack that changes nothing gives the clean-support accuracies; the FGSM poison changes the adapted model
+    assert meta.adversarial_support_accuracies(model, episodes, lr, 1, lambda f, x, y: x) == \
+        meta.adapted_accuracies(model, episodes, lr, 1)
+    for clean, bad in zip(episodes, poisoned):
+        a = meta.adapted_parameters(model, clean, lr, 1)
+        b = meta.adapted_parameters(model, bad, lr, 1)
+        assert max((a[n] - b[n]).abs().max().item() for n in a) > 1e-4
+
+
+def test_poison_support_refuses_a_bad_attack(mnist_train):
+    model, episode = tiny_model(), tiny_episode(mnist_train)
+    with pytest.raises(TypeError, match="attack"):
+        meta.poison_support(model, episode, "fgsm")
+    with pytest.raises(ValueError, match="attack"):
+        meta.poison_support(model, episode, lambda f, x, y: x[:1])
 
 
 def test_sine_episodes_are_learnable_functions_of_x():
