@@ -45,6 +45,7 @@ seed_epochs = None  # part 1: epochs per run (None: 6 full, 2 quick)
 n_seeds = None  # part 1: seeds per variant in the comparison (None: 4 full, 3 quick)
 n_domain = None  # part 2: source images and target images each (None: 4,000 full, 2,000 quick)
 da_epochs = None  # part 2: epochs (None: 10 full, 4 quick)
+da_seeds = None  # part 2: seeds in the source-only vs DANN comparison (None: 3 full, 2 quick)
 shift = "texture"  # part 2 target domain: "texture", "mnistm" or "invert" (see advlab.data.shift_images)
 batch_size = 64
 n_test = None  # test pairs (part 1) and test images per domain (part 2); None: 1,000; "all": the whole test split
@@ -70,6 +71,7 @@ seed_epochs = seed_epochs or (2 if quick else 6)
 n_seeds = n_seeds or (3 if quick else 4)
 n_domain = n_domain or (2000 if quick else 4000)
 da_epochs = da_epochs or (4 if quick else 10)
+da_seeds = da_seeds or (2 if quick else 3)
 n_test = data.sample_size(n_test, quick, full=data.TEST_PAIRS, small=data.TEST_PAIRS)
 device = config.get_device()
 config.seed_everything(seed)
@@ -206,6 +208,7 @@ print(f"test acc {seed_history.last('test acc'):.1%}; adversarial head on 1 - y:
       f"scored the seed's way (against y): {seed_adv_acc:.1%}")
 # (On two classes, accuracy on 1 - y is 1 - accuracy on y for any head: the sum printed is 1 by construction.)
 print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
+# measured 57.6 % to 89.4 % (notebook seeds 0-4, subset and full-size stand-in, full and quick mode)
 assert adv_acc > 0.5, "the adversary beats chance on 1 - y"
 
 # %% [markdown]
@@ -273,6 +276,8 @@ for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
     print(f"{name}: plain minus GRL per seed " + ", ".join(f"{d:+.1%}" for d in paired.tolist())
           + f"; mean {gap:+.1%} ± {standard_error:.1%} (standard error; unpaired seed-to-seed spread {spread:.1%}): "
           f"the GRL variant is {verdict}")
+    # gap minus this floor, notebook seeds 0-4 on the subset and the full-size stand-in: at least +4.2 points in
+    # full mode and +1.9 in quick mode (both "faster"); "better" at least +15.0 and +3.4
     assert gap > -2 * standard_error - 0.01, f"the GRL head would be {name.split()[0]}; the text must change"
 
 # %% [markdown]
@@ -355,7 +360,8 @@ target_history = fit(target_only, (x_target, y_target_hidden), epochs=da_epochs,
 # Our numbers next to DANN's published ones (JMLR 2016, Table 2, MNIST → MNIST-M). **Our
 # target domain is a different one** (one grey channel, textures cut from MNIST itself,
 # 4,000 or fewer training images, a 2-conv network, a few epochs), so only the *pattern*
-# is comparable: source only < DANN < train on target.
+# is comparable: source only < DANN < train on target (in full mode: see the self-check below for
+# quick mode). These are one seed's numbers; the comparison over several seeds follows.
 
 # %%
 results = {"source only": source_history.last("target acc"), "DANN": dann_history.last("target acc"),
@@ -366,16 +372,78 @@ for name in results:
     print(f"{name:<16}{results[name]:>20.1%}{published[name]:>26.2%}")
 print(f"\nsource test accuracy: source only {source_history.last('source acc'):.1%}, DANN {dann_history.last('source acc'):.1%}")
 gain = results["DANN"] - results["source only"]
-print(f"DANN's gain on the target: {gain:+.1%}")
+print(f"DANN's gain on the target, seed {seed}: {gain:+.1%}")
 
 # %% [markdown]
-# **Self-check.** DANN beats source-only on the target by at least 10 points (a floor set well
-# below the gains we measured over several seeds, in quick and in full mode), and training on
-# the labelled target is better still.
+# **One run is not enough.** Look at DANN's target accuracy in the live plot above: it jumps
+# from epoch to epoch, because the features keep chasing a domain head that keeps changing. The
+# gain of one run is one draw from a wide distribution, so we repeat source only and DANN for
+# `da_seeds` seeds in all (`seed`, `seed + 1`, ...). Each seed draws its own source images,
+# target images and textures, test sets, initial weights and batches, exactly as the runs above
+# did for `seed`; the new runs only skip the live plot and the per-epoch evaluation (their final
+# accuracy is the same either way). Train on target is not repeated: it shows the ceiling, and
+# it beats source only by more than 20 points on every seed we measured (see the self-check).
 
 # %%
-assert gain >= 0.10, f"DANN should gain at least 10 points on the target, got {gain:+.1%}"
-assert results["train on target"] > results["DANN"], "the labelled target is the upper bound"
+def source_only_and_dann(run_seed):
+    """Final target test accuracy of source only and of DANN for one seed: its own data, weights and batches."""
+    x_s, y_s = data.mnist10("train", n=n_domain, seed=run_seed, source=source)
+    x_t, _ = data.shifted_mnist("train", shift, n=n_domain, seed=run_seed + 1, source=source)
+    x_t_test, y_t_test = data.shifted_mnist("test", shift, n=n_test, seed=run_seed + 2, source=source)
+    accuracies = {}
+    for name in ("source only", "DANN"):
+        torch.manual_seed(run_seed)
+        model = (grl.GRLNet(10) if name == "DANN" else SmallCNN(10)).to(device)
+        terms = {"domain loss": grl.DomainAdversarialLoss(x_t, lambd=1.0, gamma=10.0, seed=run_seed)} if name == "DANN" else None
+        fit(model, (x_s, y_s), epochs=da_epochs, batch_size=batch_size, seed=run_seed, lr_schedule=grl.dann_lr_factor,
+            extra_losses=terms, live=False, progress=False)
+        accuracies[name] = evaluate.accuracy(model, x_t_test, y_t_test)
+    return accuracies
+
+
+started = time.perf_counter()
+per_seed = {seed: {name: results[name] for name in ("source only", "DANN")}}
+for run_seed in range(seed + 1, seed + da_seeds):
+    per_seed[run_seed] = source_only_and_dann(run_seed)
+gains = torch.tensor([accuracies["DANN"] - accuracies["source only"] for accuracies in per_seed.values()])
+print(f"{da_seeds - 1} more seeds in {time.perf_counter() - started:.0f} s\n")
+print(f"{'seed':<6}{'source only':>13}{'DANN':>9}{'gain':>9}   (target test accuracy)")
+for (run_seed, accuracies), seed_gain in zip(per_seed.items(), gains.tolist()):
+    print(f"{run_seed:<6}{accuracies['source only']:>13.1%}{accuracies['DANN']:>9.1%}{seed_gain:>+9.1%}")
+spread_text = f" ± {gains.std():.1%} (standard deviation)" if da_seeds > 1 else " (one seed: no spread)"
+print(f"\nDANN's gain on the target over {da_seeds} seeds: mean {gains.mean():+.1%}{spread_text}, smallest {gains.min():+.1%}")
+
+# %% [markdown]
+# **Self-check.** Averaged over the seeds, DANN beats source only on the target by at least
+# 2 points; training on the labelled target beats source only, and in full mode it beats DANN
+# too. The floor was set from measured margins, not from one run: `benchmarks/dann_gain_seeds.py`
+# ran this section for seeds 0-9 on two data sources (the bundled subset, and a full-size
+# stand-in made of 60,000 shifted copies of it: another distribution, not full MNIST), in full
+# and in quick mode, 40 runs in all. DANN gained in every one of them, but by very different
+# amounts: from +2 to +49 points in full mode (on some seeds it stays within a few points of
+# source only for the whole run), from +5 to +33 in quick mode. The mean over the 3 consecutive
+# seeds of a full-mode run was never below +13.6 points; even the 3 weakest seeds of a source
+# average +5.0 (subset) and +7.4 (full-size). So one run's gain says little; the mean over a few
+# seeds, with its spread, is the claim. (Only 3 seeds in full mode and 2 in quick mode, for
+# time: each extra seed costs about 40 s or 10 s of CPU.)
+#
+# In quick mode (4 epochs on 2,000 images) the labelled target run is undertrained and no
+# upper bound: over those 10 seeds DANN tied it once (seed 8 on the subset, both 82.5 %) and came
+# within a point of it once (seed 9), so "better than DANN" is checked in full mode only.
+
+# %%
+# Margins measured by benchmarks/dann_gain_seeds.py (seeds 0-9; subset and full-size stand-in; full and quick mode):
+# - mean gain over a run's consecutive seeds: smallest +13.6 points in full mode (3 seeds; subset, seeds 1-3) and
+#   +14.2 in quick mode (2 seeds; full-size, seeds 5-6): the 2-point floor is 11.6 points below the smallest mean a
+#   run gave; the 3 weakest seeds of a source average +5.0 (subset) and +7.4 (full-size), and even the 3 weakest
+#   of all 20 full-mode runs, mixing sources, +3.8: still 1.8 points above the floor;
+# - train on target minus source only: smallest +21.7 points (quick, full-size, seed 8);
+# - train on target minus DANN, full mode: smallest +4.3 points (subset, seed 5); quick mode: 0.0 (subset, seed 8),
+#   hence that check in full mode only.
+assert gains.mean() >= 0.02, f"DANN should gain at least 2 points on average, got {gains.mean():+.1%}"
+assert results["train on target"] > results["source only"], "the labelled target beats source only"
+if not quick:
+    assert results["train on target"] > results["DANN"], "in full mode the labelled target is the upper bound"
 
 # %% [markdown]
 # ### What the features look like
@@ -450,6 +518,7 @@ def proxy_a_distance(model, n=500, steps=300):
 pad = {name: proxy_a_distance(model) for name, model in [("source only", source_only), ("DANN", dann)]}
 print("proxy A-distance of the frozen features (2 = separable, 0 = indistinguishable): "
       + ", ".join(f"{name} {value:.2f}" for name, value in pad.items()))
+# measured 1.94 to 2.00 for both networks over seeds 0-9, both sources, full and quick mode (benchmarks/dann_gain_seeds.py)
 assert min(pad.values()) > 1.5, "a fresh linear judge separates the domains, before and after DANN"
 
 # %% [markdown]
@@ -541,7 +610,7 @@ explorer
 # that size the domain head has little to learn from and its reversed gradient is mostly noise
 # in the features, so $\lambda = 1$ can come out *worse* than $\lambda = 0$ (the printout says which way it went
 # this time). It is not evidence against DANN; the evidence is the full comparison
-# of section 3, where DANN trains from scratch on thousands of images and its gain is asserted.
+# of section 3, where DANN trains from scratch on thousands of images, over several seeds.
 
 # %%
 run_seconds = explorer.last_seconds
