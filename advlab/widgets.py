@@ -54,6 +54,7 @@ from .liveplot import figure_png
 PLAYER_FRAMES = 12  # values of the first slider a headless explorer precomputes
 PLAYER_DPI = 60  # the player's frames are smaller than the live picture (80 dpi): a report stays light
 PLAYER_COLORS = 128  # frames are stored as palette PNGs: about a third of matplotlib's RGBA size, looks the same
+STATUS_CLASS = "advlab-explorer-status"  # the CSS class of an explorer's status line
 
 
 def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
@@ -67,7 +68,11 @@ def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
 
 
 def readout(control: widgets.ValueWidget, value) -> str:
-    """`value` as the control shows it (its readout format, or plain text)."""
+    """`value` as the control shows it: a selection's label, a slider's readout format, or plain text."""
+    if isinstance(control, widgets.widget_selection._Selection):  # Dropdown, SelectionSlider, ...: the label
+        for label, option in zip(control._options_labels, control._options_values):
+            if option == value:
+                return label
     fmt = getattr(control, "readout_format", None)
     if fmt and isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
@@ -94,6 +99,7 @@ class Explorer:
         self.fig = Figure(figsize=figsize, layout="constrained")  # labels never overlap a neighbour
         self.image = widgets.Image(format="png")
         self.status = widgets.HTML()
+        self.status.add_class(STATUS_CLASS)  # how a browser test finds this line beside other HTML widgets
         self.redraws = 0
         self.last_seconds = 0.0
         self.drawn: dict = {}

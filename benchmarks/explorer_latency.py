@@ -103,7 +103,7 @@ def drag_table(names: list[str], drags: int) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             run_notebook(page, lab, name)
             explorer = ExplorerInPage(page)
-            long_drag = min(30, explorer.steps_in_range())
+            long_drag = explorer.steps_in_range(at_most=30)
             lengths = [3, long_drag] * (drags // 2)
             for load in ("idle", "busy"):
                 burner = None

@@ -136,6 +136,17 @@ def test_a_selection_slider_is_precomputed_over_its_options():
     assert explorer.frame_values(100) == options
     labelled = Explorer(draw_line, slope=SelectionSlider(options=[("flat", 0.0), ("steep", 1.0)], value=0.0))
     assert labelled.frame_values(5) == [0.0, 1.0]  # the values, not the labels
+    labelled.set(slope=1.0)
+    assert labelled.status.value.startswith("<small>slope = steep ·"), "the status names the label the slider shows"
+
+
+def test_the_status_line_names_a_dropdown_choice_by_its_label():
+    from ipywidgets import Dropdown
+
+    explorer = Explorer(draw_line, slope=FloatSlider(value=0.5, min=0, max=1, step=0.5),
+                        width=Dropdown(options={"thin": 1, "thick": 4}, value=1))
+    explorer.set(width=4)
+    assert "slope = 0.50, width = thick ·" in explorer.status.value
 
 
 def test_headless_display_adds_the_player_and_jupyterlab_gets_the_widget_only(monkeypatch):

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from advlab.widgets import STATUS_CLASS
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -203,7 +205,8 @@ class ExplorerInPage:
         self.handle = self.slider.locator(".noUi-handle").first
         self.readout = self.slider.locator(".widget-readout")
         self.label = self.slider.locator(".widget-label").first.inner_text().strip()
-        self.status = self.cell.locator(".widget-html").last
+        # by its class: a notebook may show other HTML widgets in the same cell (notebook 10's saliency line)
+        self.status = self.cell.locator(f".{STATUS_CLASS}")
         self.output = self.cell.locator(".jp-OutputArea-output").filter(has=page.locator(".widget-image"))
 
     def _scroll_to_picture(self, timeout_s: float = 60) -> None:
@@ -256,16 +259,21 @@ class ExplorerInPage:
         return {"steps": steps, "final": final, "seconds": time.perf_counter() - last_press,
                 "status": self.status.inner_text()}
 
-    def steps_in_range(self) -> int:
-        """How many key presses move the slider from its minimum to its maximum."""
+    def steps_in_range(self, at_most: int = 100) -> int:
+        """How many key presses move the slider from its minimum to its maximum (counted, up to `at_most`).
+
+        Counted rather than computed: a SelectionSlider's readout is a label and noUiSlider's aria values
+        are rounded to one decimal, so neither divides into a step count for every slider."""
         self.handle.focus()
+        self.handle.press("End")
+        high = self.readout.inner_text().strip()
         self.handle.press("Home")
-        low = float(self.readout.inner_text())
-        self.handle.press("ArrowRight")
-        step = float(self.readout.inner_text()) - low
-        high = float(self.handle.get_attribute("aria-valuemax"))
+        presses = 0
+        while presses < at_most and self.readout.inner_text().strip() != high:
+            self.handle.press("ArrowRight")
+            presses += 1
         self.handle.press("Home")
-        return max(1, round((high - low) / step)) if step > 0 else 1
+        return max(1, presses)
 
     def redraw_seconds(self) -> float:
         """The redraw time the status line reports."""

@@ -101,7 +101,7 @@ def test_a_slow_explorer_shows_the_end_of_a_long_drag_within_two_redraws(page, j
 
 def measure_drags(explorer: ExplorerInPage, repeats: int = 2) -> dict[int, list[float]]:
     """Seconds from the last key press of a drag until the picture shows the final value, by drag length."""
-    long_drag = min(LONG_DRAG, explorer.steps_in_range())
+    long_drag = explorer.steps_in_range(at_most=LONG_DRAG)
     short_drag = min(SHORT_DRAG, long_drag)
     seconds = {short_drag: [], long_drag: []}
     for _ in range(repeats):
