@@ -225,3 +225,41 @@ def domain_accuracy(model: GRLNet, x_source: torch.Tensor, x_target: torch.Tenso
     """How well the domain head tells the domains apart (domain 0 = source, 1 = target), in eval mode."""
     domains = torch.cat([torch.zeros(len(x_source)), torch.ones(len(x_target))]).long()
     return adversary_accuracy(model, torch.cat([x_source, x_target]), domains)
+
+
+def proxy_a_distance(source_features: torch.Tensor, target_features: torch.Tensor, seed: int = 0,
+                     steps: int = 300) -> float:
+    """Proxy A-distance (Ben-David et al. 2007; Ganin et al. 2016) of two sets of frozen features.
+
+    A fresh linear domain classifier is trained (Adam, lr 1e-2, `steps` full-batch steps) on a random
+    half of the standardised features of both domains and judged on the other half; with its error e,
+
+        d_A = 2 (1 - 2 e)
+
+    2 when the domains are perfectly separable, about 0 when the judge can only guess.
+    """
+    for name, features in (("source_features", source_features), ("target_features", target_features)):
+        if not isinstance(features, torch.Tensor) or features.dim() != 2 or len(features) < 2:
+            raise ValueError(f"{name} must be a [n, d] tensor with n >= 2, got "
+                             f"{tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__}")
+    if source_features.shape[1] != target_features.shape[1]:
+        raise ValueError(f"source_features and target_features need the same width, got "
+                         f"{source_features.shape[1]} and {target_features.shape[1]}")
+    steps = check_int("steps", steps, minimum=1)
+    features = torch.cat([source_features, target_features]).detach().float().cpu()
+    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    domains = torch.cat([torch.zeros(len(source_features)), torch.ones(len(target_features))]).long()
+    order = torch.randperm(len(features), generator=torch.Generator().manual_seed(seed))
+    fit_part, judge_part = order[: len(order) // 2], order[len(order) // 2 :]
+    with torch.random.fork_rng(devices=[]):  # the judge's initial weights come from `seed`; the caller's RNG is untouched
+        torch.manual_seed(seed)
+        judge = nn.Linear(features.shape[1], 2)
+    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-2)
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            F.cross_entropy(judge(features[fit_part]), domains[fit_part]).backward()
+            optimizer.step()
+    with torch.no_grad():
+        error = (judge(features[judge_part]).argmax(1) != domains[judge_part]).float().mean().item()
+    return 2 * (1 - 2 * error)

@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -50,24 +49,10 @@ SHIFT, BATCH_SIZE = "texture", 64
 NOTEBOOK_SEEDS = {"full": 3, "quick": 2}  # notebook 06's da_seeds defaults: its gain assert is on the mean over these
 
 
-def proxy_a_distance(model, x_source_test, x_target_test, seed, n=500, steps=300):
-    """Notebook 06's proxy A-distance of the frozen features (copied from its section 3)."""
+def features_pad(model, x_source_test, x_target_test, seed, n=500):
+    """Notebook 06's proxy A-distance: `grl.proxy_a_distance` of the features of n test images per domain."""
     with torch.no_grad():
-        features = torch.cat([model.features(x_source_test[:n]), model.features(x_target_test[:n])])
-    features = (features - features.mean(0)) / (features.std(0) + 1e-6)
-    domains = torch.cat([torch.zeros(n), torch.ones(n)]).long()
-    order = torch.randperm(2 * n, generator=torch.Generator().manual_seed(seed))
-    fit_part, judge_part = order[:n], order[n:]
-    torch.manual_seed(seed)
-    judge = torch.nn.Linear(features.shape[1], 2)
-    optimizer = torch.optim.Adam(judge.parameters(), lr=1e-2)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        F.cross_entropy(judge(features[fit_part]), domains[fit_part]).backward()
-        optimizer.step()
-    with torch.no_grad():
-        error = (judge(features[judge_part]).argmax(1) != domains[judge_part]).float().mean().item()
-    return 2 * (1 - 2 * error)
+        return grl.proxy_a_distance(model.features(x_source_test[:n]), model.features(x_target_test[:n]), seed=seed)
 
 
 def run(seed: int, source: str, n_domain: int, da_epochs: int) -> dict:
@@ -99,8 +84,8 @@ def run(seed: int, source: str, n_domain: int, da_epochs: int) -> dict:
            "gains per epoch": [d - s for (_, d), (_, s) in zip(dann_history["target acc"],
                                                                 source_history["target acc"])]}
     row["gain"] = row["DANN"] - row["source only"]
-    row["PAD source only"] = proxy_a_distance(source_only, x_source_test, x_target_test, seed)
-    row["PAD DANN"] = proxy_a_distance(dann, x_source_test, x_target_test, seed)
+    row["PAD source only"] = features_pad(source_only, x_source_test, x_target_test, seed)
+    row["PAD DANN"] = features_pad(dann, x_source_test, x_target_test, seed)
     row["cpu s"] = time.process_time() - cpu_started
     return row
 

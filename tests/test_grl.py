@@ -207,3 +207,33 @@ def test_adversary_accuracy_checks_labels():
     x, _ = data.mnist10("test", n=4, seed=0, source="bundled")
     with pytest.raises(ValueError, match="labels"):
         grl.adversary_accuracy(grl.GRLNet(10), x, torch.zeros(3, dtype=torch.long))
+
+
+def test_proxy_a_distance_is_two_for_separable_domains_and_near_zero_for_one_domain():
+    # the statistic's two ends depend on the distributions alone: two clouds far apart, one cloud split in two
+    generator = torch.Generator().manual_seed(0)
+    cloud = torch.randn(600, 8, generator=generator)
+    assert grl.proxy_a_distance(cloud[:300], cloud[300:] + 6.0, seed=0) == 2.0
+    same = grl.proxy_a_distance(cloud[:300], cloud[300:], seed=0)
+    assert abs(same) < 0.3, f"one distribution split in two: the judge guesses, d_A = {same:.2f}"
+    assert grl.proxy_a_distance(cloud[:300], cloud[300:], seed=0) == same, "a seed gives the same number twice"
+
+
+def test_proxy_a_distance_leaves_the_callers_rng_and_features_alone():
+    features = torch.randn(100, 4, generator=torch.Generator().manual_seed(1))
+    before = features.clone()
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    grl.proxy_a_distance(features[:50], features[50:], seed=5, steps=20)  # views of the caller's tensor
+    assert torch.equal(torch.rand(3), expected_next)
+    assert torch.equal(features, before)
+
+
+def test_proxy_a_distance_names_a_bad_argument():
+    with pytest.raises(ValueError, match="target_features"):
+        grl.proxy_a_distance(torch.zeros(10, 3), torch.zeros(10))
+    with pytest.raises(ValueError, match="same width"):
+        grl.proxy_a_distance(torch.zeros(10, 3), torch.zeros(10, 4))
+    with pytest.raises(ValueError, match="steps"):
+        grl.proxy_a_distance(torch.zeros(10, 3), torch.ones(10, 3), steps=0)
