@@ -492,11 +492,11 @@ print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case 
 #   while its FGSM accuracy stays high: the one step it was trained against no longer finds
 #   the loss's maximum. Whether its FGSM accuracy also climbs above its clean accuracy, the label-
 #   leaking signature, depends on the run: compare FGSM with "FGSM from prediction" in the table
-#   (the printout above gives the difference; in full mode's longer run it is positive, and the
-#   check below asks for it there; in quick mode's short run it need not be). Label leaking explains
-#   only that difference. Any excess of FGSM accuracy over clean accuracy beyond it has a plainer
-#   cause: this run's loss has no clean term, so FGSM images *are* its training distribution, and
-#   the clean images are the shifted ones.
+#   (the printout above gives the difference). At this scale that difference is small and its sign
+#   changes with the data and the seed, so this notebook prints it and does not check it. Label
+#   leaking explains only that difference. Any excess of FGSM accuracy over clean accuracy beyond it
+#   has a plainer cause: this run's loss has no clean term, so FGSM images *are* its training
+#   distribution, and the clean images are the shifted ones.
 # * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
 #   robustness; adding PGD from random starts takes it to a few percent (the next column). The
 #   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
@@ -514,21 +514,19 @@ print(f"fast-AT (1.25 eps): PGD from x says {fixed[from_x]:.1%}, the worst case 
 # **Self-checks** on the fair evaluation: FGSM training's worst-case accuracy is at most 5 % while
 # its FGSM accuracy is at least 15 points higher; PGD from $x$ overstates fast-AT by at least 8
 # points, and under the worst case fast-AT keeps at most 10 %; early stopping leaves both recipes
-# below 30 %; in full mode, FGSM built from the true label scores at least 3 points higher than
-# FGSM built from the prediction (label leaking).
+# below 30 %. Label leaking is printed above, not checked.
 
 # %%
 # Measured with seed 0, quick mode (full mode, same training in a script): worst case 0 % (0 %), FGSM 47 points
 # above it (70.5); fast-AT 15 % from x against 2 % worst case (23 % against 3.5-4 %); early-stopped at most 14 %;
-# label leaking in full mode 7.5 points.
+# label leaking (FGSM from the label minus FGSM from the prediction, full mode, seed 0): +7.5 points on the
+# bundled subset, -1.0 on the full-size stand-in data, so it is printed, not asserted.
 assert collapsed[worst] <= 0.05, "FGSM training's worst-case PGD accuracy collapses"
 assert collapsed["FGSM"] - collapsed[worst] >= 0.15, "while its FGSM accuracy stays high"
 assert fixed[from_x] - fixed[worst] >= 0.08, "PGD from x overstates fast-AT's robustness"
 assert fixed[worst] <= 0.10, "under a fair attack fast-AT keeps little robustness at eps 0.3 in this setting"
 assert max(stopped[name][worst] for name in ("FGSM training", "fast-AT, step 1.25 eps")) < 0.3, \
     "early stopping does not rescue single-step training at eps 0.3 here"
-if not quick:
-    assert leak >= 0.03, "label leaking: FGSM from the true label is easier for the FGSM-trained model"
 
 # %% [markdown]
 # ## 5 · Perturbing an embedding: the NLP-competition pattern (seeds 001 and 004)

@@ -65,8 +65,8 @@ meta_batch = 4  # episodes per outer step
 inner_lr = 0.4
 inner_steps = 1
 outer_lr = 1e-3
-eps = 0.15  # FGSM eps of ADML's and MAML-AD's training, AQ's PGD eps, and the evaluation's
-aq_steps = 3  # PGD steps of adversarial querying's training attack (random start, alpha = 2.5 eps / steps)
+eps = 0.15  # the FGSM eps of ADML and MAML-AD training, the PGD eps of AQ, and the evaluation eps
+aq_steps = 3  # PGD steps of the adversarial-querying training attack (random start, step size 2.5 eps / steps)
 n_test_episodes = None  # None: 200 (full) or 50 (quick)
 n_baseline_episodes = None  # the first test episodes the baselines (and section 6) are scored on; None: half of n_test_episodes
 sine_iterations = None  # None: 600 (full) or 300 (quick)
@@ -366,7 +366,10 @@ assert clean_gap >= -0.05, f"ADML's clean accuracy should stay within 5 points o
 # **Self-check** (what every run of ours showed, with the margins in the comments): ADML beats
 # MAML-AD by at least 20 points, clean or in the worst case; MAML-AD is no more robust than a
 # constant answer and scores higher in its own training game than on clean data; AQ is at least
-# as robust as ADML in the worst case, with a clean accuracy within 8 points of ADML's.
+# as robust as ADML in the worst case. Whether AQ keeps ADML's clean accuracy is printed, not
+# checked: it changed with the data (see the README). When AQ's clean accuracy falls to near a
+# constant answer's, its worst case is a constant answer's too: robustness bought by giving up the
+# task, which the printed sentence then says.
 
 # %%
 def paired_difference(a, b, column):
@@ -417,7 +420,10 @@ print(f"AQ (clean adaptation, PGD query against the adapted model, no crossing):
       f"against ADML's {adml['worst case']:.1%} ({aq_gain:+.1%} ± {aq_half:.1%}), clean {aq['clean']:.1%} against "
       f"{adml['clean']:.1%}. AQ trains only on the half of ADML's crossing that the evaluation tests, θ'_clean "
       "against adversarial queries, with the evaluation's kind of attack; "
-      + ("it matches or beats ADML's robustness, so in this run the other half (θ'_adv on clean queries) "
+      + ("its clean accuracy is near the {:.0%} of a constant answer, so its worst case is a constant answer's: "
+         "it gave up the task rather than learning to resist, and says nothing about the other half of ADML's "
+         "crossing.".format(chance) if aq["clean"] <= chance + 0.10 else
+         "it matches or beats ADML's robustness, so in this run the other half (θ'_adv on clean queries) "
          "adds no robustness that AQ lacks." if aq_gain >= -aq_half else
          "ADML stays ahead, so the other half of the crossing (θ'_adv on clean queries) adds robustness here."))
 
@@ -431,9 +437,9 @@ assert ad["worst case"] <= chance + 0.05, f"MAML-AD should be no more robust tha
 assert leak >= 0.05, f"MAML-AD should score above its clean accuracy in its own training game, got {leak:+.1%}"
 # AQ - ADML worst case; measured, seeds 0/1/2: quick +7.4/+14.4/+26.4, full +9.4/+18.5/+32.6 points
 assert aq_gain >= 0.0, f"AQ should be at least as robust as ADML in the worst case, got {aq_gain:+.1%}"
-# ADML - AQ clean; measured, seeds 0/1/2: quick +3.4/+2.0/+0.8, full +3.6/-3.1/-0.4 points
-assert aq["clean"] >= adml["clean"] - 0.08, (
-    f"AQ's clean accuracy should stay within 8 points of ADML's, got {aq['clean'] - adml['clean']:+.1%}")
+# ADML - AQ clean, printed above, not asserted; measured, seeds 0/1/2: quick +3.4/+2.0/+0.8, full +3.6/-3.1/-0.4
+# points on the bundled subset, but +31.7 points (AQ at 49.6 % clean, a constant answer's) on the full-size
+# stand-in data with seed 0
 
 # %% [markdown]
 # ## 6 · When the support set is the attack
