@@ -239,16 +239,14 @@ def maml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr:
 
 
 def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
-                   inner_steps: int = 1, first_order: bool = False,
-                   adversarial: AdversarialCopies | None = None) -> TaskLoss:
+                   inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
     """ADML: L_q(θ'_clean; FGSM query) + L_q(θ'_adv; clean query), FGSM crafted against θ.
 
     θ'_clean = adapt(θ, clean support), θ'_adv = adapt(θ, FGSM support). The accuracy is the
-    mean over the two crossed query sets. `adversarial` = (FGSM support, FGSM query) already
-    crafted against θ (:func:`fgsm_copies`, as `meta_step` does); None crafts them here.
+    mean over the two crossed query sets.
     """
     eps = check_number("eps", eps, minimum=0)
-    support_adv, query_adv = adversarial or _fgsm_pair(model, params, episode, eps)
+    support_adv, query_adv = _fgsm_pair(model, params, episode, eps)
     theta_clean = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order)
     theta_adv = adapt(model, params, support_adv, episode.support_y, inner_lr, inner_steps, first_order)
     logits_clean_on_adv = functional_call(model, theta_clean, (query_adv,))
@@ -259,18 +257,17 @@ def adml_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr:
 
 
 def maml_ad_task_loss(model: nn.Module, params: Params, episode: Episode, inner_lr: float, eps: float,
-                      inner_steps: int = 1, first_order: bool = False,
-                      adversarial: AdversarialCopies | None = None) -> TaskLoss:
+                      inner_steps: int = 1, first_order: bool = False) -> TaskLoss:
     """MAML-AD: MAML's loss on adversarial data, L_q(θ'_adv; FGSM query), FGSM crafted against θ.
 
         θ'_adv = adapt(θ, FGSM support),   L = L_q(θ'_adv; clip_[0,1](x_q + eps·sign(∇_x L(θ; x_q, y_q))))
 
     The same adversarial copies as ADML's (:func:`fgsm_against`, detached), but no clean data
     and no crossing: one adaptation scored on the query set of its own kind. With eps = 0 it is
-    MAML's loss. `adversarial` as in :func:`adml_task_loss`.
+    MAML's loss.
     """
     eps = check_number("eps", eps, minimum=0)
-    support_adv, query_adv = adversarial or _fgsm_pair(model, params, episode, eps)
+    support_adv, query_adv = _fgsm_pair(model, params, episode, eps)
     adversarial = Episode(support_adv, episode.support_y, query_adv, episode.query_y, episode.classes)
     return maml_task_loss(model, params, adversarial, inner_lr, inner_steps, first_order)
 
@@ -338,33 +335,21 @@ def adv_query_task_loss(model: nn.Module, params: Params, episode: Episode, inne
     with respect to θ flows through θ'(θ), the clean adaptation, and not through x_q'. With
     eps = 0 it is MAML's loss.
     """
-    return _adv_query_task_losses(model, params, [episode], inner_lr, eps, inner_steps, first_order, attack_steps,
-                                  generator)[0]
-
-
-def _adv_query_task_losses(model, params, episodes, inner_lr, eps, inner_steps, first_order, attack_steps, generator):
-    """Adversarial querying's task losses of a meta-batch: every adaptation first, then one batched PGD."""
     eps = check_number("eps", eps, minimum=0)
     check_int("attack_steps", attack_steps, minimum=1)
-    adapted = [adapt(model, params, e.support_x, e.support_y, inner_lr, inner_steps, first_order) for e in episodes]
-    queries = pgd_queries(model, adapted, [e.query_x for e in episodes], [e.query_y for e in episodes], eps,
-                          attack_steps, generator)
-    tasks = []
-    for theta, query_adv, episode in zip(adapted, queries, episodes):
-        logits = functional_call(model, theta, (query_adv,))
-        tasks.append(TaskLoss(F.cross_entropy(logits, episode.query_y), _accuracy(logits, episode.query_y)))
-    return tasks
+    adapted = adapt(model, params, episode.support_x, episode.support_y, inner_lr, inner_steps, first_order)
+    (query_adv,) = pgd_queries(model, [adapted], [episode.query_x], [episode.query_y], eps, attack_steps, generator)
+    logits = functional_call(model, adapted, (query_adv,))
+    return TaskLoss(F.cross_entropy(logits, episode.query_y), _accuracy(logits, episode.query_y))
 
 
 def task_loss(model: nn.Module, params: Params, episode: Episode, method: str = "maml", inner_lr: float = 0.1,
               inner_steps: int = 1, eps: float = 0.0, first_order: bool = False, loss_fn: LossFn = F.cross_entropy,
-              attack_steps: int = 3, generator: torch.Generator | None = None,
-              adversarial: AdversarialCopies | None = None) -> TaskLoss:
+              attack_steps: int = 3, generator: torch.Generator | None = None) -> TaskLoss:
     """One task's meta-loss for `method` in METHODS ("maml", "adml", "maml_ad", "adv_query").
 
     `loss_fn` is MAML's only (the adversarial methods attack a classifier: cross-entropy);
-    `attack_steps` and `generator` are adversarial querying's PGD; `adversarial` holds ADML's
-    and MAML-AD's FGSM copies if they were crafted beforehand (:func:`fgsm_copies`).
+    `attack_steps` and `generator` are adversarial querying's PGD.
     """
     check_choice("method", method, METHODS)
     if method == "maml":
@@ -372,9 +357,9 @@ def task_loss(model: nn.Module, params: Params, episode: Episode, method: str = 
     if loss_fn is not F.cross_entropy:
         raise ValueError(f"loss_fn applies to method 'maml' only; method {method!r} uses cross-entropy")
     if method == "adml":
-        return adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, adversarial)
+        return adml_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
     if method == "maml_ad":
-        return maml_ad_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, adversarial)
+        return maml_ad_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order)
     return adv_query_task_loss(model, params, episode, inner_lr, eps, inner_steps, first_order, attack_steps, generator)
 
 
