@@ -331,14 +331,8 @@ assert gap <= 0.08, "FGM-AT and the gradient penalty reach similar FGM robustnes
 # beside it says whether it is (printed, not asserted: the first-order reading is a guide, not a law).
 
 # %%
-def input_gradient(model, x, y):
-    x = x.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
-    return g.flatten(1)
-
-
 for name in ["standard", "FGM-AT", "grad penalty"]:
-    g = input_gradient(models[name].eval(), x_rob.to(device), y_rob.to(device))
+    g = at.input_gradients(models[name].eval(), x_rob.to(device), y_rob.to(device), create_graph=False)  # [N, 784]
     print(f"{name:>13}: mean ||grad_x J||_2 {g.norm(dim=1).mean():.4f}, ||grad_x J||_1 {g.abs().sum(1).mean():.3f} "
           f"(first-order L-inf gain at eps {eps}: {eps * g.abs().sum(1).mean():.3f}), "
           f"PGD accuracy at eps {eps}: {curves[name]['PGD'][at_train_eps]:.1%}")

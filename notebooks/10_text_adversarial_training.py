@@ -364,6 +364,20 @@ accs = {m: np.array([r["test acc"] for r in rs]) for m, rs in records.items()}
 seconds = {m: np.mean([r["epoch cpu seconds"] for r in rs]) for m, rs in records.items()}
 passes = {m: max([term.passes_per_batch for term in methods[m]()[0].values()], default=1) for m in methods}
 base = accs["baseline"]
+
+
+def paired_t(diff):
+    """Paired t statistic of per-seed differences, t = mean / (sd / sqrt(n)), and the two-sided 95 % point of
+    Student's t with n - 1 degrees of freedom; t is nan when the differences do not vary."""
+    n = len(diff)
+    t = diff.mean() / (diff.std(ddof=1) / np.sqrt(n)) if diff.std() > 0 else np.nan
+    return t, stdtrit(n - 1, 0.975)
+
+
+def verdict(t, critical, up="gain", down="loss"):
+    return up if t > critical else down if t < -critical else "within noise"
+
+
 t_critical = stdtrit(n_seeds - 1, 0.975)
 print(f"validation-selected test accuracy over {n_seeds} seeds ({len(x_test):,} test reviews); "
       f"paired difference to the baseline, same seed")
@@ -371,8 +385,8 @@ print(f"{'method':>22} {'eps':>26} | {'test acc':>15} | {'minus baseline':>16} |
 verdicts = {}
 for m in methods:
     diff = accs[m] - base
-    t_value = diff.mean() / (diff.std(ddof=1) / np.sqrt(n_seeds)) if m != "baseline" and diff.std() > 0 else np.nan
-    verdicts[m] = "gain" if t_value > t_critical else "loss" if t_value < -t_critical else "within noise"
+    t_value, _ = paired_t(diff)  # nan for the baseline itself
+    verdicts[m] = verdict(t_value, t_critical)
     print(f"{m:>22} {epsilons_used[m]:>26} | {accs[m].mean():.1%} ± {accs[m].std(ddof=1):.1%} | "
           f"{diff.mean():+.1%} ± {diff.std(ddof=1):.1%} | {t_value:5.1f} | {seconds[m]:11.2f} | {seconds[m] / seconds['baseline']:10.1f} | {passes[m]}")
 print(f"(± is the standard deviation over seeds; a difference counts when |t| > {t_critical:.2f}, "
@@ -448,8 +462,7 @@ for s_ in range(seed, seed + n_vat_seeds):
         vat_records[name].append(record)
 vat_accs = {name: np.array([r["test acc"] for r in rs]) for name, rs in vat_records.items()}
 vat_diff = vat_accs["VAT"] - vat_accs["supervised only"]
-vat_t = vat_diff.mean() / (vat_diff.std(ddof=1) / np.sqrt(n_vat_seeds)) if vat_diff.std() > 0 else np.nan
-vat_critical = stdtrit(n_vat_seeds - 1, 0.975)
+vat_t, vat_critical = paired_t(vat_diff)
 print(f"{n_labelled} labelled + {len(x_unlabelled):,} unlabelled reviews, {n_vat_seeds} seeds, "
       f"{time.perf_counter() - started:.0f} s")
 for name, values in vat_accs.items():
@@ -476,7 +489,7 @@ def validation_lds(record, run_seed):
 
 lds = {name: np.array([validation_lds(r, s_) for r, s_ in zip(rs, range(seed, seed + n_vat_seeds))])
        for name, rs in vat_records.items()}
-vat_verdict = "gain" if vat_t > vat_critical else "loss" if vat_t < -vat_critical else "within noise"
+vat_verdict = verdict(vat_t, vat_critical)
 print("validation LDS: " + ", ".join(f"{name} {values.mean():.4f}" for name, values in lds.items()))
 print(f"VAT's accuracy change over {n_vat_seeds} seeds: {vat_verdict} "
       f"({vat_diff.mean():+.1%} ± {vat_diff.std(ddof=1):.1%}, gains on {(vat_diff > 0).sum()} of {n_vat_seeds} seeds)")
@@ -640,8 +653,8 @@ plt.show()
 edit_verdicts, embed_gains = {}, {}
 for m in (pgd_name, freelb_name):
     edit_gain = flip["baseline"][:, -1] - flip[m][:, -1]
-    edit_t = edit_gain.mean() / (edit_gain.std(ddof=1) / np.sqrt(n_seeds)) if edit_gain.std() > 0 else np.nan
-    edit_verdicts[m] = "fewer flips" if edit_t > t_critical else "more flips" if edit_t < -t_critical else "within noise"
+    edit_t, _ = paired_t(edit_gain)
+    edit_verdicts[m] = verdict(edit_t, t_critical, up="fewer flips", down="more flips")
     embed_gains[m] = embed_robust[m] - embed_robust["baseline"]
     print(f"{m}: flip rate at k = {edit_budget}, baseline minus it, paired: {edit_gain.mean():+.1%} ± "
           f"{edit_gain.std(ddof=1):.1%} over {n_seeds} seeds, t = {edit_t:.1f} (95 % point {t_critical:.2f}): {edit_verdicts[m]}; "
