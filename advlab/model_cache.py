@@ -67,6 +67,20 @@ def cached_model(
     return model.eval(), False
 
 
+def store(key: Mapping, model: nn.Module, folder: str | Path | None = None) -> Path:
+    """Put a model trained elsewhere under `key`, so a later :func:`cached_model` with that key loads it.
+
+    Notebook 04 trains its models with a live plot (it needs the run, not only the weights) and
+    stores them; notebook 08 asks for the same recipe and loads them instead of training again.
+    Returns the file's path; like the rest of the cache it never fails (an unwritable folder is skipped).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    path = Path(folder or config.cache_dir() / SUBFOLDER) / f"{cache_key(key)}.pt"
+    _store(model, path)
+    return path
+
+
 def _load(model: nn.Module, path: Path) -> bool:
     """Load the state dict at `path` into `model`; False (model untouched) if anything is wrong."""
     if not path.is_file():

@@ -56,7 +56,7 @@ from IPython.display import display
 from ipywidgets import Button, FloatSlider, HBox, Output, VBox
 
 from advlab import adversarial_training as at
-from advlab import attacks, config, data, evaluate, reports
+from advlab import attacks, config, data, evaluate, model_cache, reports
 from advlab.models import SmallCNN
 from advlab.train import fit
 
@@ -138,7 +138,8 @@ assert danskin_error < 1e-5 and clean_error > 0.1, "Danskin: the gradient at the
 # the adversarial loss and the test accuracy (in full mode also under FGSM at the training eps
 # on 50 pairs) while it trains. The gradient penalty uses $\lambda = \epsilon_2/2$: FGM-AT's
 # $\tfrac12 J(x) + \tfrac12 J(x + \epsilon_2 g/\|g\|) \approx J(x) + \tfrac{\epsilon_2}{2}\|g\|$
-# (section 3 shows why).
+# (section 3 shows why). The standard, FGSM-AT and PGD-AT models are also stored in the model cache
+# (`advlab.model_cache`), where notebook 08 finds them instead of training them again.
 
 # %%
 methods = {
@@ -163,6 +164,9 @@ for name, kwargs in methods.items():
     histories[name] = fit(models[name], (x_train, y_train), epochs=epochs, seed=seed, title=name,
                           metrics=metrics, **kwargs)
     plt.close("all")
+for name in ("standard", "FGSM-AT", "PGD-AT"):  # notebook 08 evaluates these three: it loads them instead of training
+    model_cache.store(at.recipe_key(name, eps=eps, train_steps=train_steps, epochs=epochs, n_train=len(y_train),
+                                    seed=seed, data=data.resolve_source(source)), models[name])
 
 # %% [markdown]
 # ## 2 · Who is robust? Clean and robust accuracy for all six

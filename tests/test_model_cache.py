@@ -65,3 +65,28 @@ def test_bad_keys_are_named():
         model_cache.cache_key({})
     with pytest.raises(TypeError, match="key"):
         model_cache.cache_key({"tensor": torch.zeros(1)})
+
+
+def test_a_stored_model_is_what_a_later_cached_model_loads(tmp_path):
+    trained = build()
+    with torch.no_grad():
+        trained.weight.fill_(7.0)
+    path = model_cache.store({"a": 1}, trained, folder=tmp_path)
+    assert path.is_file()
+    calls = []
+    loaded, hit = model_cache.cached_model({"a": 1}, build, make_train(calls), folder=tmp_path)
+    assert hit and calls == [] and torch.equal(loaded.weight, torch.full_like(loaded.weight, 7.0))
+    with pytest.raises(TypeError, match="model"):
+        model_cache.store({"a": 1}, {"weight": 1}, folder=tmp_path)
+
+
+def test_notebook_04_and_08_name_the_same_file_for_a_recipe():
+    from advlab import adversarial_training as at
+
+    common = dict(eps=0.1, epochs=5, n_train=4000, seed=0, data="torchvision")
+    # train_steps decides PGD-AT's weights only: the other recipes ignore it, PGD-AT does not
+    assert at.recipe_key("FGSM-AT", train_steps=7, **common) == at.recipe_key("FGSM-AT", train_steps=3, **common)
+    assert at.recipe_key("PGD-AT", train_steps=7, **common) != at.recipe_key("PGD-AT", train_steps=3, **common)
+    assert at.recipe_key("PGD-AT", train_steps=7, **common) != at.recipe_key("standard", train_steps=7, **common)
+    with pytest.raises(ValueError, match="recipe"):
+        at.recipe_key("TRADES", train_steps=7, **common)
