@@ -27,7 +27,7 @@ import socket
 
 import torch
 
-from . import config
+from . import config, mnist_files
 from .checks import check_choice, check_int
 
 SPLITS = ("train", "test")
@@ -81,17 +81,25 @@ def _announce_source(source: str) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _torchvision_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full MNIST as uint8 [N, 28, 28] images and int64 labels, downloading if needed."""
+    """Full MNIST as uint8 [N, 28, 28] images and int64 labels, downloading if needed.
+
+    Files already on disk are read directly (:func:`advlab.mnist_files.read_idx`); torchvision,
+    whose import costs a kernel about 200 MB, is imported only to download them.
+    """
+    try:
+        return mnist_files.read_idx(config.cache_dir(), split)
+    except (FileNotFoundError, ValueError):
+        pass  # not downloaded yet, or damaged: torchvision downloads (again)
     from torchvision.datasets import MNIST  # imported here: the bundled source works without it
 
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(_DOWNLOAD_TIMEOUT_S)
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            dataset = MNIST(str(config.cache_dir()), train=(split == "train"), download=True)
+            MNIST(str(config.cache_dir()), train=(split == "train"), download=True)  # writes the raw files
     finally:
         socket.setdefaulttimeout(previous_timeout)
-    return dataset.data, dataset.targets.long()
+    return mnist_files.read_idx(config.cache_dir(), split)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,6 +1,8 @@
-"""Full-size stand-in MNIST files, for measuring time and memory at real size without a download.
+"""torchvision's raw MNIST files: read them, and write full-size stand-ins to measure cost offline.
 
-torchvision reads MNIST from four raw IDX files under ``<root>/MNIST/raw/``. Offline, we write
+torchvision reads MNIST from four raw IDX files under ``<root>/MNIST/raw/``. :func:`read_idx`
+reads them without torchvision: importing torchvision (a CUDA build, on PyPI) costs a kernel
+about 200 MB of memory, so advlab imports it only to download. Offline, we write
 files of the real size (60,000 train / 10,000 test) built from the bundled real digits, each
 one shifted by a few pixels so that the copies are not identical:
 
@@ -37,6 +39,25 @@ def write_idx(folder: Path, split: str, images: torch.Tensor, labels: torch.Tens
     n = len(images)
     (raw / image_file).write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes())
     (raw / label_file).write_bytes(struct.pack(">II", 0x801, n) + labels.to(torch.uint8).numpy().tobytes())
+
+
+def read_idx(folder: Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 images [N, 28, 28] and int64 labels [N] from the raw MNIST files of `split` under `folder`.
+
+    IDX format: a big-endian header (magic 0x803 for images, 0x801 for labels; then N, and 28, 28
+    for images) followed by the raw bytes. Raises FileNotFoundError when the files are missing and
+    ValueError when a header does not match.
+    """
+    raw = Path(folder) / "MNIST" / "raw"
+    image_bytes, label_bytes = ((raw / name).read_bytes() for name in _FILES[split])
+    magic, n, rows, cols = struct.unpack(">IIII", image_bytes[:16])
+    label_magic, n_labels = struct.unpack(">II", label_bytes[:8])
+    if (magic, rows, cols, label_magic) != (0x803, 28, 28, 0x801) or n_labels != n \
+            or len(image_bytes) != 16 + n * 784 or len(label_bytes) != 8 + n:
+        raise ValueError(f"{raw} does not hold MNIST's {split} files in IDX format")
+    images = torch.frombuffer(bytearray(image_bytes[16:]), dtype=torch.uint8).view(n, 28, 28)
+    labels = torch.frombuffer(bytearray(label_bytes[8:]), dtype=torch.uint8).long()
+    return images, labels
 
 
 def shifted_copies(images: torch.Tensor, labels: torch.Tensor, n: int, seed: int = 0, max_shift: int = 2):

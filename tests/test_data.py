@@ -1,7 +1,10 @@
 """advlab.data: real MNIST from both sources, the digit-0 mixture task, and bad arguments."""
 
 import hashlib
+import os
 import struct
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -200,3 +203,35 @@ def test_bundled_subset_is_exactly_mlxtends_mnist_data():
     theirs = sorted(map(bytes, pixels.astype("uint8")))
     assert ours == theirs
     assert torch.equal(torch.cat([data._bundled_uint8(s)[1] for s in data.SPLITS]).bincount(), torch.from_numpy(labels).bincount())
+
+
+def test_read_idx_matches_torchvisions_reader_and_rejects_a_foreign_file(tmp_path):
+    from torchvision.datasets import MNIST  # the reference reader
+
+    from advlab import mnist_files
+
+    for split in data.SPLITS:  # torchvision wants all four files
+        x, y = data.load_mnist(split, source="bundled")
+        write_idx_files(tmp_path, split, (x[:50, 0] * 255).round().to(torch.uint8), y[:50])
+    images, labels = mnist_files.read_idx(tmp_path, "test")
+    reference = MNIST(str(tmp_path), train=False)
+    assert torch.equal(images, reference.data) and torch.equal(labels, reference.targets)
+    assert labels.dtype == torch.int64 and images.shape == (50, 28, 28)
+    with pytest.raises(FileNotFoundError):
+        mnist_files.read_idx(tmp_path / "elsewhere", "train")
+    image_file = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    image_file.write_bytes(image_file.read_bytes()[:-1])  # one byte short
+    with pytest.raises(ValueError, match="IDX"):
+        mnist_files.read_idx(tmp_path, "test")
+
+
+def test_full_mnist_on_disk_loads_without_importing_torchvision(tmp_path):
+    """torchvision's import costs a kernel about 200 MB; files already downloaded are read without it."""
+    for split in data.SPLITS:
+        x, y = data.load_mnist(split, source="bundled")
+        write_idx_files(tmp_path, split, (x[:20, 0] * 255).round().to(torch.uint8), y[:20])
+    code = ("import sys; from advlab import data; x, y = data.load_mnist('train', source='auto'); "
+            "print(len(y), data.resolve_source('auto'), 'torchvision' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, ADVLAB_DATA=str(tmp_path)))
+    assert result.stdout.split()[-3:] == ["20", "torchvision", "False"], result.stdout + result.stderr
