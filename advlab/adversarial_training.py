@@ -154,7 +154,6 @@ def setup(method: str, eps: float, **kwargs) -> dict:
     return {"clean_weight": term.clean_weight, "extra_losses": {"adv loss": term}}
 
 
-# ----------------------------------------------------------------------------- gradient penalty
 def recipe_key(recipe: str, *, eps: float, train_steps: int, epochs: int, n_train: int, seed: int,
                data: str) -> dict:
     """The `advlab.model_cache` key of a SmallCNN(2) trained with notebook 04's recipe `recipe`.
@@ -167,6 +166,7 @@ def recipe_key(recipe: str, *, eps: float, train_steps: int, epochs: int, n_trai
             "epochs": epochs, "n_train": n_train, "seed": seed, "data": data, "model": "SmallCNN(2)"}
 
 
+# ----------------------------------------------------------------------------- gradient penalty
 def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str = "2",
                          create_graph: bool = False) -> torch.Tensor:
     """Per-sample ||grad_{x_i} CE(model(x_i), y_i)||_p for p = 2 or 1, [N].

@@ -56,7 +56,7 @@ def cached_model(
     """
     if not callable(build) or not callable(train):
         raise TypeError("build and train must be callables: build() -> model, train(model) -> anything")
-    path = Path(folder or config.cache_dir() / SUBFOLDER) / f"{cache_key(key)}.pt"
+    path = _path(key, folder)
     model = build()
     if not isinstance(model, nn.Module):
         raise TypeError(f"build() must return a torch.nn.Module, got {type(model).__name__}")
@@ -76,9 +76,14 @@ def store(key: Mapping, model: nn.Module, folder: str | Path | None = None) -> P
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    path = Path(folder or config.cache_dir() / SUBFOLDER) / f"{cache_key(key)}.pt"
+    path = _path(key, folder)
     _store(model, path)
     return path
+
+
+def _path(key: Mapping, folder: str | Path | None) -> Path:
+    """The file that holds the model stored under `key`: ``<folder or cache_dir()/models>/<cache_key(key)>.pt``."""
+    return Path(folder or config.cache_dir() / SUBFOLDER) / f"{cache_key(key)}.pt"
 
 
 def _load(model: nn.Module, path: Path) -> bool:
