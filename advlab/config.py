@@ -6,6 +6,8 @@ learner's JupyterLab can steer the same notebooks without editing them:
     ADVLAB_QUICK=1       quick mode: small data, few epochs (what CI runs)
     ADVLAB_DEVICE=cpu    force a device (default: CUDA when available, else CPU)
     ADVLAB_DATA=/path    where downloaded datasets are cached (default ~/.cache/advlab)
+    ADVLAB_RUNS=/path    where finished training runs and evaluations are kept (default
+                         $ADVLAB_DATA/runs); `make test` points it at an empty folder
     ADVLAB_THREADS=1     CPU threads for torch (default: torch's own choice, one per core, but
                          no more than a container's CPU quota allows, as on Binder);
                          1 avoids thrashing when several kernels share a small machine
@@ -29,6 +31,7 @@ DEVICE_ENV = "ADVLAB_DEVICE"
 DATA_ENV = "ADVLAB_DATA"
 THREADS_ENV = "ADVLAB_THREADS"
 HEADLESS_ENV = "ADVLAB_HEADLESS"
+RUNS_ENV = "ADVLAB_RUNS"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -91,6 +94,14 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
 def cache_dir() -> Path:
     """Folder for downloaded datasets (ADVLAB_DATA, default ~/.cache/advlab); created on demand."""
     path = Path(os.environ.get(DATA_ENV) or Path.home() / ".cache" / "advlab")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def runs_dir() -> Path:
+    """Folder of the run cache (:mod:`advlab.runs`): ADVLAB_RUNS, default ``cache_dir()/runs``; created on demand."""
+    value = os.environ.get(RUNS_ENV)
+    path = Path(value) if value else cache_dir() / "runs"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -13,6 +13,9 @@ training progress p in [0, 1] (for schedules such as DANN's lambda(p)).
 
 ``metrics`` are evaluated at the end of every epoch (model in eval mode) and plotted
 beside the training accuracy, e.g. ``{"test acc": lambda m: accuracy(m, x_test, y_test)}``.
+They only observe: they run on a copy of torch's random-number state, so a metric that draws
+random numbers never changes the training run (the same weights with or without metrics).
+``advlab.runs.fit`` is this loop through the run cache: trained once, then loaded.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def fit(
     progress: bool = True,
     title: str | None = None,
     points_per_epoch: int = 20,
+    on_epoch_end: Callable[[nn.Module, int], None] | None = None,
 ) -> History:
     """Train `model` in place on ``train_data = (x, y)``; return the History of its curves.
 
@@ -75,6 +79,8 @@ def fit(
 
     Optimizer: Adam(lr) unless one is given. ``lr_schedule(p)`` multiplies the learning
     rate at progress p. The same `seed` gives the same batches and the same numbers.
+    ``on_epoch_end(model, epoch)`` is called after each epoch's metrics (the run cache keeps
+    the weights of every epoch through it).
     """
     x, y = train_data
     if not isinstance(x, torch.Tensor) or not (x.is_floating_point() or x.dtype == torch.int64):
@@ -129,6 +135,8 @@ def fit(
         history.log("train acc", epoch + 1, correct / len(x))
         history.epoch_seconds.append(time.perf_counter() - started)
         _log_metrics(model, metrics, history, epoch + 1)
+        if on_epoch_end is not None:
+            on_epoch_end(model, epoch + 1)
         if plot:
             plot.update(history, force=True, final=epoch + 1 == epochs)
     bar.close()
@@ -156,7 +164,10 @@ def _train_step(model, optimizer, x, y, clean_weight, extra_losses, progress) ->
 
 
 def _log_metrics(model: nn.Module, metrics: Mapping[str, Metric], history: History, epoch: int) -> None:
-    with eval_mode(model):
+    if not metrics:
+        return
+    device = model_device(model)
+    with eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         for name, metric in metrics.items():
             history.log(name, epoch, metric(model))
 
