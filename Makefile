@@ -37,8 +37,9 @@ report: setup
 # Two test files at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel, in
 # order), one torch thread each: small models gain little from a second thread, so two files on two
 # cores finish sooner than one file on both.
+# The notebooks run against an empty run cache (ADVLAB_RUNS), so every test trains and evaluates for real.
 test: setup
-	ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
+	ADVLAB_RUNS=$$(mktemp -d) ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
 
 bench: setup
 	$(BIN)/python benchmarks/explorer_latency.py

@@ -23,6 +23,30 @@ def test_small_cnn_is_the_seed_architecture():
     assert count_parameters(model) == 416 + 14436 + 3530
 
 
+def seed_order_logits(model, x):
+    """The seed's network with the same weights: conv -> ReLU -> pool, contiguous (NCHW) tensors."""
+    conv1, conv2 = model.extractor[0], model.extractor[3]
+    pool = torch.nn.functional.max_pool2d
+    h = pool(torch.relu(torch.nn.functional.conv2d(x, conv1.weight.contiguous(), conv1.bias, padding=2)), 2)
+    h = pool(torch.relu(torch.nn.functional.conv2d(h, conv2.weight.contiguous(), conv2.bias, padding=2)), 2)
+    return model.head(h.flatten(1))
+
+
+def test_pool_before_relu_in_channels_last_is_the_seeds_network(small_mixture):
+    x, y = small_mixture
+    torch.manual_seed(0)
+    model = SmallCNN()
+    x = x[:64].clone().requires_grad_(True)
+    ours, seeds = model(x), seed_order_logits(model, x)
+    assert torch.allclose(ours, seeds, atol=1e-5) and not torch.equal(ours, torch.zeros_like(ours))
+    loss = torch.nn.functional.cross_entropy
+    (grad_ours,) = torch.autograd.grad(loss(ours, y[:64]), x)
+    (grad_seeds,) = torch.autograd.grad(loss(seeds, y[:64]), x)
+    assert torch.allclose(grad_ours, grad_seeds, atol=1e-6)
+    assert (grad_ours.sign() == grad_seeds.sign()).float().mean() > 0.999, "FGSM's sign is the same"
+    assert grad_ours.is_contiguous(), "the input's gradient keeps the input's layout"
+
+
 def test_forward_is_head_of_features(small_mixture):
     x, _ = small_mixture
     model = SmallCNN()
