@@ -31,8 +31,11 @@ setup: $(STAMP) $(LAB_OVERRIDES)
 lab: setup
 	$(BIN)/jupyter lab notebooks/
 
+# `make report -j 2` runs two notebooks at a time (make's own -j is read from MAKEFLAGS); without -j,
+# one per CPU core. Either way each kernel gets one torch thread when several run at once.
+REPORT_JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
 report: setup
-	$(BIN)/python -m advlab.reports
+	$(BIN)/python -m advlab.reports $(if $(REPORT_JOBS),-j $(REPORT_JOBS))
 
 # Two test files at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel, in
 # order), one torch thread each: small models gain little from a second thread, so two files on two

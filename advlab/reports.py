@@ -4,6 +4,13 @@
     python -m advlab.reports --quick              # quick mode (what CI runs)
     python -m advlab.reports 00 03 -p seed 1      # notebooks whose name starts with 00 or 03, seed=1
     python -m advlab.reports -f params.yaml       # parameters from a YAML file
+    python -m advlab.reports -j 2                 # two notebooks at a time (default: one per CPU core)
+
+With ``-j N`` (N > 1) the notebooks run as N parallel processes, each kernel with one torch
+thread (``ADVLAB_THREADS=1`` unless already set): small models gain little from a second
+thread, so N notebooks on N cores finish sooner than one notebook on all of them. They share
+the run cache (:mod:`advlab.runs`), whose writes are atomic, so two notebooks that want the same
+training run never read a torn file (at worst both compute it).
 
 One failing notebook does not hide the others: every notebook runs, reports/index.html lists
 each one with its status, run time and headline numbers, and the command exits non-zero if
@@ -22,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import concurrent.futures
+import multiprocessing
 import html
 import io
 import os
@@ -272,6 +281,36 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) ->
     return index
 
 
+def default_jobs() -> int:
+    """One notebook per CPU this process may use (a container's quota counts, as on Binder)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(usable, config.cpu_quota() or usable))
+
+
+def run_all(notebooks: list[Path], out_dir: Path, parameters: dict, jobs: int = 1) -> list[ReportResult]:
+    """Run every notebook (``jobs`` at a time, in separate processes); results in the notebooks' order."""
+    if jobs > 1:
+        os.environ.setdefault(config.THREADS_ENV, "1")  # the kernels inherit it
+    results: dict[Path, ReportResult] = {}
+    if jobs == 1:
+        for notebook in notebooks:
+            results[notebook] = _announce(run_notebook(notebook, out_dir, parameters), len(results) + 1, len(notebooks))
+    else:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state shared with this one
+        with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = {pool.submit(run_notebook, notebook, out_dir, parameters): notebook for notebook in notebooks}
+            for future in concurrent.futures.as_completed(futures):
+                results[futures[future]] = _announce(future.result(), len(results) + 1, len(notebooks))
+    return [results[notebook] for notebook in notebooks]
+
+
+def _announce(result: ReportResult, done: int, total: int) -> ReportResult:
+    numbers = ", ".join(f"{name} {value:.1%}" for name, value in result.headline.items())
+    print(f"[{done}/{total}] {result.name}: {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s"
+          + ("" if result.ok else f": {result.error}") + (f" | {numbers}" if numbers else ""), flush=True)
+    return result
+
+
 def _parse_value(text: str):
     """papermill -p style: numbers, True/False/None become Python values, the rest stays a string."""
     import yaml
@@ -288,7 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default reports/)")
     parser.add_argument("--folder", type=Path, default=NOTEBOOKS, help="where the notebooks are (default notebooks/)")
+    parser.add_argument("-j", "--jobs", type=int, default=default_jobs(),
+                        help="notebooks run at a time, one torch thread each (default: the CPU count)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
     parameters = {"quick": args.quick}
     if args.parameters_file:
@@ -300,14 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = find_notebooks(args.notebooks, args.folder)
     os.environ[config.HEADLESS_ENV] = "1"  # the kernels inherit it: nobody watches a report being made
     args.out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for i, notebook in enumerate(notebooks, 1):
-        print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
-        result = run_notebook(notebook, args.out, parameters)
-        numbers = ", ".join(f"{name} {value:.1%}" for name, value in result.headline.items())
-        print(f"{'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s" + ("" if result.ok else f": {result.error}")
-              + (f" | {numbers}" if numbers else ""))
-        results.append(result)
+    started = time.perf_counter()
+    results = run_all(notebooks, args.out, parameters, args.jobs)
+    print(f"wall time {time.perf_counter() - started:.0f} s with {args.jobs} notebook(s) at a time")
     index = write_index(results, args.out, parameters)
     failed = [r.name for r in results if not r.ok]
     print(f"{len(results) - len(failed)} of {len(results)} notebooks ran; gallery: {index}")

@@ -1,5 +1,7 @@
 """advlab.reports: papermill runs with parameters, HTML copies, and failures that do not hide the rest."""
 
+import re
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
@@ -48,12 +50,12 @@ def test_find_notebooks_filters_by_prefix(notebook_folder):
 
 def test_a_failing_notebook_is_reported_and_the_others_still_run(notebook_folder, tmp_path, capfd):
     out = tmp_path / "reports"
-    status = reports.main(["--folder", str(notebook_folder), "--out", str(out), "--quick", "-p", "seed", "7"])
+    status = reports.main(["--folder", str(notebook_folder), "--out", str(out), "--quick", "-p", "seed", "7", "-j", "1"])
     assert status == 1
     captured = capfd.readouterr()  # file-descriptor level: the kernels' own output too
     printed = captured.out
     assert "IPKernelApp" not in captured.out + captured.err, "kernel start-up noise breaks the progress lines"
-    assert "[1/2] 00_good.ipynb ... ok" in printed and "[2/2] 01_broken.ipynb ... FAILED" in printed
+    assert "[1/2] 00_good: ok in" in printed and "[2/2] 01_broken: FAILED in" in printed
     assert "test accuracy 57.0%, a later number 25.0%" in printed  # in the notebook's order
 
     good = nbformat.read(out / "00_good.ipynb", as_version=4)
@@ -73,6 +75,26 @@ def test_a_failing_notebook_is_reported_and_the_others_still_run(notebook_folder
     assert "cdnjs" not in page and "unpkg" not in page and "require.js" not in page
     assert page.count("<math") == 2 and 'display="block"' in page, "math is MathML, drawn without a script"
     assert page.count('class="advlab-player"') == 1 and 'type="range"' in page and 'max="6"' in page  # 0..0.3 by 0.05
+
+
+def test_parallel_jobs_give_the_same_index_and_exit_status(notebook_folder, tmp_path, capfd):
+    pages = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"reports-j{jobs}"
+        status = reports.main(["--folder", str(notebook_folder), "--out", str(out), "--quick", "-j", jobs])
+        assert status == 1, "a failed notebook fails the run, however many run at a time"
+        printed = capfd.readouterr().out
+        assert f"with {jobs} notebook(s) at a time" in printed and "01_broken: FAILED" in printed
+        index = (out / "index.html").read_text()
+        assert index.index("00_good.html") < index.index("01_broken.html"), "the index keeps the notebooks' order"
+        pages[jobs] = index
+    strip_times = lambda page: re.sub(r"[0-9.]+ (s|min)\b", "T", page)  # noqa: E731
+    assert strip_times(pages["1"]) == strip_times(pages["2"])
+
+
+def test_jobs_must_be_positive(notebook_folder, tmp_path):
+    with pytest.raises(SystemExit):
+        reports.main(["--folder", str(notebook_folder), "--out", str(tmp_path), "-j", "0"])
 
 
 def test_remote_references_finds_what_a_page_would_fetch_and_ignores_links():
