@@ -104,7 +104,7 @@ def run_once(notebook_path: Path, overrides: dict, env: dict) -> dict:
     try:
         client = NotebookClient(notebook, timeout=None, kernel_name="python3",
                                 resources={"metadata": {"path": str(notebook_path.parent)}})
-        client.execute()
+        client.execute(extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no start-up warnings in the table
     except Exception as exc:  # a failing cell: report how far it got
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
