@@ -90,7 +90,8 @@ print(f"quick mode: {quick}, epochs: {epochs}, APGD budget: {apgd_steps} steps, 
 # `train_steps + 1` forward/backward passes per batch, so every run goes through the run cache
 # (`advlab.runs`), keyed by everything the weights depend on (data, initial weights, recipe,
 # epochs, seed, advlab's source). Notebook 04 trains the same three recipes on the same data, so
-# after it ran, this notebook loads its runs instead of training them again, and so does a second
+# after it ran, this notebook loads its runs instead of training them again (in quick mode not
+# PGD-AT, which takes fewer PGD steps here than in notebook 04's quick mode), and so does a second
 # run of this one; a missing or damaged entry trains again. The costly evaluations below (attack
 # ladders, the ensembles, the sweeps of section 4) are stored the same way, keyed by the models'
 # weights and the attacks' code and budgets. `retrain = True` computes everything again.
