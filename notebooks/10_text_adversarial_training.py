@@ -62,15 +62,12 @@ vat_epochs = None  # passes over the labelled reviews; None: 24 (full) or 8 (qui
 n_vat_seeds = None  # None: 3
 edit_budget = 3  # section 6: character substitutions per review
 n_attack = None  # test reviews attacked; None: 400 (full) or 150 (quick)
-use_cache = True  # reuse finished runs stored under config.cache_dir(), keyed by every parameter
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
-import copy
-import hashlib
 import html
-import inspect
-import json
 import time
+import types
 from collections import Counter
 
 import matplotlib.pyplot as plt
@@ -82,12 +79,13 @@ from ipywidgets import Dropdown, FloatSlider
 from ipywidgets import HTML as HTMLWidget
 from scipy.special import stdtrit  # quantiles of Student's t
 
-from advlab import attacks, config, evaluate, reports, text
+from advlab import attacks, config, evaluate, reports, runs, text
 from advlab import text_adversarial as ta
-from advlab.train import fit, minibatches
+from advlab.train import minibatches
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 n_seeds = n_seeds or (3 if quick else 5)
 epochs = epochs or (3 if quick else 4)
 n_labelled = n_labelled or (300 if quick else 500)
@@ -284,10 +282,12 @@ assert seed_losses[:, 2].all(), "its backward only doubles the clean gradient"
 # Six trainings per seed, identical except for the loss terms: same initial weights, same
 # batches. Every epoch the **validation** accuracy is measured; each run reports the **test**
 # accuracy of its best validation epoch (no test peeking). The training cost per epoch is the
-# CPU time of the training loop in this process (validation excluded), steadier than wall time
-# on a shared machine. Finished runs are cached under
-# `config.cache_dir()` keyed by every parameter and the source of the code that trains them
-# (a changed parameter or a changed method retrains); set `use_cache = False` to retrain all.
+# CPU time of the training loop (validation excluded), steadier than wall time on a shared
+# machine. Every run goes through the run cache (`advlab.runs.fit`), keyed by everything it
+# depends on (data, initial weights, loss terms and their parameters, the training code): a
+# changed parameter or method trains again, an unchanged one is loaded with the weights of every
+# epoch and its curves, and it reports the CPU time **measured when it was trained** (a curve of
+# the run, stored with it). Set `retrain = True` in the parameters cell to train everything again.
 
 # %%
 pgd_name, freelb_name = f"PGD-{pgd_steps}, per example", f"FreeLB-{freelb_steps}"
@@ -304,59 +304,54 @@ epsilons_used = {"baseline": "-", "FGM, matrix": f"{matrix_eps} (whole matrix)",
                  pgd_name: f"{eps}, alpha {2.5 * eps / pgd_steps:.2f}",
                  "gradient penalty": f"lambda {eps / 2}",
                  freelb_name: f"{eps}, alpha {freelb_term.alpha:.2f}, start {freelb_term.init_mag:.2f}"}
-CODE_VERSION = hashlib.sha256("".join(inspect.getsource(m) for m in (text, ta, fit.__globals__["_train_step"]))
-                              .encode()).hexdigest()[:12]
-cache_folder = config.cache_dir() / "text_adversarial"
 
 
-def cache_path(kind, **key):
-    key |= {"code": CODE_VERSION, "kind": kind, "torch": torch.__version__, "max_len": max_len, "data_seed": seed,
-            "n_train": len(x_train), "model": f"CharCNN {MODEL_SIZE}", "lr": lr}
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_folder / f"{kind}-{digest}.pt"
+def validation_metrics():
+    """The per-epoch metrics of a run: "val acc", and "training CPU s", the CPU seconds of the training loop in
+    each epoch (from the end of the previous epoch's validation to the start of this one's: validation excluded).
+    Both are curves of the run, stored with it, so a loaded run reports the CPU time measured when it trained."""
+    clock = types.SimpleNamespace(since=time.process_time())  # the run cache reads it by its type: not part of a key
+
+    def training_cpu(m):
+        return time.process_time() - clock.since
+
+    def val_acc(m):
+        accuracy = evaluate.accuracy(m, x_val, y_val)
+        clock.since = time.process_time()
+        return accuracy
+
+    return {"training CPU s": training_cpu, "val acc": val_acc}
 
 
 def train_selected(model, train_data, extra_losses, run_seed, run_epochs, title, **fit_kwargs):
-    """fit() with validation selection: returns the best-validation weights and a record of the run."""
-    best = {"val": -1.0, "cpu": 0.0}
-
-    def val_metric(m):
-        cpu_started = time.process_time()
-        accuracy = evaluate.accuracy(m, x_val, y_val)
-        if accuracy > best["val"]:
-            best.update(val=accuracy, state=copy.deepcopy(m.state_dict()))
-        best["cpu"] += time.process_time() - cpu_started
-        return accuracy
-
-    cpu_started = time.process_time()
-    history = fit(model, train_data, epochs=run_epochs, lr=lr, seed=run_seed, extra_losses=extra_losses,
-                  metrics={"val acc": val_metric}, title=title, live=run_seed == seed, **fit_kwargs)
-    train_cpu = time.process_time() - cpu_started - best["cpu"]  # the training loop without the validation passes
+    """runs.fit() with validation selection: loads the best-validation weights into `model`; returns a record of the run."""
+    history = runs.fit(model, train_data, epochs=run_epochs, lr=lr, seed=run_seed, extra_losses=extra_losses,
+                       metrics=validation_metrics(), title=f"{title}, seed {run_seed}", live=run_seed == seed,
+                       **fit_kwargs)
     plt.close("all")
-    model.load_state_dict(best["state"])
-    return {"state": best["state"], "val curve": history.values("val acc"), "val acc": best["val"],
+    val_curve = history.values("val acc")
+    best = int(np.argmax(val_curve))  # the first epoch with the highest validation accuracy
+    model.load_state_dict(history.states[best])  # the weights after epoch best + 1
+    epoch_cpu = history.values("training CPU s")
+    if history.loaded and sum(epoch_cpu) < 0.5 * sum(history.epoch_seconds):
+        # the stored weights were evaluated again with changed metrics: they timed no training, the stored wall time did
+        epoch_cpu = history.epoch_seconds
+    return {"state": history.states[best], "val curve": val_curve, "val acc": val_curve[best],
             "test acc": evaluate.accuracy(model, x_test, y_test), "epoch seconds": history.epoch_seconds,
-            "epoch cpu seconds": train_cpu / run_epochs}
+            "epoch cpu seconds": sum(epoch_cpu) / run_epochs, "cached": history.loaded}
 
 
 def run(method, run_seed):
-    """One cached training run of the comparison."""
-    path = cache_path("compare", method=method, eps=epsilons_used[method], seed=run_seed, epochs=epochs,
-                      batch_size=batch_size, pgd_steps=pgd_steps)
-    if use_cache and path.exists():
-        return torch.load(path, weights_only=False) | {"cached": True}
+    """One training run of the comparison."""
     terms, clean_weight = methods[method]()
-    record = train_selected(new_model(run_seed), (x_train, y_train), terms, run_seed, epochs, method,
-                            batch_size=batch_size, clean_weight=clean_weight)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(record, path)
-    return record | {"cached": False}
+    return train_selected(new_model(run_seed), (x_train, y_train), terms, run_seed, epochs, method,
+                          batch_size=batch_size, clean_weight=clean_weight)
 
 
 started, cpu_started = time.perf_counter(), time.process_time()
 records = {method: [run(method, s) for s in range(seed, seed + n_seeds)] for method in methods}
 n_cached = sum(r["cached"] for rs in records.values() for r in rs)
-print(f"{len(methods) * n_seeds} runs ({n_cached} from the cache) in {time.perf_counter() - started:.0f} s "
+print(f"{len(methods) * n_seeds} runs ({n_cached} loaded from the run cache) in {time.perf_counter() - started:.0f} s "
       f"({time.process_time() - cpu_started:.0f} s CPU)")
 
 # %%
@@ -458,15 +453,9 @@ vat_records = {"supervised only": [], "VAT": []}
 started = time.perf_counter()
 for s_ in range(seed, seed + n_vat_seeds):
     for name in vat_records:
-        path = cache_path("vat", method=name, seed=s_, n_labelled=n_labelled, epochs=vat_epochs, vat_eps=vat_eps)
-        if use_cache and path.exists():
-            vat_records[name].append(torch.load(path, weights_only=False))
-            continue
         extra = {"vat loss": ta.TextVAT(x_unlabelled, unlabelled_batch_size=64, eps=vat_eps, seed=s_)} if name == "VAT" else {}
-        record = train_selected(new_model(s_), (x_train[labelled], y_train[labelled]), extra, s_, vat_epochs,
-                                f"{name}, {n_labelled} labels", batch_size=32)
-        torch.save(record, path)
-        vat_records[name].append(record)
+        vat_records[name].append(train_selected(new_model(s_), (x_train[labelled], y_train[labelled]), extra, s_,
+                                                vat_epochs, f"{name}, {n_labelled} labels", batch_size=32))
 vat_accs = {name: np.array([r["test acc"] for r in rs]) for name, rs in vat_records.items()}
 vat_diff = vat_accs["VAT"] - vat_accs["supervised only"]
 vat_t, vat_critical = paired_t(vat_diff)
@@ -601,10 +590,31 @@ assert p0["probs"][-1] < p0["probs"][0], "moving along the FGM direction lowers 
 # the correctly classified reviews among the first `n_attack` test reviews with every seed's
 # baseline and adversarially trained models, and compare with their robustness **in embedding
 # space** (per-example PGD-10 at the training $\epsilon$).
+# Each model's two attacks go through the run cache (`runs.cached`, keyed by the model's weights
+# and the attack code): a second Run All loads their results instead of attacking again.
 
 # %%
 attacked = ["baseline", "FGM, per example", pgd_name, freelb_name]
 x_att, y_att = x_test[:n_attack], y_test[:n_attack]
+
+
+def attack_model(model):
+    """On the reviews among x_att that `model` classifies correctly: the share flipped by greedy substitution within
+    k = 1 .. edit_budget edits, and the accuracy under per-example PGD-10 in embedding space at the training eps."""
+    correct = evaluate.predict(model, x_att) == y_att
+    tokens, labels = x_att[correct], y_att[correct]
+    candidates = ta.nearest_neighbour_candidates(model, 8)
+    chunks = [ta.greedy_substitution(model, tokens[i : i + 50], labels[i : i + 50], candidates, budget=edit_budget)
+              for i in range(0, len(tokens), 50)]  # 50 reviews at a time keep the kernel's memory small
+    adversarial, edits = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
+    flipped = evaluate.predict(model, adversarial) != labels
+    flip_rates = [(flipped & (edits <= k)).float().mean().item() for k in range(1, edit_budget + 1)]
+    r = ta.embedding_pgd(model, tokens, labels, eps, alpha=2.5 * eps / 10, steps=10)
+    with torch.no_grad():
+        embed_accuracy = (ta.perturbed_logits(model, tokens, r).argmax(1) == labels).float().mean().item()
+    return flip_rates, embed_accuracy
+
+
 flip, embed_robust = {m: [] for m in attacked}, {m: [] for m in attacked}
 started = time.perf_counter()
 for m in attacked:
@@ -612,17 +622,9 @@ for m in attacked:
         model = new_model(s_)
         model.load_state_dict(record["state"])
         model.eval()
-        correct = evaluate.predict(model, x_att) == y_att
-        tokens, labels = x_att[correct], y_att[correct]
-        candidates = ta.nearest_neighbour_candidates(model, 8)
-        chunks = [ta.greedy_substitution(model, tokens[i : i + 50], labels[i : i + 50], candidates, budget=edit_budget)
-                  for i in range(0, len(tokens), 50)]  # 50 reviews at a time keep the kernel's memory small
-        adversarial, edits = torch.cat([c[0] for c in chunks]), torch.cat([c[1] for c in chunks])
-        flipped = evaluate.predict(model, adversarial) != labels
-        flip[m].append([(flipped & (edits <= k)).float().mean().item() for k in range(1, edit_budget + 1)])
-        r = ta.embedding_pgd(model, tokens, labels, eps, alpha=2.5 * eps / 10, steps=10)
-        with torch.no_grad():
-            embed_robust[m].append((ta.perturbed_logits(model, tokens, r).argmax(1) == labels).float().mean().item())
+        flip_rates, embed_accuracy = runs.cached(f"attacks on {m}, seed {s_}", attack_model, model)
+        flip[m].append(flip_rates)
+        embed_robust[m].append(embed_accuracy)
 flip = {m: np.array(v) for m, v in flip.items()}  # [seeds, k]
 embed_robust = {m: np.array(v) for m, v in embed_robust.items()}
 print(f"attacks on {len(x_att)} test reviews x {len(attacked)} methods x {n_seeds} seeds in {time.perf_counter() - started:.0f} s")
