@@ -103,8 +103,9 @@ def run_once(notebook_path: Path, overrides: dict, env: dict) -> dict:
     started, error = time.perf_counter(), None
     try:
         client = NotebookClient(notebook, timeout=None, kernel_name="python3",
-                                resources={"metadata": {"path": str(notebook_path.parent)}})
-        client.execute(extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no start-up warnings in the table
+                                resources={"metadata": {"path": str(notebook_path.parent)}},
+                                extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no start-up warnings
+        client.execute()
     except Exception as exc:  # a failing cell: report how far it got
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     finally:
