@@ -72,6 +72,7 @@ n_baseline_episodes = None  # the first test episodes the baselines (and section
 sine_iterations = None  # None: 600 (full) or 300 (quick)
 n_pool = None  # training images the episodes are drawn from; None: 4,000 (and 1,000 test images); "all": whole splits
 source = "auto"
+retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
 import time
@@ -82,12 +83,14 @@ import torch
 from ipywidgets import FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, meta, plots, reports
+from advlab import attacks, config, data, evaluate, meta, plots, reports, runs
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN, count_parameters
+from advlab.progress import progress_bar
 from advlab.widgets import Explorer
 
 quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
 meta_iterations = meta_iterations or (600 if quick else 1500)
 n_test_episodes = n_test_episodes or (50 if quick else 200)
 n_baseline_episodes = min(n_baseline_episodes or n_test_episodes // 2, n_test_episodes)
@@ -231,8 +234,33 @@ print(f"few_shot_cnn: {count_parameters(model):,} parameters, {1000 * few_shot_s
 # PGD queries), averaged over blocks of 25 meta-iterations. ADML and MAML-AD craft their FGSM
 # examples with $\epsilon = $ `eps` against the current $\theta$; AQ runs `aq_steps` steps of PGD
 # from a random start against the adapted $\theta'$ (all detached: they are data).
+#
+# Each meta-training run goes through the run cache (`runs.cached`): `meta_train` trains the
+# model it is given and returns plain data, its final weights and its per-iteration curves, so a
+# second Run All loads the four runs (one printed line each), redraws the same curves and prints
+# the same numbers, including the training seconds measured when they ran. The plot grows
+# method by method.
 
 # %%
+def meta_train(model, method):
+    """Meta-train `model` in place with `method`; its final weights, per-iteration curves and seconds, as plain data."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
+    sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
+    aq_generator = torch.Generator(device).manual_seed(seed)  # AQ's random starts
+    losses, accuracies, started = [], [], time.perf_counter()
+    bar = progress_bar(meta_iterations, f"meta-training {method}")
+    for iteration in range(1, meta_iterations + 1):
+        episodes = [e.to(device) for e in sampler.batch(meta_batch)]
+        loss, acc = meta.meta_step(model, optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
+                                   attack_steps=aq_steps, generator=aq_generator)
+        losses.append(loss / (2 if method == "adml" else 1))
+        accuracies.append(acc)
+        bar.update(1)
+    bar.close()
+    return {"state": {name: value.detach().cpu().clone() for name, value in model.state_dict().items()},
+            "losses": losses, "accuracies": accuracies, "seconds": time.perf_counter() - started}
+
+
 history = History()
 live = LivePlot(title=f"meta-training on digits 0-5 ({n_way}-way {k_shot}-shot)", xlabel="meta-iteration")
 block = 25
@@ -241,21 +269,14 @@ models, train_seconds = {}, {}
 for method in names:
     torch.manual_seed(seed)
     models[method] = meta.few_shot_cnn(n_way).to(device)
-    optimizer = torch.optim.Adam(models[method].parameters(), lr=outer_lr)
-    sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
-    aq_generator = torch.Generator(device).manual_seed(seed)  # AQ's random starts
-    losses, accuracies, started = [], [], time.perf_counter()
-    for iteration in range(1, meta_iterations + 1):
-        episodes = [e.to(device) for e in sampler.batch(meta_batch)]
-        loss, acc = meta.meta_step(models[method], optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
-                                   attack_steps=aq_steps, generator=aq_generator)
-        losses.append(loss / (2 if method == "adml" else 1))
-        accuracies.append(acc)
-        if iteration % block == 0:
-            history.log(f"{names[method]} meta loss", iteration, np.mean(losses[-block:]))
-            history.log(f"{names[method]} query acc", iteration, np.mean(accuracies[-block:]))
-            live.update(history)
-    train_seconds[method] = time.perf_counter() - started
+    run = runs.cached(f"{names[method]} meta-training", meta_train, models[method], method)
+    models[method].load_state_dict(run["state"])
+    losses, accuracies = run["losses"], run["accuracies"]
+    for iteration in range(block, meta_iterations + 1, block):  # means over blocks of 25 meta-iterations
+        history.log(f"{names[method]} meta loss", iteration, np.mean(losses[iteration - block : iteration]))
+        history.log(f"{names[method]} query acc", iteration, np.mean(accuracies[iteration - block : iteration]))
+    live.update(history)
+    train_seconds[method] = run["seconds"]
 live.update(history, final=True)
 print("training time: " + ", ".join(f"{names[m]} {s:.1f} s ({s / train_seconds['maml']:.1f}x MAML)"
                                     for m, s in train_seconds.items()))
@@ -293,7 +314,7 @@ columns = ["clean", "FGSM", "PGD-10", "worst case"]
 
 
 def query_accuracies(m, episodes):
-    """Per episode: adapt on the clean support, then query accuracy clean, under FGSM, PGD-10 and in the worst case."""
+    """Per episode: adapt on the clean support, then query accuracy clean, under FGSM, PGD-10 and in the worst case (lists)."""
     rows = {"FGSM": meta.adapted_accuracies(m, episodes, inner_lr, inner_steps, fgsm_attack),
             "clean": [], "PGD-10": [], "worst case": []}
     for k, episode in enumerate(episodes):
@@ -303,12 +324,15 @@ def query_accuracies(m, episodes):
         rows["clean"].append(worst.clean_accuracy)
         rows["PGD-10"].append(worst.per_attack[pgd_column])  # correct and PGD failed (the cascade's first column)
         rows["worst case"].append(worst.accuracy)
-    return {column: np.array(rows[column]) for column in columns}
+    return {column: [float(value) for value in rows[column]] for column in columns}
 
 
 baselines = ["maml_ad", "adv_query"]
-per_episode = {method: query_accuracies(m, test_episodes[:n_baseline_episodes] if method in baselines else test_episodes)
-               for method, m in models.items()}
+per_episode = {}  # method -> column -> accuracy per episode
+for method, m in models.items():
+    scored = test_episodes[:n_baseline_episodes] if method in baselines else test_episodes
+    rows = runs.cached(f"{names[method]} on {len(scored)} held-out episodes", query_accuracies, m, scored)
+    per_episode[method] = {column: np.array(values) for column, values in rows.items()}
 results = {method: {column: float(values.mean()) for column, values in rows.items()} for method, rows in per_episode.items()}
 shared = {method: {column: float(values[:n_baseline_episodes].mean()) for column, values in rows.items()}
           for method, rows in per_episode.items()}  # all four on the same first n_baseline_episodes
@@ -395,9 +419,13 @@ def fgsm_everywhere(m, episodes):
     return [meta.Episode(support, e.support_y, query, e.query_y) for (support, query), e in zip(copies, episodes)]
 
 
-shared_episodes = test_episodes[:n_baseline_episodes]
-own_game = {method: float(np.mean(meta.adapted_accuracies(m, fgsm_everywhere(m, shared_episodes), inner_lr, inner_steps)))
+def own_game_accuracies(models, episodes):
+    return {method: float(np.mean(meta.adapted_accuracies(m, fgsm_everywhere(m, episodes), inner_lr, inner_steps)))
             for method, m in models.items()}
+
+
+shared_episodes = test_episodes[:n_baseline_episodes]
+own_game = runs.cached("MAML-AD's training game", own_game_accuracies, models, shared_episodes)
 for baseline in baselines:
     for column in ["clean", "PGD-10", "worst case"]:
         print(verdict("adml", baseline, column))
@@ -458,19 +486,26 @@ assert aq_gain >= 0.0, f"AQ should be at least as robust as ADML in the worst ca
 # comparison: it changed from run to run (see the README).
 
 # %%
-poison_generator = torch.Generator().manual_seed(seed)
+def poisoned_support_accuracies(models, episodes, poison_generator):
+    """Per model and episode: clean-query accuracy after adapting on an FGSM and on a PGD-10 support (lists).
+    PGD's random starts come from `poison_generator`, one generator for all four models in turn."""
 
+    def pgd_poison(f, x, y):
+        return attacks.pgd(f, x, y, eps, alpha=eps / 4, steps=10, random_start=True, generator=poison_generator)
 
-def pgd_poison(f, x, y):
-    return attacks.pgd(f, x, y, eps, alpha=eps / 4, steps=10, random_start=True, generator=poison_generator)
+    return {method: {"FGSM support": meta.adversarial_support_accuracies(m, episodes, inner_lr, inner_steps, fgsm_attack),
+                     "PGD-10 support": meta.adversarial_support_accuracies(m, episodes, inner_lr, inner_steps, pgd_poison)}
+            for method, m in models.items()}
 
 
 support_columns = ["clean support", "FGSM support", "PGD-10 support"]
+poisoned = runs.cached("poisoned supports", poisoned_support_accuracies, models, shared_episodes,
+                       torch.Generator().manual_seed(seed))
 support_per_episode = {
     method: {"clean support": per_episode[method]["clean"][:n_baseline_episodes],
-             "FGSM support": np.array(meta.adversarial_support_accuracies(m, shared_episodes, inner_lr, inner_steps, fgsm_attack)),
-             "PGD-10 support": np.array(meta.adversarial_support_accuracies(m, shared_episodes, inner_lr, inner_steps, pgd_poison))}
-    for method, m in models.items()
+             "FGSM support": np.array(poisoned[method]["FGSM support"]),
+             "PGD-10 support": np.array(poisoned[method]["PGD-10 support"])}
+    for method in models
 }
 support_results = {method: {column: float(values.mean()) for column, values in rows.items()}
                    for method, rows in support_per_episode.items()}
@@ -533,13 +568,20 @@ for method in ["maml", "adml"]:
 # %%
 eps_grid = np.round(np.arange(0, 0.301, 0.025), 3)
 curve_episodes = test_episodes[:20]
-curves, shown = {}, {}
-for method, m in models.items():
-    curves[method] = [float(np.mean(meta.adapted_accuracies(m, curve_episodes, inner_lr, inner_steps,
-                                                             (lambda f, x, y, e=e: attacks.fgsm(f, x, y, e)) if e else None)))
-                      for e in eps_grid]
-    if method not in ("maml", "adml"):
-        continue
+
+
+def fgsm_curves(models, episodes):
+    """Per model: the mean FGSM query accuracy after adaptation at every eps of eps_grid."""
+    return {method: [float(np.mean(meta.adapted_accuracies(m, episodes, inner_lr, inner_steps,
+                                                            (lambda f, x, y, e=e: attacks.fgsm(f, x, y, e)) if e else None)))
+                     for e in eps_grid]
+            for method, m in models.items()}
+
+
+curves = runs.cached("FGSM curves", fgsm_curves, models, curve_episodes)
+shown = {}
+for method in ("maml", "adml"):
+    m = models[method]
     adapted = meta.adapted_parameters(m, curve_episodes[0], inner_lr, inner_steps)
     f = meta.Functional(m, adapted)
     shown[method] = [attacks.fgsm(f, curve_episodes[0].query_x[::2], curve_episodes[0].query_y[::2], e).cpu() for e in eps_grid]
@@ -694,30 +736,52 @@ def sine_mlp():
 
 sine_lr, sine_steps = 0.02, 5
 mse = nn.functional.mse_loss
+
+
+def weights(model):
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def meta_train_sines(model):
+    """MAML on sine tasks, `model` trained in place: its final weights, meta-losses and seconds (plain data)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(seed)
+    meta_losses, started = [], time.perf_counter()
+    for _ in range(sine_iterations):
+        tasks = [meta.sine_episode(generator, 10, 10) for _ in range(10)]
+        loss, _ = meta.meta_step(model, optimizer, tasks, "maml", sine_lr, 1, loss_fn=mse)
+        meta_losses.append(loss)
+    return {"state": weights(model), "losses": meta_losses, "seconds": time.perf_counter() - started}
+
+
+def pretrain_sines(model):
+    """Plain regression on the pooled points of the tasks, `model` trained in place: its final weights."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(sine_iterations):
+        tasks = [meta.sine_episode(generator, 10, 10) for _ in range(10)]
+        pooled_x = torch.cat([torch.cat([t.support_x, t.query_x]) for t in tasks])
+        pooled_y = torch.cat([torch.cat([t.support_y, t.query_y]) for t in tasks])
+        optimizer.zero_grad()
+        mse(model(pooled_x), pooled_y).backward()
+        optimizer.step()
+    return weights(model)
+
+
 torch.manual_seed(seed)
 sine_model = sine_mlp()
-sine_optimizer = torch.optim.Adam(sine_model.parameters(), lr=0.01)
-sine_generator = torch.Generator().manual_seed(seed)
-sine_history, started = History(), time.perf_counter()
-for iteration in range(1, sine_iterations + 1):
-    tasks = [meta.sine_episode(sine_generator, 10, 10) for _ in range(10)]
-    loss, _ = meta.meta_step(sine_model, sine_optimizer, tasks, "maml", sine_lr, 1, loss_fn=mse)
+sine_run = runs.cached("MAML on sines", meta_train_sines, sine_model)  # the run cache: loaded on a second run
+sine_model.load_state_dict(sine_run["state"])
+sine_history = History()
+for iteration, loss in enumerate(sine_run["losses"], start=1):
     sine_history.log("sine meta loss", iteration, loss)
-print(f"{sine_iterations} meta-iterations in {time.perf_counter() - started:.1f} s; "
+print(f"{sine_iterations} meta-iterations in {sine_run['seconds']:.1f} s; "
       f"meta-loss {np.mean(sine_history.values('sine meta loss')[:20]):.2f} -> {np.mean(sine_history.values('sine meta loss')[-20:]):.2f}")
 
 # Finn et al.'s baseline: the same MLP, the same tasks (same generator seed), ordinary regression on all their points
 torch.manual_seed(seed)
 pretrained = sine_mlp()
-pretrain_optimizer = torch.optim.Adam(pretrained.parameters(), lr=0.01)
-pretrain_generator = torch.Generator().manual_seed(seed)
-for iteration in range(1, sine_iterations + 1):
-    tasks = [meta.sine_episode(pretrain_generator, 10, 10) for _ in range(10)]
-    pooled_x = torch.cat([torch.cat([t.support_x, t.query_x]) for t in tasks])
-    pooled_y = torch.cat([torch.cat([t.support_y, t.query_y]) for t in tasks])
-    pretrain_optimizer.zero_grad()
-    mse(pretrained(pooled_x), pooled_y).backward()
-    pretrain_optimizer.step()
+pretrained.load_state_dict(runs.cached("pretraining on pooled sines", pretrain_sines, pretrained))
 
 
 # %%
