@@ -1,6 +1,7 @@
 """Notebook hygiene: each .py/.ipynb pair is in step, committed without outputs, and
 parameterised for papermill. (nbval executes the notebooks themselves: see `make test`.)"""
 
+import re
 from pathlib import Path
 
 import jupytext
@@ -47,3 +48,14 @@ def test_first_code_cell_holds_the_papermill_parameters(source):
 def test_states_its_headline_numbers_for_the_report_index(source):
     code = [cell.source for cell in jupytext.read(source).cells if cell.cell_type == "code"]
     assert sum("reports.headline(" in cell for cell in code) == 1, "one reports.headline(...) cell per notebook"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_runs_go_through_the_run_cache_with_a_retrain_switch(source):
+    """A second Run All loads stored runs (advlab.runs); `retrain = True` computes them again."""
+    code = [cell.source for cell in jupytext.read(source).cells if cell.cell_type == "code"]
+    assert re.search(r"^retrain = False\b", code[0], re.MULTILINE), "the parameters cell offers retrain = False"
+    assert "runs.set_retrain(retrain)" in code[1]
+    text = "\n".join(code)
+    trains = re.search(r"\bfit\(", text) is not None
+    assert not trains or "runs.fit(" in text or "runs.cached(" in text, "training goes through the run cache"
