@@ -216,11 +216,12 @@ print(f"test acc {seed_history.last('test acc'):.1%}; adversarial head on 1 - y:
       f"scored the seed's way (against y): {seed_adv_acc:.1%}")
 # (On two classes, accuracy on 1 - y is 1 - accuracy on y for any head: the sum printed is 1 by construction.)
 print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
-# measured 57.6 % to 89.4 % (notebook seeds 0-4, subset and full-size stand-in, full and quick mode)
-assert adv_acc > 0.5, "the adversary beats chance on 1 - y"
 
 # %% [markdown]
-# The adversarial head learns the flipped label better than chance (checked below), so its
+# Whether one run's adversary beats chance is a draw: the GRL's game ($\lambda = 1$ from the first
+# batch) amplifies float rounding, so the same seed on another CPU kernel can end anywhere from
+# below chance to 90 %. The claim is checked over the seeds of the comparison below. Where the
+# adversarial head learns the flipped label better than chance, its
 # reversed gradient pulls against the label head's, as in the cancellation above; scored the
 # seed's way the same head looks *worse* than chance. Now the honest test of the seed's claim: the same network
 # **without** the GRL head, same data, same initial extractor, same batches, over several
@@ -230,13 +231,20 @@ assert adv_acc > 0.5, "the adversary beats chance on 1 - y"
 # %%
 started = time.perf_counter()
 variant_curves = {"with GRL head": [], "without": []}
+adversary_accuracies = []  # the adversarial head on 1 - y after the last epoch, one per seed
 for run_seed in range(seed, seed + n_seeds):
     for variant in variant_curves:
         history = seed_history if (variant == "with GRL head" and run_seed == seed) else \
             train_seed_variant(variant == "with GRL head", run_seed)[1]
         variant_curves[variant].append(history.values("test acc"))
+        if variant == "with GRL head":
+            adversary_accuracies.append(history.last("adv acc"))
 variant_curves = {variant: torch.tensor(curves) for variant, curves in variant_curves.items()}  # [seeds, epochs]
 print(f"{2 * n_seeds - 1} more runs in {time.perf_counter() - started:.0f} s\n")
+adversary_accuracies = torch.tensor(adversary_accuracies)
+print("adversarial head on 1 - y, per seed: " + ", ".join(f"{a:.1%}" for a in adversary_accuracies.tolist())
+      + f"; mean {adversary_accuracies.mean():.1%} ± {adversary_accuracies.std():.1%} (sd over {n_seeds} seeds)")
+assert adversary_accuracies.mean() > 0.5, "on average over the seeds, the adversary beats chance on 1 - y"
 print(f"{'test accuracy':<16}{'after epoch 1':>22}{f'after epoch {seed_epochs}':>22}")
 for variant, curves in variant_curves.items():
     first, last = curves[:, 0], curves[:, -1]
