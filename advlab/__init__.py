@@ -2,8 +2,8 @@
 
 One module a concept; the data flow one way:
 
-    checks, config, progress -> data (-> mnist_files) | text | model_cache -> models
-        -> attacks | vat | grl | meta -> evaluate -> liveplot -> train
+    checks, config, progress -> data (-> mnist_files) | text -> models
+        -> attacks | vat | grl | meta -> evaluate -> liveplot -> train -> runs
         -> adversarial_training | text_adversarial | certify | smoothing
         -> plots | widgets -> reports -> exercises
 """

@@ -154,18 +154,6 @@ def setup(method: str, eps: float, **kwargs) -> dict:
     return {"clean_weight": term.clean_weight, "extra_losses": {"adv loss": term}}
 
 
-def recipe_key(recipe: str, *, eps: float, train_steps: int, epochs: int, n_train: int, seed: int,
-               data: str) -> dict:
-    """The `advlab.model_cache` key of a SmallCNN(2) trained with notebook 04's recipe `recipe`.
-
-    Everything that decides the weights is in it (``train_steps`` only for PGD-AT), so notebook 04,
-    which trains these models, and notebook 08, which needs them, name the same file.
-    """
-    check_choice("recipe", recipe, ("standard", "FGSM-AT", "PGD-AT"))
-    return {"notebook 04 recipe": recipe, "eps": eps, "train_steps": train_steps if recipe == "PGD-AT" else None,
-            "epochs": epochs, "n_train": n_train, "seed": seed, "data": data, "model": "SmallCNN(2)"}
-
-
 # ----------------------------------------------------------------------------- gradient penalty
 def input_gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: str = "2",
                          create_graph: bool = False) -> torch.Tensor:

@@ -56,6 +56,8 @@ from .liveplot import History, LivePlot
 from .models import model_device
 from .train import fit as train_fit
 
+_FIT_SIGNATURE = inspect.signature(train_fit)
+
 FORMAT = 1  # bump when the layout of a stored entry changes
 # advlab modules whose source decides no number (figures, widgets, reports, exercises): editing them keeps the cache
 PRESENTATION_MODULES = {"plots", "widgets", "reports", "liveplot", "progress", "exercises"}
@@ -241,6 +243,31 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
+def _signature(fn: Callable) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):  # some builtins have none
+        return None
+
+
+def _bound_arguments(signature: inspect.Signature | None, args: tuple, kwargs: Mapping) -> dict:
+    """The call's arguments by parameter name, defaults filled in, in the signature's order.
+
+    So one call written two ways (keywords in another order, a default spelled out or left
+    out, an argument by position or by name) has one key.
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except (AttributeError, TypeError):  # no signature, or a call fn itself will refuse: key on what was given
+        return {"args": list(args), "kwargs": dict(sorted(kwargs.items()))}
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments[name] = dict(sorted(arguments[name].items()))
+    return arguments
+
+
 def _key(kind: str, *objects) -> str:
     return fingerprint(kind, FORMAT, code_version(), torch.__version__, str(config.get_device().type), *objects)
 
@@ -356,7 +383,8 @@ def fit(model: nn.Module, train_data: tuple[torch.Tensor, torch.Tensor], **fit_k
                         "pass lr, or call advlab.train.fit")
     metrics = dict(fit_kwargs.pop("metrics", None) or {})
     title = fit_kwargs.get("title")
-    training = {k: v for k, v in fit_kwargs.items() if k not in FIT_DISPLAY_ARGUMENTS}
+    training = _bound_arguments(_FIT_SIGNATURE, (model, train_data), fit_kwargs | {"metrics": None})
+    training = {k: v for k, v in training.items() if k not in FIT_DISPLAY_ARGUMENTS | {"model", "train_data", "metrics"}}
     run_key = _key("fit", model, train_data, training)
     metrics_key = _key("fit metrics", run_key, metrics)
     terms = dict(fit_kwargs.get("extra_losses") or {})
@@ -447,7 +475,7 @@ def cached(label: str, fn: Callable, *args, **kwargs):
         raise TypeError(f"label must be a non-empty string naming the result, got {label!r}")
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    key = _key("cached", fn, args, kwargs, _rng_state())
+    key = _key("cached", fn, _bound_arguments(_signature(fn), args, kwargs), _rng_state())
     generators = {str(i): a for i, a in enumerate([*args, *kwargs.values()]) if isinstance(a, torch.Generator)}
     entry = _load(key)
     if entry is not None:

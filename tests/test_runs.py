@@ -250,3 +250,21 @@ def test_describe_tells_apart_what_a_computation_could_tell_apart():
     assert runs.fingerprint(0.1) != runs.fingerprint(0.1 + 1e-12)
     assert runs.fingerprint(fresh_model(0)) != runs.fingerprint(fresh_model(1))
     assert runs.fingerprint(fresh_model(0).eval()) != runs.fingerprint(fresh_model(0).train())
+
+
+def test_one_call_written_two_ways_has_one_key(digits, monkeypatch):
+    calls = count_training(monkeypatch)
+    runs.fit(fresh_model(), digits, epochs=1, seed=0, lr=1e-3, live=False, progress=False)
+    runs.fit(fresh_model(), digits, lr=1e-3, progress=False, live=False, seed=0, epochs=1, extra_losses=None)
+    assert calls == [1], "keyword order and a spelled-out default do not change the key"
+
+    def accuracy_at(model, x, y, batch_size=64):
+        return evaluate.accuracy(model, x, y, batch_size)
+
+    evaluations, real_accuracy = [], evaluate.accuracy
+    monkeypatch.setattr(evaluate, "accuracy", lambda *a: evaluations.append(1) or real_accuracy(*a))
+    x, y = digits
+    model = fresh_model().eval()
+    first = runs.cached("acc", accuracy_at, model, x, y)
+    again = runs.cached("acc", accuracy_at, model, y=y, x=x, batch_size=64)
+    assert evaluations == [1] and again == first, "by position or by name, default or spelled out: one key"
