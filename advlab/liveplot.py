@@ -47,12 +47,14 @@ class History(dict):
     """Training curves: ``history[name]`` is a list of ``(epoch, value)`` points.
 
     `epoch` is fractional for values logged within an epoch (0.5 = half-way through the
-    first epoch). ``epoch_seconds`` holds the wall time of each epoch; ``figure`` the final plot.
+    first epoch). ``epoch_seconds`` holds the wall time of each epoch's training loop (metrics not
+included) and ``epoch_cpu_seconds`` its CPU time (steadier on a shared machine); ``figure`` the final plot.
     """
 
     def __init__(self):
         super().__init__()
         self.epoch_seconds: list[float] = []
+        self.epoch_cpu_seconds: list[float] = []
         self.figure: Figure | None = None
 
     def log(self, name: str, epoch: float, value: float) -> None:

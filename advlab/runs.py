@@ -58,7 +58,7 @@ from .train import fit as train_fit
 
 _FIT_SIGNATURE = inspect.signature(train_fit)
 
-FORMAT = 1  # bump when the layout of a stored entry changes
+FORMAT = 2  # bump when the layout of a stored entry changes
 # advlab modules whose source decides no number (figures, widgets, reports, exercises): editing them keeps the cache
 PRESENTATION_MODULES = {"plots", "widgets", "reports", "liveplot", "progress", "exercises"}
 FIT_DISPLAY_ARGUMENTS = {"live", "progress", "title"}  # they change what is shown, not what is trained
@@ -417,7 +417,8 @@ def _train_and_store(model, train_data, fit_kwargs, metrics, terms, run_key, met
     curves = {name: list(points) for name, points in history.items()}
     _store(run_key, {"states": states, "rng": _rng_state(), "changed": _changed_attributes(terms, before_terms),
                      "curves": {n: c for n, c in curves.items() if n not in metrics}, "order": list(curves),
-                     "epoch_seconds": list(history.epoch_seconds), "cpu_seconds": cpu_seconds})
+                     "epoch_seconds": list(history.epoch_seconds),
+                     "epoch_cpu_seconds": list(history.epoch_cpu_seconds), "cpu_seconds": cpu_seconds})
     if metrics:
         _store(metrics_key, {"curves": {n: curves[n] for n in metrics}, "changed": _changed_attributes(metrics, before_metrics)})
     history.states, history.loaded = states, False
@@ -448,6 +449,7 @@ def _history_from(run: dict, measured: dict) -> History:
     for name in [n for n in run["order"] if n in curves] + [n for n in curves if n not in run["order"]]:
         history[name] = [tuple(point) for point in curves[name]]
     history.epoch_seconds = list(run["epoch_seconds"])
+    history.epoch_cpu_seconds = list(run["epoch_cpu_seconds"])
     history.states, history.loaded = run["states"], True
     return history
 

@@ -109,7 +109,7 @@ def fit(
     plot = LivePlot(title=title) if live else None
     bar = progress_bar(epochs * steps_per_epoch, title or "training", disable=not progress)
     for epoch in range(epochs):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model.train()
         running: dict[str, float] = {}
         steps_logged, correct = 0, 0
@@ -134,6 +134,7 @@ def fit(
             bar.set_postfix(loss=f"{values['train loss']:.3f}", epoch=epoch + 1, refresh=False)
         history.log("train acc", epoch + 1, correct / len(x))
         history.epoch_seconds.append(time.perf_counter() - started)
+        history.epoch_cpu_seconds.append(time.process_time() - cpu_started)
         _log_metrics(model, metrics, history, epoch + 1)
         if on_epoch_end is not None:
             on_epoch_end(model, epoch + 1)

@@ -67,7 +67,6 @@ retrain = False  # True: train and evaluate everything again instead of loading 
 # %%
 import html
 import time
-import types
 from collections import Counter
 
 import matplotlib.pyplot as plt
@@ -286,8 +285,9 @@ assert seed_losses[:, 2].all(), "its backward only doubles the clean gradient"
 # machine. Every run goes through the run cache (`advlab.runs.fit`), keyed by everything it
 # depends on (data, initial weights, loss terms and their parameters, the training code): a
 # changed parameter or method trains again, an unchanged one is loaded with the weights of every
-# epoch and its curves, and it reports the CPU time **measured when it was trained** (a curve of
-# the run, stored with it). Set `retrain = True` in the parameters cell to train everything again.
+# epoch and its curves, and it reports the CPU time **measured when it was trained**
+# (`history.epoch_cpu_seconds`, stored with it). Set `retrain = True` in the parameters cell to
+# train everything again.
 
 # %%
 pgd_name, freelb_name = f"PGD-{pgd_steps}, per example", f"FreeLB-{freelb_steps}"
@@ -306,36 +306,17 @@ epsilons_used = {"baseline": "-", "FGM, matrix": f"{matrix_eps} (whole matrix)",
                  freelb_name: f"{eps}, alpha {freelb_term.alpha:.2f}, start {freelb_term.init_mag:.2f}"}
 
 
-def validation_metrics():
-    """The per-epoch metrics of a run: "val acc", and "training CPU s", the CPU seconds of the training loop in
-    each epoch (from the end of the previous epoch's validation to the start of this one's: validation excluded).
-    Both are curves of the run, stored with it, so a loaded run reports the CPU time measured when it trained."""
-    clock = types.SimpleNamespace(since=time.process_time())  # the run cache reads it by its type: not part of a key
-
-    def training_cpu(m):
-        return time.process_time() - clock.since
-
-    def val_acc(m):
-        accuracy = evaluate.accuracy(m, x_val, y_val)
-        clock.since = time.process_time()
-        return accuracy
-
-    return {"training CPU s": training_cpu, "val acc": val_acc}
-
-
 def train_selected(model, train_data, extra_losses, run_seed, run_epochs, title, **fit_kwargs):
     """runs.fit() with validation selection: loads the best-validation weights into `model`; returns a record of the run."""
     history = runs.fit(model, train_data, epochs=run_epochs, lr=lr, seed=run_seed, extra_losses=extra_losses,
-                       metrics=validation_metrics(), title=f"{title}, seed {run_seed}", live=run_seed == seed,
+                       metrics={"val acc": lambda m: evaluate.accuracy(m, x_val, y_val)},
+                       title=f"{title}, seed {run_seed}", live=run_seed == seed,
                        **fit_kwargs)
     plt.close("all")
     val_curve = history.values("val acc")
     best = int(np.argmax(val_curve))  # the first epoch with the highest validation accuracy
     model.load_state_dict(history.states[best])  # the weights after epoch best + 1
-    epoch_cpu = history.values("training CPU s")
-    if history.loaded and sum(epoch_cpu) < 0.5 * sum(history.epoch_seconds):
-        # the stored weights were evaluated again with changed metrics: they timed no training, the stored wall time did
-        epoch_cpu = history.epoch_seconds
+    epoch_cpu = history.epoch_cpu_seconds  # the training loop's CPU time, measured when the run trained (stored with it)
     return {"state": history.states[best], "val curve": val_curve, "val acc": val_curve[best],
             "test acc": evaluate.accuracy(model, x_test, y_test), "epoch seconds": history.epoch_seconds,
             "epoch cpu seconds": sum(epoch_cpu) / run_epochs, "cached": history.loaded}

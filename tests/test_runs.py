@@ -65,6 +65,7 @@ def test_a_second_call_loads_the_run_it_trained(digits, monkeypatch, capsys):
     assert loaded.loaded is True and "loaded the stored run" in capsys.readouterr().out
     assert same_weights(first, second)
     assert dict(loaded) == dict(history) and loaded.epoch_seconds == history.epoch_seconds
+    assert loaded.epoch_cpu_seconds == history.epoch_cpu_seconds and len(history.epoch_cpu_seconds) == 2
     assert all(torch.equal(a, b) for s, t in zip(history.states, loaded.states) for a, b in zip(s.values(), t.values()))
     assert torch.equal(torch.get_rng_state(), rng_after_training)
 
