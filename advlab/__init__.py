@@ -2,9 +2,9 @@
 
 One module a concept; the data flow one way:
 
-    checks, config, progress -> data (-> mnist_files) | text -> models
-        -> attacks | vat | grl | meta -> evaluate -> liveplot -> train -> runs
-        -> adversarial_training | text_adversarial | certify | smoothing
+    checks, config, progress, idx -> data -> mnist_files | text -> models -> attacks
+        -> vat | grl | meta -> evaluate -> liveplot -> train -> runs
+        -> adversarial_training | text_adversarial | smoothing -> certify
         -> plots | widgets -> reports -> exercises
 """
 

@@ -27,7 +27,7 @@ import socket
 
 import torch
 
-from . import config, mnist_files
+from . import config, idx
 from .checks import check_choice, check_int
 
 SPLITS = ("train", "test")
@@ -83,11 +83,11 @@ def _announce_source(source: str) -> None:
 def _torchvision_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Full MNIST as uint8 [N, 28, 28] images and int64 labels, downloading if needed.
 
-    Files already on disk are read directly (:func:`advlab.mnist_files.read_idx`); torchvision,
+    Files already on disk are read directly (:func:`advlab.idx.read_idx`); torchvision,
     whose import costs a kernel about 200 MB, is imported only to download them.
     """
     try:
-        return mnist_files.read_idx(config.cache_dir(), split)
+        return idx.read_idx(config.cache_dir(), split)
     except (FileNotFoundError, ValueError):
         pass  # not downloaded yet, or damaged: torchvision downloads (again)
     from torchvision.datasets import MNIST  # imported here: the bundled source works without it
@@ -99,7 +99,7 @@ def _torchvision_uint8(split: str) -> tuple[torch.Tensor, torch.Tensor]:
             MNIST(str(config.cache_dir()), train=(split == "train"), download=True)  # writes the raw files
     finally:
         socket.setdefaulttimeout(previous_timeout)
-    return mnist_files.read_idx(config.cache_dir(), split)
+    return idx.read_idx(config.cache_dir(), split)
 
 
 @functools.lru_cache(maxsize=None)

@@ -208,21 +208,21 @@ def test_bundled_subset_is_exactly_mlxtends_mnist_data():
 def test_read_idx_matches_torchvisions_reader_and_rejects_a_foreign_file(tmp_path):
     from torchvision.datasets import MNIST  # the reference reader
 
-    from advlab import mnist_files
+    from advlab import idx
 
     for split in data.SPLITS:  # torchvision wants all four files
         x, y = data.load_mnist(split, source="bundled")
         write_idx_files(tmp_path, split, (x[:50, 0] * 255).round().to(torch.uint8), y[:50])
-    images, labels = mnist_files.read_idx(tmp_path, "test")
+    images, labels = idx.read_idx(tmp_path, "test")
     reference = MNIST(str(tmp_path), train=False)
     assert torch.equal(images, reference.data) and torch.equal(labels, reference.targets)
     assert labels.dtype == torch.int64 and images.shape == (50, 28, 28)
     with pytest.raises(FileNotFoundError):
-        mnist_files.read_idx(tmp_path / "elsewhere", "train")
+        idx.read_idx(tmp_path / "elsewhere", "train")
     image_file = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     image_file.write_bytes(image_file.read_bytes()[:-1])  # one byte short
     with pytest.raises(ValueError, match="IDX"):
-        mnist_files.read_idx(tmp_path, "test")
+        idx.read_idx(tmp_path, "test")
 
 
 def test_full_mnist_on_disk_loads_without_importing_torchvision(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from advlab import data, mnist_files
+from advlab import data, idx, mnist_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +66,7 @@ def test_sample_size_rejects_nonsense_naming_the_argument(bad):
 
 def test_write_idx_rejects_wrong_images(tmp_path):
     with pytest.raises(ValueError, match="images"):
-        mnist_files.write_idx(tmp_path, "train", torch.zeros(3, 28, 28), torch.zeros(3))
+        idx.write_idx(tmp_path, "train", torch.zeros(3, 28, 28), torch.zeros(3))
 
 
 @pytest.mark.skipif(os.environ.get("ADVLAB_SLOW") != "1",
