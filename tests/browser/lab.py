@@ -58,7 +58,9 @@ def running_jupyterlab(state: Path, quick: bool = True):
     # the project's JupyterLab defaults, as `make setup` and binder/postBuild install them
     (state / "app-settings").mkdir()
     shutil.copy(ROOT / "settings" / "jupyterlab-overrides.json", state / "app-settings" / "overrides.json")
-    env = {**os.environ, "ADVLAB_QUICK": "1" if quick else "0", "JUPYTER_RUNTIME_DIR": str(state / "runtime")}
+    # an empty run cache of its own: a learner's first Run All trains (and the live plot is watched redrawing)
+    env = {**os.environ, "ADVLAB_QUICK": "1" if quick else "0", "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
+           "ADVLAB_RUNS": str(state / "runs")}
     env.pop("ADVLAB_HEADLESS", None)  # a person watches JupyterLab
     command = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",

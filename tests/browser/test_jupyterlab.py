@@ -24,7 +24,7 @@ def test_notebook_00_live_plot_updates_in_place_and_its_explorer_responds(page, 
     open_notebook(page, jupyterlab, "00_digit0_mixture")
     run_all_cells(page)
 
-    training = cell_containing(page, "history = fit(")
+    training = cell_containing(page, "history = runs.fit(")
     figure = training.locator(".jp-OutputArea-output img")
     frames, most_images = [], 0
     deadline = time.time() + RUN_TIMEOUT_S
