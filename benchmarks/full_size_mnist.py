@@ -10,7 +10,7 @@ There is no internet here, so the full-size data are stand-ins written by
 torchvision's raw format, loaded through ``source="torchvision"`` exactly as real full MNIST
 would be. They measure **time and memory only, never accuracy**. Each notebook runs in a fresh
 process through papermill (advlab.reports); the peak memory is the largest child's peak
-resident set, the kernel's. Prints a markdown table for the README, with the targets:
+resident set, the kernel's. Prints a markdown table for docs/performance.md, with the targets:
 peak kernel memory < 1.5 GB; full-size CPU time within 1.5x of the subset's. Beside the wall time
 it prints the CPU time (user + system) of the run and its kernel: on a machine shared with other
 jobs the wall time grows with the load, the CPU time much less, and with one thread

@@ -5,7 +5,7 @@
 
 Each run executes the notebook with papermill in a child process (advlab.reports) and reads
 the largest child's peak resident memory (the kernel, which imports torch and holds the data).
-Prints a markdown table ready for the README.
+Prints a markdown table ready for docs/performance.md.
 """
 
 from __future__ import annotations

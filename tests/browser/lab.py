@@ -36,7 +36,7 @@ RUN_TIMEOUT_S = 600  # a quick-mode notebook on a busy 2-core machine
 # every notebook with a slider explorer
 # Every notebook with an explorer; each drag test runs its notebook in JupyterLab first, minutes
 # for all of them, so `make test` drags two quick ones (00's is in the live-plot test) and
-# ADVLAB_BROWSER_ALL=1 drags them all (what the README's latency table comes from).
+# ADVLAB_BROWSER_ALL=1 drags them all (what docs/performance.md's latency table comes from).
 ALL_EXPLORER_NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py") if "Explorer(" in p.read_text())
 EXPLORER_NOTEBOOKS = ALL_EXPLORER_NOTEBOOKS if os.environ.get("ADVLAB_BROWSER_ALL") == "1" else [
     n for n in ALL_EXPLORER_NOTEBOOKS if n.startswith(("00", "01", "07"))]
