@@ -151,6 +151,13 @@ def checkpoints_without_floor(steps):
     return out
 
 
+def one_radius_bounds(layer, lower, upper, one_radius):
+    """Interval bounds with one radius for all features, e.g. one_radius = lambda r: r.mean()."""
+    centre, radius = layer((lower + upper) / 2), one_radius((upper - lower) / 2)
+    spread = radius * layer.weight.abs().sum(dim=1)
+    return centre - spread, centre + spread
+
+
 def pgd_loop(step, eval_mode=True):
     """A learner's PGD loop around one step rule step(x_adv, x, g, eps, alpha)."""
 
@@ -273,7 +280,8 @@ WRONG = [
     ("01.fgsm", in_eval(lambda m, x, y, e: x * float("nan")), "nan", "NaN"),
     ("02.unit_l2", lambda g: g.div_(g.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)), "mutated_input",
      "in place"),
-    ("03.pgd_step", lambda xa, x, g, e, a: xa.add_(a * g.sign()).clamp_(0, 1), "mutated_input", "in place"),
+    ("03.pgd_step", lambda xa, x, g, e, a: (x + xa.add_(a * g.sign()).sub(x).clamp(-e, e)).clamp(0, 1),
+     "mutated_input", "in place"),
     ("03.project_l2", lambda d, e: d.clamp(-e / 20, e / 20), "unrecognised", "L-inf projection"),
     ("04.adversarial_loss", fgsm_loss_with_leaking_graph, "attached", "detach"),
     ("05.kl", lambda c, p: vat.kl_from_logits(c, p).detach(), "no_graph", "no gradient"),
@@ -288,6 +296,8 @@ WRONG = [
      "wrong sign"),
     ("08.margin", lambda z, y: (lambda p: p.scatter(1, y[:, None], -1.0).amax(1) - p.gather(1, y[:, None]).squeeze(1))(
         z.softmax(1)), "probabilities", "probabilities"),
+    ("08.margin", lambda z, y: z.scatter(1, y[:, None], 0.0).amax(1) - z.gather(1, y[:, None]).squeeze(1),
+     "mask_zero", "-inf"),
     ("08.worst_case", lambda c: c.float().mean(1).min().item(), "min_of_means", "per sample"),
     ("08.worst_case", lambda c: c.float().mean().item(), "mean", "averaged"),
     ("08.worst_case", lambda c: c.any(0).float().mean().item(), "any", "`any`"),
@@ -297,6 +307,10 @@ WRONG = [
     ("09.interval_linear", lambda layer, lo, up: (layer((lo + up) / 2) - (up - lo) / 2 @ layer.weight.T,
                                                   layer((lo + up) / 2) + (up - lo) / 2 @ layer.weight.T),
      "naive", "|W|"),
+    ("09.interval_linear", lambda layer, lo, up: one_radius_bounds(layer, lo, up, lambda r: r.mean()),
+     "scalar_radius", "one radius"),
+    ("09.interval_linear", lambda layer, lo, up: one_radius_bounds(layer, lo, up, lambda r: r.amax(1, keepdim=True)),
+     "scalar_radius", "one radius"),
     ("09.smoothing_radius", lambda p, s: s * NormalDist().inv_cdf(p), "no_abstain", "abstains"),
     ("09.smoothing_radius", lambda p, s: s**2 * NormalDist().inv_cdf(p) if p > 0.5 else 0.0, "variance", "sigma²"),
     ("09.smoothing_radius", lambda p, s: s * NormalDist().cdf(p) if p > 0.5 else 0.0, "cdf", "inverse"),
@@ -372,12 +386,111 @@ def test_numbers_from_numpy_or_torch_count_as_numbers():
     assert exercises.check("02.spread", torch.tensor(0.2), quiet=True).passed
 
 
-def test_a_failed_check_leaves_the_fixture_model_as_it_was():
-    from advlab.exercises import fixtures
+# ----------------------------------------------------------------------------- several faults in one answer
+def fgsm_forgetting_to_restore_the_mode(model, x, y, eps):
+    """Textbook FGSM, right images, but it leaves the model in eval mode."""
+    model.eval()
+    return (x + eps * grad_x(model, x, y).sign()).clamp(0, 1)
 
-    model = fixtures.trained_cnn()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
 
+def assert_verdict(result, failed, held):
+    """`result` failed with exactly the mistakes `failed`, in this order, named in its message; `held` held."""
+    assert not result.passed and result.mistakes == tuple(failed), result.message
+    assert result.mistake == failed[0]
+    for prop in held:
+        assert prop in result.held, result.message
+        assert prop in result.message.split("held: ")[-1], result.message
+    if len(failed) > 1:
+        assert result.message.startswith(f"{len(failed)} problems, the most fundamental first:"), result.message
+        for number in range(1, len(failed) + 1):
+            assert f"\n  {number}. " in result.message, result.message
+
+
+def test_right_maths_with_one_side_effect_says_the_images_held():
+    result = exercises.check("01.fgsm", fgsm_forgetting_to_restore_the_mode, quiet=True)
+    assert_verdict(result, ["changed_mode"], ["the images match the reference", "eval mode inside the attack",
+                                              "the input untouched", "no .grad left"])
+    assert "train/eval mode changed" in result.message
+
+
+# (exercise, an answer wrong in two or more ways, its mistakes in order, a property that held, hint fragments)
+MULTI = [
+    ("01.fgsm", lambda m, x, y, e: (m.eval(), (x + e * grad_x(m, x, y)).clamp(0, 1))[1],
+     ["grad_not_sign", "changed_mode"], "eval mode inside the attack", ["not its sign", "mode changed"]),
+    ("01.fgsm", lambda m, x, y, e: x.add_(e * grad_x(m, x, y)).clamp_(0, 1),
+     ["grad_not_sign", "train_mode", "mutated_input"], "the model's mode restored",
+     ["not its sign", "train mode", "mutated the input"]),
+    ("01.targeted", lambda m, x, t, e: fgsm_with_backward(m, x, t, e),
+     ["targeted_sign", "param_grad"], "eval mode inside the attack", ["targeted attack", ".grad"]),
+    ("02.fgm", lambda m, x, y, e: (x + e * grad_x(m, x, y).sign()).clamp(0, 1),
+     ["sign", "train_mode"], "the input untouched", ["that is FGSM", "train mode"]),
+    ("03.pgd", lambda m, x, y, e, a, s: (m.requires_grad_(False), pgd_loop(
+        lambda xa, x, g, e, a: (xa + a * g.sign()).clamp(0, 1))(m, x, y, e, a, s))[1],
+     ["no_projection", "changed_model"], "the model's mode restored", ["eps ball", "requires_grad"]),
+    ("04.adversarial_loss", lambda m, x, y, e: (m.train(), F.cross_entropy(m(x), y))[1],
+     ["clean_logits", "changed_mode"], "the loss differentiable", ["seed 001", "mode changed"]),
+    ("04.gradient_penalty", lambda m, x, y, e: (F.cross_entropy(m(x), y).backward(),
+                                                e * grad_x(m, x, y, "sum").flatten(1).norm(dim=1).mean())[1],
+     ["no_create_graph", "param_grad"], "the value of the penalty", ["create_graph=True", ".grad"]),
+    ("05.vadv", lambda m, x, d, xi, eps: seed000_vadv(m, x, d.mul_(2), xi, eps),
+     ["random_d", "mutated_input"], "no .grad left", ["seed 000", "mutated the input"]),
+    ("00.mix", lambda a, b: a.add_(b), ["no_clip", "mutated_input"], None, ["seed's bug", "mutated"]),
+    ("00.label", lambda d: (d[:, 0] == 0), ["first_only", "dtype"], None, ["first digit", ".long()"]),
+    ("03.pgd_step", lambda xa, x, g, e, a: xa.add_(a * g.sign()).clamp_(0, 1), ["project_before_step", "mutated_input"],
+     None, ["projected before stepping", "in place"]),
+    ("06.grl", lambda x, lambd: x + 1, ["forward", "not_reversed"], None, ["identity", "nothing is reversed"]),
+    ("06.grl", lambda x, lambd: ForwardFlip.apply(x, lambd), ["forward_flip"], "-lambda·grad backward", ["FORWARD"]),
+    ("07.inner_step", lambda m, p, x, y, lr: shared_storage_step(m, p, x, y, -lr), ["ascent", "mutated_theta"], None,
+     ["wrong sign", "seed 003"]),
+    ("07.adml_loss", lambda m, p, ep, lr, eps: meta.maml_task_loss(m, p, ep, lr).loss.detach(), ["maml", "no_graph"],
+     None, ["plain MAML", "no gradient"]),
+]
+
+
+@pytest.mark.parametrize("name, answer, mistakes, held, hints", MULTI, ids=[f"{m[0]}-{'+'.join(m[2])}" for m in MULTI])
+def test_an_answer_wrong_in_several_ways_hears_of_each_and_of_what_held(name, answer, mistakes, held, hints):
+    result = exercises.check(name, answer, quiet=True)
+    assert_verdict(result, mistakes, [held] if held else [])
+    for hint in hints:
+        assert hint in result.message, result.message
+
+
+def test_every_attack_style_checker_has_a_several_fault_answer():
+    attack_style = {"01.fgsm", "01.targeted", "02.fgm", "03.pgd", "04.adversarial_loss", "04.gradient_penalty",
+                    "05.vadv"}
+    assert attack_style <= {name for name, _, mistakes, *_ in MULTI if len(mistakes) >= 2}
+
+
+def test_a_passed_answer_lists_everything_that_was_verified():
+    result = exercises.check("03.pgd", exercises.solution("03.pgd"), quiet=True)
+    assert result.passed and result.mistakes == ()
+    assert "same PGD images" in result.message and "the model's mode restored" in result.message
+    assert len(result.held) == 7
+
+
+# ----------------------------------------------------------------------------- isolation between checks
+def hooked_to_zero(model, x, *args):
+    """Leaves a forward hook that zeroes the logits: with a shared model, 'return x' would pass afterwards."""
+    model.register_forward_hook(lambda module, inputs, output: output * 0)
+    return x
+
+
+@pytest.mark.parametrize("name", ["01.fgsm", "03.pgd"])
+def test_a_hook_left_by_one_answer_does_not_reach_the_next_check(name):
+    first = exercises.check(name, hooked_to_zero, quiet=True)
+    assert "changed_model" in first.mistakes and "hook" in first.message, first.message
+    identity = exercises.check(name, lambda model, x, *args: x.clone(), quiet=True)
+    assert not identity.passed and identity.mistake == "unrecognised", identity.message
+
+
+def test_a_model_turned_to_double_does_not_reach_the_next_check():
+    first = exercises.check("01.fgsm", lambda m, x, y, e: (m.double(), x.clone())[1], quiet=True)
+    assert "changed_model" in first.mistakes and "dtype" in first.message, first.message
+    assert exercises.check("01.fgsm", exercises.solution("01.fgsm"), quiet=True).passed
+    assert exercises.check("04.adversarial_loss", exercises.solution("04.adversarial_loss"), quiet=True).passed
+
+
+def test_edited_weights_are_reported_and_do_not_reach_the_next_check():
     def vandal(m, x, y, eps):
         with torch.no_grad():
             for p in m.parameters():
@@ -385,9 +498,79 @@ def test_a_failed_check_leaves_the_fixture_model_as_it_was():
         m.train()
         return x
 
-    assert exercises.check("01.fgsm", vandal, quiet=True).mistake == "changed_params"
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert not model.training and all(p.grad is None for p in model.parameters())
+    result = exercises.check("01.fgsm", vandal, quiet=True)
+    assert result.mistakes == ("unrecognised", "changed_params", "changed_mode"), result.message
+    assert exercises.check("01.fgsm", exercises.solution("01.fgsm"), quiet=True).passed
+
+
+def test_each_check_gets_its_own_copy_of_the_fixture_model():
+    from advlab.exercises import fixtures
+
+    first, second = fixtures.trained_cnn(), fixtures.trained_cnn()
+    assert first is not second and first.head.weight.data_ptr() != second.head.weight.data_ptr()
+    assert torch.equal(first.head.weight, second.head.weight) and not first.training
+
+
+# ----------------------------------------------------------------------------- torch's global state
+def test_an_answer_that_changes_torchs_global_state_leaves_it_as_it_was():
+    threads = torch.get_num_threads()
+
+    def meddler(model, x, y, eps):
+        torch.manual_seed(0)
+        torch.set_num_threads(threads + 1)
+        torch.set_default_dtype(torch.float64)
+        x_adv = attacks.fgsm(model, x, y, eps)
+        torch.set_grad_enabled(False)
+        return x_adv
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    assert exercises.check("01.fgsm", meddler, quiet=True).passed  # the second run and the reference still have grad
+    assert torch.is_grad_enabled() and torch.get_num_threads() == threads
+    assert torch.get_default_dtype() == torch.float32
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_global_state_is_restored_when_the_answer_raises():
+    def meddle_then_fail(*args):
+        torch.set_grad_enabled(False)
+        torch.manual_seed(0)
+        raise RuntimeError("my bug")
+
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    assert exercises.check("05.kl", meddle_then_fail, quiet=True).mistake == "exception"
+    assert torch.is_grad_enabled() and torch.equal(torch.rand(2), expected)
+
+
+# ----------------------------------------------------------------------------- time bound
+def spin(*args):
+    while True:
+        pass
+
+
+def spin_hiding_errors(*args):
+    while True:
+        try:
+            while True:
+                pass
+        except Exception:
+            pass
+
+
+@pytest.mark.parametrize("answer", [spin, spin_hiding_errors])
+def test_an_answer_that_never_returns_is_stopped_and_named(monkeypatch, answer):
+    import signal
+
+    monkeypatch.setattr(core, "TIME_LIMIT_S", 0.5)
+    handler = signal.getsignal(signal.SIGALRM)
+    result = exercises.check("01.fgsm", answer, quiet=True)
+    assert not result.passed and result.mistake == "timeout"
+    assert "did not return within 0.5 s" in result.message
+    assert signal.getsignal(signal.SIGALRM) is handler and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    monkeypatch.undo()  # the default limit again: no alarm is left over to stop the next answer
     assert exercises.check("01.fgsm", exercises.solution("01.fgsm"), quiet=True).passed
 
 

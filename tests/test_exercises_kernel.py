@@ -44,14 +44,29 @@ exercises.check("05.kl", lambda clean, perturbed: F.kl_div(F.log_softmax(clean.d
     "exception": """
 exercises.check("00.label", lambda digits: digits.any(dim=2))
 """,
+    "never returns": """
+from advlab.exercises import core
+core.TIME_LIMIT_S = 2
+def my_fgsm(model, x, y, eps):
+    torch.set_grad_enabled(False)
+    while True:
+        pass
+exercises.check("01.fgsm", my_fgsm)
+print("grad enabled afterwards:", torch.is_grad_enabled())
+""",
 }
 
+# fragments of each cell's output, in order
 EXPECTED = {
-    "blank": "… 01.fgsm: not attempted yet",
-    "gradient instead of sign": "✗ 01.fgsm: you stepped along the gradient itself, not its sign",
-    "GRL flipped in forward": "✗ 06.grl: you flipped the sign in FORWARD",
-    "KL reversed": "✗ 05.kl: KL in the wrong direction",
-    "exception": "✗ 00.label: your code raised IndexError",
+    "blank": ["… 01.fgsm: not attempted yet"],
+    "gradient instead of sign": ["✗ 01.fgsm: 2 problems, the most fundamental first:",
+                                 "1. you stepped along the gradient itself, not its sign",
+                                 "2. the model's train/eval mode changed",
+                                 "held: eval mode inside the attack; the input untouched"],
+    "GRL flipped in forward": ["✗ 06.grl: you flipped the sign in FORWARD", "held: -lambda·grad backward"],
+    "KL reversed": ["✗ 05.kl: KL in the wrong direction", "held: differentiable in q; p detached"],
+    "exception": ["✗ 00.label: your code raised IndexError"],
+    "never returns": ["✗ 01.fgsm: your answer did not return within 2 s", "grad enabled afterwards: True"],
 }
 
 
@@ -87,4 +102,7 @@ def test_a_learner_reads_the_specific_hint_for_known_wrong_answers_in_a_real_ker
     for name, expected in EXPECTED.items():
         text, errors = outputs[name]
         assert not errors, f"{name}: the cell raised {errors}"  # a wrong answer never fails the learner's cell
-        assert expected in text, f"{name}: {text!r}"
+        at = 0
+        for fragment in expected:
+            assert fragment in text[at:], f"{name}: {fragment!r} (in order) not in {text!r}"
+            at = text.index(fragment, at) + len(fragment)

@@ -1,4 +1,4 @@
-"""The check every attack exercise shares: same images as the reference, no side effects, eval mode."""
+"""The check every attack exercise shares: the images, eval mode inside, and no side effects, each on its own."""
 
 from __future__ import annotations
 
@@ -7,47 +7,78 @@ from collections.abc import Callable
 import torch
 
 from . import fixtures
-from .core import Wrong, call, describe_difference, diagnose, expect_tensor, same, watched
+from .core import Findings, Wrong, call, describe_difference, diagnose, expect_tensor, same, watched
 
 Mistakes = dict[str, tuple[Callable, str]]  # key -> (wrong implementation, hint)
 
+TRAIN_MODE_HINT = ("you left the model in train mode: on a model with dropout your attack gives random images. "
+                   "Attack in eval mode and restore the mode after: `was_training = model.training; model.eval(); "
+                   "...; model.train(was_training)`.")
+
 
 def check_attack(answer, reference: Callable, mistakes: Mistakes, *, what: str, labels: Callable | None = None,
-                 **kwargs) -> str:
-    """Run ``answer(model, x, y, **kwargs)`` on 16 real test pairs and compare it with ``reference``.
+                 **kwargs) -> Findings:
+    """Run ``answer(model, x, y, **kwargs)`` on 16 real test pairs and check its properties one by one.
 
-    On a mismatch the output is compared with each catalogued wrong implementation; the first
-    one it equals gives its hint. Then the answer runs once more on a model in train mode
-    with a dropout layer: an attack that forgets ``model.eval()`` gives random images there.
-    `labels(y)` turns the true labels into the attack's labels (e.g. targets).
+    1. the images: equal to ``reference``'s; otherwise the first catalogued wrong implementation
+       they equal gives its hint;
+    2. eval mode inside: run again on a model with dropout in train mode, the answer must give
+       the images it gave in eval mode;
+    3. the side effects of both runs (see ``watched``): input, parameters, .grad, mode, hooks.
+
+    Each run gets a fresh copy of the model and of the inputs. `labels(y)` turns the true
+    labels into the attack's labels (e.g. targets).
     """
-    model = fixtures.trained_cnn()
     x, y = fixtures.batch()
     y = labels(y) if labels else y
-    with watched(model, x, y):
-        x_adv = call(answer, model, x, y, *kwargs.values())
-    x_adv = expect_tensor(x_adv, x.shape, "the adversarial batch")
-    expected = reference(model, x, y, **kwargs)
-    if not same(x_adv, expected):
-        diagnose(x_adv, [(key, wrong(model, x, y, **kwargs), hint) for key, (wrong, hint) in mistakes.items()])
-        if x_adv.min() < 0 or x_adv.max() > 1:
-            raise Wrong("some pixels lie outside [0, 1]: clip the result with `.clamp(0, 1)`.", mistake="no_clip")
-        raise Wrong(f"not the reference {what}: {describe_difference(x_adv, expected)}.", mistake="unrecognised")
+    x_adv, effects = _run(answer, fixtures.trained_cnn(), x, y, kwargs)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # the same dropout masks every time
+        x_train_mode, effects_train_mode = _run(answer, fixtures.dropout_cnn().train(), x, y, kwargs)
 
-    dropout_model = fixtures.dropout_cnn().train()
+    findings = Findings()
+    findings.verify("the images match the reference", _same_images, x_adv, x, y, reference, mistakes, what, kwargs)
+    if _usable(x_adv, x.shape) and not same(x_adv, x):  # an answer that ignores the model says nothing on its mode
+        findings.verify("eval mode inside the attack", _same_in_train_mode, x_train_mode, x_adv)
+    findings.extend(a if not a.ok else b for a, b in zip(effects, effects_train_mode))  # failed in either run
+    return findings
+
+
+def _run(answer, model, x, y, kwargs: dict):
+    """Call the answer on `model` and copies of x and y; return its output and its side effects."""
+    x_in, y_in = x.clone(), y.clone()
+    with watched(model, x_in, y_in) as effects:
+        x_adv = call(answer, model, x_in, y_in, *kwargs.values())
+    return x_adv, effects
+
+
+def _same_images(x_adv, x, y, reference, mistakes: Mistakes, what: str, kwargs: dict) -> str:
+    """The images equal the reference's; else raise Wrong with the hint of the mistake they match."""
+    x_adv = expect_tensor(x_adv, x.shape, "the adversarial batch")
+    model = fixtures.trained_cnn()
+    expected = reference(model, x, y, **kwargs)
+    if same(x_adv, expected):
+        return f"same {what} as the reference on {len(x)} real test pairs ({_describe(kwargs)})"
+    diagnose(x_adv, [(key, wrong(model, x, y, **kwargs), hint) for key, (wrong, hint) in mistakes.items()])
+    if x_adv.min() < 0 or x_adv.max() > 1:
+        raise Wrong("some pixels lie outside [0, 1]: clip the result with `.clamp(0, 1)`.", mistake="no_clip")
+    raise Wrong(f"not the reference {what}: {describe_difference(x_adv, expected)}.", mistake="unrecognised")
+
+
+def _same_in_train_mode(x_train_mode, x_adv) -> str:
+    """On a model in train mode (dropout active) the answer gives the images it gave in eval mode."""
+    if not _usable(x_train_mode, x_adv.shape) or not same(expect_tensor(x_train_mode, x_adv.shape), x_adv):
+        raise Wrong(TRAIN_MODE_HINT, mistake="train_mode")
+    return "eval mode is used inside"
+
+
+def _usable(value, shape) -> bool:
+    """Whether `value` is a finite float tensor of `shape` (something the images can be compared with)."""
     try:
-        with torch.random.fork_rng(), watched(dropout_model, x, y):
-            torch.manual_seed(0)
-            x_train_mode = call(answer, dropout_model, x, y, *kwargs.values())
-        x_train_mode = expect_tensor(x_train_mode, x.shape, "the adversarial batch")
-        if not same(x_train_mode, reference(dropout_model, x, y, **kwargs)):
-            raise Wrong("you left the model in train mode: on a model with dropout your attack gives random "
-                        "images. Attack in eval mode and restore the mode after: `was_training = model.training; "
-                        "model.eval(); ...; model.train(was_training)`.", mistake="train_mode")
-    finally:
-        dropout_model.eval()
-    return (f"same {what} as the reference on {len(x)} real test pairs ({_describe(kwargs)}); the input, the "
-            f"parameters, their .grad and the model's mode are untouched; eval mode is used inside")
+        expect_tensor(value, shape)
+    except Wrong:
+        return False
+    return True
 
 
 def _describe(kwargs: dict) -> str:

@@ -3,20 +3,28 @@
 An exercise is registered once, with its reference answer and a checker::
 
     @exercise("01.fgsm", "FGSM from memory", solution=reference_fgsm)
-    def check_fgsm(answer, **context) -> str:
+    def check_fgsm(answer, **context) -> str | Findings:
         ...   # raise Wrong("hint", mistake="no_clip") for a recognised mistake
         return "what was verified"
 
+A checker whose answer has several independent properties (the images, the input left alone,
+the model's mode restored, ...) checks each of them and returns :class:`Findings`, so that a
+learner who got the maths right but forgot one detail reads both: what held and what failed,
+the most fundamental failure first.
+
 ``check(name, answer)`` runs the checker and turns everything into one printed verdict and a
 :class:`Result`: a blank answer is "not attempted yet", a :class:`Wrong` is a ✗ with its hint,
-an exception raised by the learner's own code is a ✗ with that exception's message. A checker
-never lets an exception escape: the notebook keeps running whatever the learner typed.
+an exception raised by the learner's own code is a ✗ with that exception's message, an answer
+that runs past ``TIME_LIMIT_S`` is a ✗ saying so. A checker never lets an exception escape: the
+notebook keeps running whatever the learner typed. Whatever the answer does to torch's global
+state (random stream, thread count, grad mode, default dtype) is undone after it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import signal
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,17 +36,24 @@ from torch import nn
 from .. import config
 
 PASS, FAIL, BLANK = "✓", "✗", "…"
+TIME_LIMIT_S = 30.0  # how long one call of the learner's code may run (a correct answer takes well under 1 s)
 
 
 @dataclass
 class Result:
-    """The verdict on one answer. `mistake` names the recognised mistake (None when passed or unrecognised)."""
+    """The verdict on one answer.
+
+    `mistake` names the most fundamental recognised mistake (None when passed or unrecognised),
+    `mistakes` every failed property's mistake in order, `held` the properties that held.
+    """
 
     name: str
     passed: bool
     message: str
     attempted: bool = True
     mistake: str | None = None
+    mistakes: tuple[str | None, ...] = ()
+    held: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         mark = PASS if self.passed else (FAIL if self.attempted else BLANK)
@@ -61,12 +76,44 @@ class NotAttempted(Exception):
     """The answer is still the blank (None, or a function that returns None)."""
 
 
+class TimedOut(BaseException):
+    """The learner's code ran past the time limit (a BaseException: the learner's `except Exception` can't hide it)."""
+
+    def __init__(self, seconds: float):
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+@dataclass
+class Finding:
+    """One property of an answer, checked on its own: `ok` if it held; `message` is the hint when it failed."""
+
+    prop: str  # the property in a few words, read in the "held:" list ("the input untouched")
+    ok: bool
+    message: str = ""  # failed: the hint; held: what was verified ("" says no more than `prop`)
+    mistake: str | None = None
+
+
+class Findings(list):
+    """The properties of one answer, in the order a checker verifies them: the most fundamental first."""
+
+    def verify(self, prop: str, check: Callable, *args) -> bool:
+        """Run ``check(*args)``, which returns what it verified or raises Wrong; record it; return whether it held."""
+        try:
+            message = check(*args)
+        except Wrong as wrong:
+            self.append(Finding(prop, False, wrong.hint, wrong.mistake))
+            return False
+        self.append(Finding(prop, True, message or ""))
+        return True
+
+
 @dataclass
 class Exercise:
     name: str
     title: str
     solution: Callable  # solution(**context) -> the reference answer
-    checker: Callable  # checker(answer, **context) -> str (what was verified); raises Wrong
+    checker: Callable  # checker(answer, **context) -> str (what was verified) or Findings; raises Wrong
     needs: tuple[str, ...] = field(default_factory=tuple)  # context the notebook must pass
 
 
@@ -118,22 +165,55 @@ def check(name: str, answer, *, quiet: bool = False, **context) -> Result:
     """Check `answer` to exercise `name`; print the verdict (unless `quiet`) and return it as a Result."""
     exercise_ = _lookup(name)
     _check_context(exercise_, context)
-    try:
-        if answer is None or answer is Ellipsis:
-            raise NotAttempted
-        verified = exercise_.checker(answer, **context)
-        result = Result(name, True, verified)
-    except NotAttempted as blank:
-        result = Result(name, False, "not attempted yet: replace the blank (None or `...`) with your answer, "
-                        f"then run this cell again.{blank}", attempted=False)
-    except Wrong as wrong:
-        result = Result(name, False, wrong.hint, mistake=wrong.mistake)
-    except Exception as error:  # a checker must never crash the notebook, whatever it was given
-        result = Result(name, False, f"the checker could not use your answer ({type(error).__name__}: {error}).",
-                        mistake="unusable")
+    with torch_state_kept():
+        result = _judge(exercise_, answer, context)
     if not quiet:
         print(result)
     return result
+
+
+def _judge(exercise_: Exercise, answer, context: dict) -> Result:
+    """Run the checker on `answer` and turn whatever comes out, or is raised, into a Result."""
+    name = exercise_.name
+    try:
+        if answer is None or answer is Ellipsis:
+            raise NotAttempted
+        return verdict(name, exercise_.checker(answer, **context))
+    except NotAttempted as blank:
+        return Result(name, False, "not attempted yet: replace the blank (None or `...`) with your answer, "
+                      f"then run this cell again.{blank}", attempted=False)
+    except TimedOut as timeout:
+        return Result(name, False, f"your answer did not return within {timeout.seconds:g} s: look for a loop that "
+                      "never ends (`while True:`, or a condition that never changes).", mistake="timeout",
+                      mistakes=("timeout",))
+    except Wrong as wrong:
+        return Result(name, False, wrong.hint, mistake=wrong.mistake, mistakes=(wrong.mistake,))
+    except Exception as error:  # a checker must never crash the notebook, whatever it was given
+        return Result(name, False, f"the checker could not use your answer ({type(error).__name__}: {error}).",
+                      mistake="unusable", mistakes=("unusable",))
+
+
+def verdict(name: str, outcome: str | Findings) -> Result:
+    """The Result of a checker's outcome: a string (everything verified) or Findings (property by property).
+
+    With Findings, a failed answer reads its failures in the checker's order (the most
+    fundamental first), numbered when there are several, then the properties that held.
+    """
+    if isinstance(outcome, str):
+        return Result(name, True, outcome)
+    failed = [f for f in outcome if not f.ok]
+    held = tuple(f.prop for f in outcome if f.ok)
+    if not failed:
+        return Result(name, True, "; ".join(f.message or f.prop for f in outcome), held=held)
+    if len(failed) == 1:
+        message = failed[0].message
+    else:
+        message = f"{len(failed)} problems, the most fundamental first:" + "".join(
+            f"\n  {i}. {f.message}" for i, f in enumerate(failed, 1))
+    if held:
+        message += "\n  held: " + "; ".join(held) + "."
+    return Result(name, False, message, mistake=failed[0].mistake, mistakes=tuple(f.mistake for f in failed),
+                  held=held)
 
 
 def _check_context(exercise_: Exercise, context: dict) -> None:
@@ -144,11 +224,16 @@ def _check_context(exercise_: Exercise, context: dict) -> None:
 
 # ----------------------------------------------------------------------------- helpers for checkers
 def call(function, *args, **kwargs):
-    """Run the learner's `function`; its exceptions become a ✗ that quotes them; None means not attempted."""
+    """Run the learner's `function`; its exceptions become a ✗ that quotes them; None means not attempted.
+
+    It runs under ``learner_code()``: at most TIME_LIMIT_S seconds, and torch's global state put
+    back afterwards, so one answer cannot change what the checker or the next cell sees.
+    """
     if not callable(function):
         raise Wrong(f"expected a function, got {type(function).__name__} {_short(function)}.", mistake="not_callable")
     try:
-        value = function(*args, **kwargs)
+        with learner_code():
+            value = function(*args, **kwargs)
     except Wrong:
         raise
     except Exception as error:
@@ -157,6 +242,57 @@ def call(function, *args, **kwargs):
     if value is None or value is Ellipsis:
         raise NotAttempted(" (Your function returned None: is a `return` missing?)")
     return value
+
+
+@contextlib.contextmanager
+def learner_code():
+    """Around the learner's code: a time bound, and torch's global state restored afterwards."""
+    with torch_state_kept(), time_bound(TIME_LIMIT_S):
+        yield
+
+
+@contextlib.contextmanager
+def torch_state_kept():
+    """Undo, also on an exception, what the code inside did to torch's random stream, threads, grad mode, dtype."""
+    threads, grad_enabled, dtype = torch.get_num_threads(), torch.is_grad_enabled(), torch.get_default_dtype()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        torch.set_grad_enabled(grad_enabled)
+        torch.set_default_dtype(dtype)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+@contextlib.contextmanager
+def time_bound(seconds: float | None):
+    """Raise TimedOut in the code inside once `seconds` have passed.
+
+    It uses SIGALRM, so only in the main thread of a platform that has it (Linux, macOS) and
+    only when no other alarm is set; elsewhere the code runs without a bound.
+    """
+    if not seconds or not _alarm_free():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TimedOut(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _alarm_free() -> bool:
+    """Whether SIGALRM exists here, we are in the main thread, and no alarm is already set (e.g. pytest-timeout)."""
+    return (hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+            and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
 
 
 def expect_tensor(value, shape: Iterable[int], what: str = "the result",
@@ -204,57 +340,88 @@ def describe_difference(value: torch.Tensor, reference: torch.Tensor, atol: floa
             f"{(value.float() - reference.float()).abs().max().item():.3g})")
 
 
+MUTATED_INPUT = ("you mutated the input: x changed in place (e.g. `x += ...`, `x.add_()`, `x.data = ...`, or "
+                 "`x.requires_grad_()` on the caller's tensor). Work on a copy: `x = x.clone()` or "
+                 "`x_adv = x + ...`.", "mutated_input")
+PARAM_GRAD = ("gradients were left in the model's parameters (`.grad` is set): you took the gradient with "
+              "respect to the parameters too, e.g. with `loss.backward()`. Ask for the input's gradient only: "
+              "`(grad,) = torch.autograd.grad(loss, x)`.", "param_grad")
+CHANGED_PARAMS = ("the model's parameters changed: an attack or a loss must not train or edit the model "
+                  "(no optimizer step, no in-place edits of the weights).", "changed_params")
+CHANGED_MODE = ("the model's train/eval mode changed: put it back as you found it "
+                "(`was_training = model.training; model.eval(); ...; model.train(was_training)`).", "changed_mode")
+
+
 @contextlib.contextmanager
 def watched(model: nn.Module, *tensors: torch.Tensor):
-    """Run the learner's code on `model` and `tensors`; afterwards, raise Wrong for any side effect.
+    """Run the learner's code on `model` and `tensors`; yield Findings that list its side effects afterwards.
 
-    Side effects: an input tensor changed in place, a parameter changed, gradients left in
-    a parameter's ``.grad``, the train/eval mode changed. The model is put back as it was,
-    so one wrong answer never spoils the next check.
+    Pass the learner copies (a fresh model from `fixtures`, cloned tensors): nothing is put
+    back, so an answer that returns its mutated input is judged on what it returned. One
+    finding per property, in this order: the input untouched, the parameters untouched, no
+    `.grad` left, the train/eval mode restored, no hooks / dtype / requires_grad changes.
     """
-    saved_tensors = [t.detach().clone() for t in tensors]
-    saved_flags = [t.requires_grad for t in tensors]
-    saved_state = copy.deepcopy(model.state_dict())
-    modes = {name: m.training for name, m in model.named_modules()}
+    findings = Findings()
+    before = [t.detach().clone() for t in tensors], [t.requires_grad for t in tensors], _model_state(model)
     for p in model.parameters():
         p.grad = None
-    try:
-        yield
-    finally:
-        changed_input = any(not torch.equal(t, s) or t.requires_grad != flag
-                            for t, s, flag in zip(tensors, saved_tensors, saved_flags))
-        for t, s, flag in zip(tensors, saved_tensors, saved_flags):
-            if not torch.equal(t, s):
-                t.data.copy_(s)
-            if t.requires_grad != flag and t.is_leaf:
-                t.requires_grad_(flag)
-            t.grad = None
-        state = model.state_dict()
-        changed_params = any(not torch.equal(state[k], v) for k, v in saved_state.items())
-        grads = any(p.grad is not None for p in model.parameters())
-        changed_mode = any(m.training != modes[name] for name, m in model.named_modules())
-        if changed_params:  # only then: an in-place restore would break the graph of a returned loss
-            model.load_state_dict(saved_state)
-        for p in model.parameters():
-            p.grad = None
-        model.train(modes[""])
-        for name, m in model.named_modules():
-            m.training = modes[name]
-    if changed_input:
-        raise Wrong("you mutated the input: x changed in place (e.g. `x += ...`, `x.add_()`, `x.data = ...`, or "
-                    "`x.requires_grad_()` on the caller's tensor). Work on a copy: `x = x.clone()` or "
-                    "`x_adv = x + ...`.", mistake="mutated_input")
-    if grads:
-        raise Wrong("gradients were left in the model's parameters (`.grad` is set): you took the gradient with "
-                    "respect to the parameters too, e.g. with `loss.backward()`. Ask for the input's gradient only: "
-                    "`(grad,) = torch.autograd.grad(loss, x)`.", mistake="param_grad")
-    if changed_params:
-        raise Wrong("the model's parameters changed: an attack or a loss must not train or edit the model "
-                    "(no optimizer step, no in-place edits of the weights).", mistake="changed_params")
-    if changed_mode:
-        raise Wrong("the model's train/eval mode changed: put it back as you found it "
-                    "(`was_training = model.training; model.eval(); ...; model.train(was_training)`).",
-                    mistake="changed_mode")
+    yield findings
+    findings.extend(_side_effects(model, tensors, *before))
+
+
+def _model_state(model: nn.Module) -> dict:
+    """What an attack or a loss must leave as it was: values, modes, hooks, dtypes, requires_grad flags."""
+    return {
+        "values": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "modes": {name: m.training for name, m in model.named_modules()},
+        "hooks": _hooks(model),
+        "dtypes": {k: (v.dtype, v.device) for k, v in model.state_dict().items()},
+        "requires_grad": {k: p.requires_grad for k, p in model.named_parameters()},
+    }
+
+
+def _hooks(model: nn.Module) -> int:
+    """How many forward, backward and pre-hooks the model's modules and parameters carry."""
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    on_modules = sum(len(getattr(m, kind, None) or {}) for m in model.modules() for kind in kinds)
+    return on_modules + sum(len(p._backward_hooks or {}) for p in model.parameters())
+
+
+def _side_effects(model, tensors, saved, flags, state) -> Findings:
+    """Compare the model and tensors with what they were before the learner's code ran."""
+    findings = Findings()
+    mutated = any(not torch.equal(t.detach(), s) or t.requires_grad != f for t, s, f in zip(tensors, saved, flags))
+    findings.verify("the input untouched", fail_if, mutated, *MUTATED_INPUT)
+    now = _model_state(model)
+    changed = now["values"].keys() != state["values"].keys() or any(
+        v.shape != now["values"][k].shape or not torch.equal(v, now["values"][k].to(v))
+        for k, v in state["values"].items())
+    findings.verify("the parameters untouched", fail_if, changed, *CHANGED_PARAMS)
+    findings.verify("no .grad left", fail_if, any(p.grad is not None for p in model.parameters()), *PARAM_GRAD)
+    findings.verify("the model's mode restored", fail_if, now["modes"] != state["modes"], *CHANGED_MODE)
+    findings.verify("no hooks, dtype or requires_grad changed on the model", _check_model_settings, state, now)
+    return findings
+
+
+def fail_if(condition: bool, hint: str, mistake: str | None = None) -> None:
+    """Raise Wrong(hint) when `condition` holds: a yes/no property, for ``Findings.verify``."""
+    if condition:
+        raise Wrong(hint, mistake)
+
+
+def _check_model_settings(before: dict, now: dict) -> None:
+    """Raise Wrong naming every hook added, dtype or device changed, requires_grad flag flipped."""
+    changes = []
+    if now["hooks"] != before["hooks"]:
+        changes.append(f"hooks on its modules went from {before['hooks']} to {now['hooks']} (remove a hook with "
+                       "the handle `register_forward_hook` returned: `handle.remove()`)")
+    if now["dtypes"] != before["dtypes"]:
+        changes.append("its dtype or device changed (e.g. `model.double()`; convert the input, not the model)")
+    if now["requires_grad"] != before["requires_grad"]:
+        changes.append("the requires_grad flags of its parameters changed (an attack needs the input's gradient "
+                       "only; leave the parameters' flags alone)")
+    if changes:
+        raise Wrong("your answer changed the model: " + "; ".join(changes) + ".", mistake="changed_model")
 
 
 def _where(error: Exception) -> str:

@@ -1,11 +1,15 @@
 """Fixed inputs for the checkers: real MNIST (the bundled subset, so every machine sees the same
 digits) and small models trained quickly and deterministically, cached for the process.
 
-The learner's random state is left alone: models are built inside ``torch.random.fork_rng``.
+Every call hands out a fresh copy (a deep copy of the cached model, clones of the cached
+tensors), so nothing an answer does to what it was given (a hook, `model.double()`, an
+in-place edit) reaches the next check. The learner's random state is left alone: models are
+built inside ``torch.random.fork_rng``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import torch
@@ -41,20 +45,25 @@ def _trained_cnn() -> SmallCNN:
 
 
 def trained_cnn() -> SmallCNN:
-    """SmallCNN trained for 2 epochs on 512 mixture pairs (~80 % test accuracy), in eval mode."""
-    return _trained_cnn().eval()
+    """A fresh copy of SmallCNN trained for 2 epochs on 512 mixture pairs (~80 % test accuracy), in eval mode."""
+    return copy.deepcopy(_trained_cnn()).eval()
 
 
-@functools.cache
-def _dropout_cnn() -> nn.Module:
-    cnn = _trained_cnn()
-    return nn.Sequential(cnn.extractor, nn.Dropout(0.5), cnn.head)
+class WithDropout(nn.Module):
+    """A CNN with a dropout layer before its head; in eval mode it computes exactly what the CNN computes."""
+
+    def __init__(self, cnn: SmallCNN, p: float = 0.5):
+        super().__init__()
+        self.cnn, self.dropout = cnn, nn.Dropout(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn.head(self.dropout(self.cnn.features(x)))
 
 
 def dropout_cnn() -> nn.Module:
-    """The trained CNN with a dropout layer before its head: in train mode its output is random,
-    so an attack that forgets `model.eval()` gives different images from the reference."""
-    return _dropout_cnn().eval()
+    """A fresh copy of the trained CNN with dropout before its head, in eval mode. In train mode its output is
+    random, so an attack that forgets `model.eval()` gives other images than it gives in eval mode."""
+    return WithDropout(trained_cnn()).eval()
 
 
 def generator(seed: int = 0) -> torch.Generator:

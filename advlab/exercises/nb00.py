@@ -7,7 +7,7 @@ import torch
 from .. import data
 from ..models import SmallCNN, count_parameters
 from . import fixtures
-from .core import Wrong, call, exercise, expect_number, expect_tensor
+from .core import Findings, Wrong, call, exercise, expect_number, expect_tensor, fail_if
 
 
 # ----------------------------------------------------------------------------- 00.label
@@ -21,11 +21,21 @@ def _label_inputs() -> torch.Tensor:
 
 
 @exercise("00.label", "the label from the two digits", solution=lambda: reference_label)
-def check_label(answer) -> str:
+def check_label(answer) -> Findings:
     digits = _label_inputs()
     labels = call(answer, digits.clone())
-    if isinstance(labels, torch.Tensor) and labels.dtype == torch.bool:
-        raise Wrong("your labels are booleans: cross_entropy needs int64 class indices, add `.long()`.", mistake="dtype")
+    findings = Findings()
+    if isinstance(labels, torch.Tensor) and labels.dtype == torch.bool:  # right or wrong, the values can be read
+        findings.verify("the labels' values", _label_values, labels.long(), digits)
+        findings.verify("int64 labels", fail_if, True, "your labels are booleans: cross_entropy needs int64 class "
+                        "indices, add `.long()`.", "dtype")
+    else:
+        findings.verify("the labels", _label_values, labels, digits)
+    return findings
+
+
+def _label_values(labels, digits) -> str:
+    """The labels equal (digit 0 in the pair) as int64; else the hint of the mistake they match."""
     labels = expect_tensor(labels, [len(digits)], "the labels", dtype=torch.int64)
     expected = reference_label(digits)
     if torch.equal(labels, expected):
@@ -46,16 +56,24 @@ def reference_mix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @exercise("00.mix", "fix the seed's mixture", solution=lambda: reference_mix)
-def check_mix(answer) -> str:
+def check_mix(answer) -> Findings:
     images, labels = data.load_mnist("test", source=fixtures.SOURCE)
     a, b = images[labels == 3][:8].clone(), images[labels == 8][:8].clone()
-    a_saved, b_saved = a.clone(), b.clone()
-    mixed = expect_tensor(call(answer, a, b), a.shape, "the mixed images")
-    if not (torch.equal(a, a_saved) and torch.equal(b, b_saved)):
-        raise Wrong("you mutated the input images (an in-place `+=` or `clamp_`): return a new tensor.",
-                    mistake="mutated_input")
+    a_in, b_in = a.clone(), b.clone()
+    mixed = call(answer, a_in, b_in)
+    findings = Findings()
+    findings.verify("the mixed images", _mixed_images, mixed, a, b)
+    mutated = not (torch.equal(a_in, a) and torch.equal(b_in, b))
+    findings.verify("the inputs untouched", fail_if, mutated, "you mutated the input images (an in-place `+=` or "
+                    "`clamp_`): return a new tensor.", "mutated_input")
+    return findings
+
+
+def _mixed_images(mixed, a, b) -> str:
+    """The images are the clipped sum; else the hint of the mistake they match."""
+    mixed = expect_tensor(mixed, a.shape, "the mixed images")
     if torch.allclose(mixed, reference_mix(a, b), atol=1e-6):
-        return "the sum of 8 real 3s and 8s, clipped to [0, 1], inputs untouched"
+        return "the sum of 8 real 3s and 8s, clipped to [0, 1]"
     if torch.allclose(mixed, a + b, atol=1e-6):
         raise Wrong("pixel values go above 1 (up to 2): you kept the seed's bug. Clip the sum back to [0, 1].",
                     mistake="no_clip")

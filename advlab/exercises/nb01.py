@@ -9,7 +9,7 @@ import torch
 from .. import attacks, evaluate
 from ..models import model_device
 from .attack_checks import check_attack, input_gradient
-from .core import Wrong, exercise, expect_number
+from .core import Findings, Wrong, exercise, expect_number
 
 CHANCE = 0.5
 GRID = 0.01
@@ -40,7 +40,7 @@ FGSM_MISTAKES = {
 
 
 @exercise("01.fgsm", "FGSM from memory", solution=lambda: reference_fgsm)
-def check_fgsm(answer) -> str:
+def check_fgsm(answer) -> Findings:
     return check_attack(answer, reference_fgsm, FGSM_MISTAKES, what="FGSM images", eps=0.1)
 
 
@@ -59,7 +59,7 @@ TARGETED_MISTAKES = {
 
 
 @exercise("01.targeted", "a targeted FGSM", solution=lambda: reference_targeted_fgsm)
-def check_targeted(answer) -> str:
+def check_targeted(answer) -> Findings:
     return check_attack(answer, reference_targeted_fgsm, TARGETED_MISTAKES, what="targeted FGSM images",
                         labels=lambda y: 1 - y, eps=0.1)
 

@@ -9,7 +9,8 @@ import torch
 from .. import attacks
 from . import fixtures
 from .attack_checks import check_attack, input_gradient
-from .core import Wrong, call, describe_difference, exercise, expect_number, expect_tensor, same
+from .core import (Findings, Wrong, call, describe_difference, exercise, expect_number, expect_tensor, fail_if,
+                   same)
 
 
 # ----------------------------------------------------------------------------- 02.fgm
@@ -40,7 +41,7 @@ FGM_MISTAKES = {
 
 
 @exercise("02.fgm", "FGM, the L2 step", solution=lambda: reference_fgm)
-def check_fgm(answer) -> str:
+def check_fgm(answer) -> Findings:
     return check_attack(answer, reference_fgm, FGM_MISTAKES, what="FGM images", eps=1.5)
 
 
@@ -58,12 +59,19 @@ def _gradients_with_a_zero_row() -> torch.Tensor:
 
 
 @exercise("02.unit_l2", "normalise per sample", solution=lambda: reference_unit_l2)
-def check_unit_l2(answer) -> str:
+def check_unit_l2(answer) -> Findings:
     g = _gradients_with_a_zero_row()
-    saved = g.clone()
-    value = call(answer, g)
-    if not torch.equal(g, saved):
-        raise Wrong("you mutated the gradient in place (`g /= ...`): return a new tensor.", mistake="mutated_input")
+    g_in = g.clone()
+    value = call(answer, g_in)
+    findings = Findings()
+    findings.verify("the normalised gradients", _unit_values, value, g)
+    findings.verify("the gradient untouched", fail_if, not torch.equal(g_in, g),
+                    "you mutated the gradient in place (`g /= ...`): return a new tensor.", "mutated_input")
+    return findings
+
+
+def _unit_values(value, g) -> str:
+    """Each sample of `value` is g_i/||g_i||_2 (0 for the zero row); else the mistake it matches."""
     if isinstance(value, torch.Tensor) and value.shape == g.shape and torch.isnan(value).any():
         if torch.isnan(value[3]).all() and not torch.isnan(value[torch.arange(8) != 3]).any():
             raise Wrong("sample 3 has a zero gradient and your version gives 0/0 = NaN for it: divide by "

@@ -7,7 +7,7 @@ import torch
 from .. import attacks
 from . import fixtures
 from .attack_checks import check_attack, input_gradient
-from .core import Wrong, call, describe_difference, diagnose, exercise, expect_tensor, same
+from .core import Findings, Wrong, call, describe_difference, diagnose, exercise, expect_tensor, fail_if, same
 
 STEP_EPS, STEP_ALPHA = 0.1, 0.04
 
@@ -39,12 +39,20 @@ PGD_STEP_MISTAKES = [
 
 
 @exercise("03.pgd_step", "one PGD step", solution=lambda: reference_pgd_step)
-def check_pgd_step(answer) -> str:
+def check_pgd_step(answer) -> Findings:
     x_adv, x, grad = _step_inputs()
     inputs = [x_adv.clone(), x.clone(), grad.clone()]
     value = call(answer, *inputs, STEP_EPS, STEP_ALPHA)
-    if not all(torch.equal(a, b) for a, b in zip(inputs, (x_adv, x, grad))):
-        raise Wrong("you mutated one of the inputs in place: return a new tensor.", mistake="mutated_input")
+    findings = Findings()
+    findings.verify("the next iterate", _next_iterate, value, x_adv, x, grad)
+    mutated = not all(torch.equal(a, b) for a, b in zip(inputs, (x_adv, x, grad)))
+    findings.verify("the inputs untouched", fail_if, mutated,
+                    "you mutated one of the inputs in place: return a new tensor.", "mutated_input")
+    return findings
+
+
+def _next_iterate(value, x_adv, x, grad) -> str:
+    """The value is the reference PGD step; else the hint of the mistake it matches."""
     value = expect_tensor(value, x.shape, "the next iterate")
     expected = reference_pgd_step(x_adv, x, grad, STEP_EPS, STEP_ALPHA)
     if same(value, expected, share=1.0):
@@ -82,7 +90,7 @@ PGD_MISTAKES = {
 
 
 @exercise("03.pgd", "L-inf PGD from memory", solution=lambda: reference_pgd)
-def check_pgd(answer) -> str:
+def check_pgd(answer) -> Findings:
     return check_attack(answer, reference_pgd, PGD_MISTAKES, what="PGD images", eps=0.1, alpha=0.03, steps=5)
 
 
@@ -105,12 +113,19 @@ def _deltas() -> torch.Tensor:
 
 
 @exercise("03.project_l2", "project on the L2 ball", solution=lambda: reference_project_l2)
-def check_project_l2(answer) -> str:
+def check_project_l2(answer) -> Findings:
     delta = _deltas()
-    saved = delta.clone()
-    value = call(answer, delta, L2_EPS)
-    if not torch.equal(delta, saved):
-        raise Wrong("you mutated delta in place: return a new tensor.", mistake="mutated_input")
+    delta_in = delta.clone()
+    value = call(answer, delta_in, L2_EPS)
+    findings = Findings()
+    findings.verify("the projected deltas", _projected, value, delta)
+    findings.verify("delta untouched", fail_if, not torch.equal(delta_in, delta),
+                    "you mutated delta in place: return a new tensor.", "mutated_input")
+    return findings
+
+
+def _projected(value, delta) -> str:
+    """The value is the L2 projection of delta; else the hint of the mistake it matches."""
     value = expect_tensor(value, delta.shape, "the projected delta")
     expected = reference_project_l2(delta, L2_EPS)
     if same(value, expected, atol=1e-6, share=1.0):

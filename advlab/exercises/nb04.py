@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .. import adversarial_training, attacks
 from . import fixtures
-from .core import Wrong, call, exercise, expect_number, watched
+from .core import Findings, Wrong, call, exercise, expect_number, fail_if, watched
 
 EPS = 0.1
 
@@ -18,31 +18,57 @@ NO_GRAPH = ("{what} carries no gradient to the parameters (it was computed under
             "`.item()`): training could not minimise it.", "no_graph")
 
 
-def _scalar_with_gradients(answer, what: str, no_graph=NO_GRAPH):
-    """Run answer(model, x, y, EPS); return (inputs, its value, its parameter gradients)."""
+def _run_loss(answer):
+    """Run answer(model, x, y, EPS) on a fresh model and copies of a real batch; return its loss and side effects."""
     model = fixtures.trained_cnn()
     x, y = fixtures.batch()
-    with watched(model, x, y):
-        loss = call(answer, model, x, y, EPS)
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise Wrong(f"{what} should be a scalar tensor (one number for the batch), got {shape}.", mistake="shape")
-        if not loss.requires_grad:
-            raise Wrong(no_graph[0].format(what=what), mistake=no_graph[1])
-        grads = torch.autograd.grad(loss.reshape(()), list(model.parameters()), allow_unused=True)
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, model.parameters())]
-    return model, x, y, loss.detach().reshape(()), grads
+    x_in, y_in = x.clone(), y.clone()
+    with watched(model, x_in, y_in) as side_effects:
+        loss = call(answer, model, x_in, y_in, EPS)
+    return model, x, y, loss, side_effects
 
 
-def _parameter_gradients(model, loss):
-    return torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+def _scalar(loss, what: str) -> str:
+    """The answer is a tensor holding one number."""
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = list(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise Wrong(f"{what} should be a scalar tensor (one number for the batch), got {shape}.", mistake="shape")
+    return ""
 
 
-def _gradients_match(grads, model, loss, rtol=1e-3) -> bool:
-    expected = [torch.zeros_like(p) if g is None else g
-                for g, p in zip(_parameter_gradients(model, loss), model.parameters())]
-    scale = max(g.abs().max().item() for g in expected)
-    return all(torch.allclose(a, b, rtol=rtol, atol=rtol * scale) for a, b in zip(grads, expected))
+def _parameter_gradients(model, loss) -> list[torch.Tensor]:
+    """d loss / d parameter for every parameter of `model` (zeros where it does not depend on it)."""
+    grads = torch.autograd.grad(loss.reshape(()), list(model.parameters()), allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g.float() for g, p in zip(grads, model.parameters())]
+
+
+def _same_gradient(model, loss, reference_model, expected, hint: str, mistake: str) -> str:
+    """`loss` has the gradient `expected` has, parameter by parameter (each on its own copy of the model)."""
+    grads = _parameter_gradients(model, loss)
+    want = _parameter_gradients(reference_model, expected)
+    scale = max(g.abs().max().item() for g in want)
+    if not all(torch.allclose(a, b, rtol=1e-3, atol=1e-3 * scale) for a, b in zip(grads, want)):
+        raise Wrong(hint, mistake=mistake)
+    return "the same gradient for every parameter"
+
+
+def _check_loss(answer, what: str, reference, value_check, no_graph, gradient_hint: str, gradient_mistake: str):
+    """Findings for a loss: a scalar; its value (``value_check``); differentiable; the reference's gradient
+    (when the value is right); then its side effects."""
+    model, x, y, loss, side_effects = _run_loss(answer)
+    findings = Findings()
+    if findings.verify(f"{what} is a scalar", _scalar, loss, what):
+        reference_model = fixtures.trained_cnn()
+        expected = reference(reference_model, x, y, EPS)
+        value = loss.detach().reshape(()).float()
+        value_ok = findings.verify(f"the value of {what}", value_check, value, expected, reference_model, x, y)
+        graph_ok = findings.verify(f"{what} differentiable", fail_if, not loss.requires_grad,
+                                   no_graph[0].format(what=what), no_graph[1])
+        if value_ok and graph_ok:
+            findings.verify(f"the gradient of {what}", _same_gradient, model, loss, reference_model, expected,
+                            gradient_hint, gradient_mistake)
+    findings.extend(side_effects)
+    return findings
 
 
 # ----------------------------------------------------------------------------- 04.adversarial_loss
@@ -53,16 +79,17 @@ def reference_adversarial_loss(model, x, y, eps):
 
 
 @exercise("04.adversarial_loss", "the adversarial training loss", solution=lambda: reference_adversarial_loss)
-def check_adversarial_loss(answer) -> str:
-    model, x, y, value, grads = _scalar_with_gradients(answer, "the loss")
-    expected = reference_adversarial_loss(model, x, y, EPS)
-    if math.isclose(value.item(), expected.item(), rel_tol=1e-4) and _gradients_match(grads, model, expected):
-        return (f"loss {value.item():.4f} = CE(model(FGSM(x)), y) at eps={EPS} on 16 real pairs, and the same "
-                "gradient for every parameter")
+def check_adversarial_loss(answer) -> Findings:
+    return _check_loss(answer, "the loss", reference_adversarial_loss, _adversarial_value, NO_GRAPH,
+                       "the value is right but the parameters' gradient is not: the attack's graph leaks into the "
+                       "loss. Detach the adversarial batch (`x_adv.detach()`) so the gradient reaches θ through "
+                       "model(x_adv) only.", "attached")
+
+
+def _adversarial_value(value, expected, model, x, y) -> str:
+    """The value is CE(model(FGSM(x)), y); else the hint of the mistake it matches."""
     if math.isclose(value.item(), expected.item(), rel_tol=1e-4):
-        raise Wrong("the value is right but the parameters' gradient is not: the attack's graph leaks into the "
-                    "loss. Detach the adversarial batch (`x_adv.detach()`) so the gradient reaches θ through "
-                    "model(x_adv) only.", mistake="attached")
+        return f"loss {value.item():.4f} = CE(model(FGSM(x)), y) at eps={EPS} on 16 real pairs"
     clean = F.cross_entropy(model(x), y)
     if math.isclose(value.item(), clean.item(), rel_tol=1e-4):
         raise Wrong("your loss equals the CLEAN loss: it was computed from logits of the clean batch, with no new "
@@ -90,19 +117,22 @@ def _penalty_from(model, x, y, eps, reduction="sum", norm=lambda g: g.flatten(1)
     return eps * norm(g)
 
 
+DOUBLE_BACKPROP = ("the input gradient must itself be differentiable, `torch.autograd.grad(loss, x, "
+                   "create_graph=True)` (double backprop).")
+
+
 @exercise("04.gradient_penalty", "the gradient penalty", solution=lambda: reference_gradient_penalty)
-def check_gradient_penalty(answer) -> str:
-    no_graph = ("{what} carries no gradient to the parameters: the input gradient must itself be differentiable, "
-                "`torch.autograd.grad(loss, x, create_graph=True)` (double backprop).", "no_create_graph")
-    model, x, y, value, grads = _scalar_with_gradients(answer, "the penalty", no_graph)
-    expected = reference_gradient_penalty(model, x, y, EPS)
+def check_gradient_penalty(answer) -> Findings:
+    no_graph = ("{what} carries no gradient to the parameters: " + DOUBLE_BACKPROP, "no_create_graph")
+    return _check_loss(answer, "the penalty", reference_gradient_penalty, _penalty_value, no_graph,
+                       "the value is right but its gradient with respect to the parameters is not: "
+                       + DOUBLE_BACKPROP, "no_create_graph")
+
+
+def _penalty_value(value, expected, model, x, y) -> str:
+    """The value is the reference penalty; else the hint of the mistake it matches."""
     if math.isclose(value.item(), expected.item(), rel_tol=1e-4):
-        if not _gradients_match(grads, model, expected):
-            raise Wrong("the value is right but its gradient with respect to the parameters is not: the input "
-                        "gradient must stay differentiable, `torch.autograd.grad(loss, x, create_graph=True)` "
-                        "(double backprop).", mistake="no_create_graph")
-        return (f"penalty {value.item():.4f} = eps·mean_i ||grad_x_i CE||_2 at eps={EPS} on 16 real pairs, with "
-                "the right gradient for every parameter (double backprop)")
+        return f"penalty {value.item():.4f} = eps·mean_i ||grad_x_i CE||_2 at eps={EPS} on 16 real pairs"
     known = [
         ("mean_loss", _penalty_from(model, x, y, EPS, "mean"),
          "you differentiated the batch MEAN of the losses, which divides every sample's gradient by N. Sum the "

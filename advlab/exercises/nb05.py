@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from .. import attacks, vat
 from . import fixtures
-from .core import Wrong, call, describe_difference, diagnose, exercise, expect_number, expect_tensor, same, watched
+from .core import (Findings, Wrong, call, describe_difference, diagnose, exercise, expect_number, expect_tensor, same,
+                   watched)
 
 XI, EPS = 1.0, 2.0
 
@@ -29,24 +30,45 @@ def _logit_pairs():
 
 
 @exercise("05.kl", "the KL term", solution=lambda: reference_kl)
-def check_kl(answer) -> str:
+def check_kl(answer) -> Findings:
     clean, perturbed = _logit_pairs()
     clean_in, perturbed_in = clean.clone().requires_grad_(True), perturbed.clone().requires_grad_(True)
     value = call(answer, clean_in, perturbed_in)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise Wrong(f"the KL should be a scalar tensor (the batch mean), got "
                     f"{list(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}.", mistake="shape")
+    findings = Findings()
+    findings.verify("the value of the KL", _kl_value, value.detach().reshape(()).item(), clean, perturbed)
+    if findings.verify("differentiable in q", _flows_into, value, perturbed_in):
+        findings.verify("p detached", _detached, value, clean_in)
+    return findings
+
+
+def _flows_into(value, perturbed_in) -> str:
+    """A gradient reaches the perturbed logits (VAT trains through q)."""
+    grad = None
+    if value.requires_grad:
+        (grad,) = torch.autograd.grad(value.reshape(()), perturbed_in, allow_unused=True, retain_graph=True)
+    if grad is None or not grad.abs().max() > 0:
+        raise Wrong("your KL carries no gradient to the perturbed logits: VAT trains through q = softmax(perturbed) "
+                    "(no .item(), no detach of q).", mistake="no_graph")
+    return ""
+
+
+def _detached(value, clean_in) -> str:
+    """No gradient reaches the clean logits (p is a fixed target)."""
+    (grad_clean,) = torch.autograd.grad(value.reshape(()), clean_in, allow_unused=True, retain_graph=True)
+    if grad_clean is not None and grad_clean.abs().max() > 0:
+        raise Wrong("a gradient flows into the clean logits: p(.|x) is the fixed 'virtual label' of VAT, "
+                    "detach it (`clean_logits.detach()`).", mistake="not_detached")
+    return ""
+
+
+def _kl_value(number: float, clean, perturbed) -> str:
+    """The number is mean_i KL(p_i || q_i); else the hint of the mistake it matches."""
     expected = reference_kl(clean, perturbed).item()
-    number = value.detach().reshape(()).item()
     if math.isclose(number, expected, rel_tol=1e-4):
-        if not value.requires_grad:
-            raise Wrong("the value is right but it carries no gradient to the perturbed logits: VAT trains "
-                        "through q = softmax(perturbed).", mistake="no_graph")
-        grad_clean = torch.autograd.grad(value.reshape(()), clean_in, allow_unused=True, retain_graph=True)[0]
-        if grad_clean is not None and grad_clean.abs().max() > 0:
-            raise Wrong("a gradient flows into the clean logits: p(.|x) is the fixed 'virtual label' of VAT, "
-                        "detach it (`clean_logits.detach()`).", mistake="not_detached")
-        return f"KL(p||q) = {number:.5f}, mean over 16 real pairs, p detached, differentiable in q"
+        return f"KL(p||q) = {number:.5f}, mean over 16 real pairs"
     log_p, log_q = F.log_softmax(clean, 1), F.log_softmax(perturbed, 1)
     known = [
         ("reversed", (log_q.exp() * (log_q - log_p)).sum(1).mean(),
@@ -80,18 +102,25 @@ def _batch_normalised_vadv(model, x, d, xi, eps):
 
 
 @exercise("05.vadv", "the virtual adversarial direction", solution=lambda: reference_vadv)
-def check_vadv(answer) -> str:
-    model = fixtures.trained_cnn()
+def check_vadv(answer) -> Findings:
     x, _ = fixtures.batch()
     d = torch.randn(x.shape, generator=fixtures.generator(7))
-    d_in = d.clone()
-    with watched(model, x, d_in):
-        r = call(answer, model, x, d_in, XI, EPS)
+    model, x_in, d_in = fixtures.trained_cnn(), x.clone(), d.clone()
+    with watched(model, x_in, d_in) as side_effects:
+        r = call(answer, model, x_in, d_in, XI, EPS)
+    findings = Findings()
+    findings.verify("r_vadv matches the reference", _same_vadv, r, x, d)
+    findings.extend(side_effects)
+    return findings
+
+
+def _same_vadv(r, x, d) -> str:
+    """r equals the reference direction; else the hint of the mistake it matches."""
     r = expect_tensor(r, x.shape, "r_vadv")
+    model = fixtures.trained_cnn()
     expected = reference_vadv(model, x, d, XI, EPS)
     if same(r, expected, atol=1e-4):
-        return (f"r_vadv from one power iteration (xi={XI}, eps={EPS}) matches the reference on 16 real pairs; "
-                "no parameter got a .grad, the input and d are untouched")
+        return f"r_vadv from one power iteration (xi={XI}, eps={EPS}) matches the reference on 16 real pairs"
     diagnose(r, [
         ("random_d", EPS * attacks.unit_l2(d),
          "your r is just the random start d rescaled (seed 000's bug: `d = d.clone()` after backward keeps d, "

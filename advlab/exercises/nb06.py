@@ -8,7 +8,7 @@ import torch
 
 from .. import grl
 from . import fixtures
-from .core import Wrong, call, exercise, expect_number
+from .core import Findings, Wrong, call, exercise, expect_number, learner_code
 
 LAMBDA = 0.7
 
@@ -28,7 +28,7 @@ def _features_and_weights():
 
 
 @exercise("06.grl", "a gradient reversal layer", solution=lambda: reference_grl)
-def check_grl(answer) -> str:
+def check_grl(answer) -> Findings:
     features, weights = _features_and_weights()
     x = features.clone().requires_grad_(True)
     out = call(answer, x, LAMBDA)
@@ -36,7 +36,15 @@ def check_grl(answer) -> str:
         shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise Wrong(f"the layer should return a tensor shaped like its input {list(x.shape)}, got {shape}.",
                     mistake="shape")
-    values = out.detach()
+    findings = Findings()
+    findings.verify("the identity forward", _identity_forward, out.detach(), features)
+    with learner_code():  # backward runs the learner's own autograd.Function
+        findings.verify("-lambda·grad backward", _reversed_backward, out, x, weights)
+    return findings
+
+
+def _identity_forward(values, features) -> str:
+    """Forward returns the features unchanged."""
     if torch.allclose(values, -features) or torch.allclose(values, -LAMBDA * features):
         raise Wrong("you flipped the sign in FORWARD: a GRL is the identity on the way forward (the head sees the "
                     "real features); the minus belongs in backward: grad -> -lambda·grad.", mistake="forward_flip")
@@ -45,12 +53,20 @@ def check_grl(answer) -> str:
                     "reversed gradient.", mistake="forward_scale")
     if not torch.allclose(values, features):
         raise Wrong("forward must return the input unchanged (the identity).", mistake="forward")
-    if not out.requires_grad:
+    return f"identity forward on real features [{features.shape[0]}, {features.shape[1]}]"
+
+
+def _reversed_backward(out, x, weights) -> str:
+    """Backward turns an upstream gradient w into -lambda·w."""
+    grad = None
+    if out.requires_grad:
+        try:
+            (grad,) = torch.autograd.grad((out * weights).sum(), x, allow_unused=True)
+        except RuntimeError as error:  # e.g. a backward that returns one gradient for its two inputs
+            raise Wrong(f"backward through your layer failed: {error}", mistake="exception") from None
+    if grad is None:
         raise Wrong("no gradient flows back through your layer (did you detach?): the GRL passes -lambda·grad.",
                     mistake="detached")
-    (grad,) = torch.autograd.grad((out * weights).sum(), x, allow_unused=True)
-    if grad is None:
-        raise Wrong("no gradient flows back through your layer: the GRL passes -lambda·grad.", mistake="detached")
     if torch.allclose(grad, weights):
         raise Wrong("the gradient comes back unchanged: nothing is reversed. Write a torch.autograd.Function whose "
                     "backward returns -lambda·grad_output.", mistake="not_reversed")
@@ -59,8 +75,7 @@ def check_grl(answer) -> str:
                     "-lambda·grad_output.", mistake="no_lambda")
     if not torch.allclose(grad, -LAMBDA * weights, atol=1e-6):
         raise Wrong("backward should return -lambda·grad_output.", mistake="unrecognised")
-    return (f"identity forward on real features [{x.shape[0]}, {x.shape[1]}], backward -lambda·grad "
-            f"(lambda = {LAMBDA})")
+    return f"backward -lambda·grad (lambda = {LAMBDA})"
 
 
 # ----------------------------------------------------------------------------- 06.dann_lambda

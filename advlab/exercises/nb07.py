@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import torch
@@ -10,14 +11,18 @@ from torch.func import functional_call
 
 from .. import data, meta
 from . import fixtures
-from .core import Wrong, call, exercise
+from .core import Findings, Wrong, call, exercise, fail_if
 
 INNER_LR, EPS = 0.4, 0.1
 
 
-@functools.cache
 def _task():
-    """A 2-way 5-shot episode of real digits and a small CNN (fixed seed), as in notebook 07."""
+    """A fresh copy of a 2-way 5-shot episode of real digits and a small CNN (fixed seed), as in notebook 07."""
+    return copy.deepcopy(_cached_task())
+
+
+@functools.cache
+def _cached_task():
     images, labels = data.load_mnist("train", source=fixtures.SOURCE)
     episode = meta.EpisodeSampler(images, labels, classes=range(6), n_way=2, k_shot=5, n_query=5, seed=0).sample()
     with torch.random.fork_rng():
@@ -42,36 +47,50 @@ def reference_inner_step(model, params, x, y, inner_lr):
 
 
 @exercise("07.inner_step", "MAML's inner step", solution=lambda: reference_inner_step)
-def check_inner_step(answer) -> str:
+def check_inner_step(answer) -> Findings:
     model, episode = _task()
     params = _fresh_params(model)
     before = {n: p.detach().clone() for n, p in params.items()}
     adapted = call(answer, model, params, episode.support_x, episode.support_y, INNER_LR)
-    if any(not torch.equal(params[n].detach(), before[n]) for n in params):
-        raise Wrong("θ itself changed: your update wrote into the meta-parameters (seed 003's bug, "
-                    "`W.data = θ.data` shares storage, so every inner step mutates θ). Build new tensors: "
-                    "`{n: p - lr * g for ...}`.", mistake="mutated_theta")
     if not isinstance(adapted, dict) or set(adapted) != set(params):
         raise Wrong(f"return a dict with the same parameter names as θ ({', '.join(params)}).", mistake="type")
-    expected = reference_inner_step(model, params, episode.support_x, episode.support_y, INNER_LR)
-    values_match = all(torch.allclose(adapted[n].detach(), expected[n].detach(), atol=1e-6) for n in params)
-    if not values_match:
-        ascent = {n: 2 * params[n].detach() - expected[n].detach() for n in params}  # θ + α·g
-        if all(torch.allclose(adapted[n].detach(), ascent[n], atol=1e-6) for n in params):
-            raise Wrong("wrong sign: you climbed the support loss (θ + α·g). The inner step descends: θ - α·g.",
-                        mistake="ascent")
-        raise Wrong("θ' differs from θ - α·∇_θ L(θ; support).", mistake="unrecognised")
-    if not all(adapted[n].requires_grad for n in params):
-        raise Wrong("θ' is detached from θ: the meta-gradient cannot flow back through the inner step.",
-                    mistake="detached")
+    model, episode = _task()  # a fresh copy again, and θ as it was: whatever the answer did to its own
+    reference_params = _fresh_params(model)
+    expected = reference_inner_step(model, reference_params, episode.support_x, episode.support_y, INNER_LR)
+    findings = Findings()
+    values_ok = findings.verify("the values of θ'", _adapted_values, adapted, expected, reference_params)
+    mutated = any(not torch.equal(params[n].detach(), before[n]) for n in params)
+    theta_ok = findings.verify("θ untouched", fail_if, mutated, "θ itself changed: your update wrote into the "
+                               "meta-parameters (seed 003's bug, `W.data = θ.data` shares storage, so every inner step "
+                               "mutates θ). Build new tensors: `{n: p - lr * g for ...}`.", "mutated_theta")
+    if values_ok and theta_ok and findings.verify(  # the graph tells something only when θ' is new and right
+            "θ' attached to θ", fail_if, not all(adapted[n].requires_grad for n in params),
+            "θ' is detached from θ: the meta-gradient cannot flow back through the inner step.", "detached"):
+        findings.verify("the second-order meta-gradient", _second_order, model, episode, params, adapted,
+                        reference_params, expected)
+    return findings
+
+
+def _adapted_values(adapted, expected, params) -> str:
+    """θ' = θ - α·∇L(θ; support) for every parameter; else the mistake it matches."""
+    if all(torch.allclose(adapted[n].detach(), expected[n].detach(), atol=1e-6) for n in params):
+        return f"θ' = θ - {INNER_LR}·∇L on a real 2-way 5-shot support set"
+    ascent = {n: 2 * params[n].detach() - expected[n].detach() for n in params}  # θ + α·g
+    if all(torch.allclose(adapted[n].detach(), ascent[n], atol=1e-6) for n in params):
+        raise Wrong("wrong sign: you climbed the support loss (θ + α·g). The inner step descends: θ - α·g.",
+                    mistake="ascent")
+    raise Wrong("θ' differs from θ - α·∇_θ L(θ; support).", mistake="unrecognised")
+
+
+def _second_order(model, episode, params, adapted, reference_params, expected) -> str:
+    """The meta-gradient through θ' equals the reference's second-order one."""
     got = _meta_gradient(model, params, adapted, episode)
-    want = _meta_gradient(model, params, expected, episode)
+    want = _meta_gradient(model, reference_params, expected, episode)
     if not all(a is not None and torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(got, want)):
         raise Wrong("the values are right but the meta-gradient is first-order: pass `create_graph=True` to "
                     "torch.autograd.grad so the gradient flows through ∇_θ L too (second-order MAML).",
                     mistake="first_order")
-    return (f"θ' = θ - {INNER_LR}·∇L on a real 2-way 5-shot support set, θ untouched, and the same second-order "
-            "meta-gradient as the reference")
+    return "the same second-order meta-gradient as the reference"
 
 
 # ----------------------------------------------------------------------------- 07.adml_loss
@@ -92,16 +111,22 @@ def _adml_variant(model, params, episode, inner_lr, eps, crossed=True, attack_pa
 
 
 @exercise("07.adml_loss", "the ADML meta-loss", solution=lambda: reference_adml_loss)
-def check_adml_loss(answer) -> str:
+def check_adml_loss(answer) -> Findings:
     model, episode = _task()
-    params = _fresh_params(model)
-    value = call(answer, model, params, episode, INNER_LR, EPS)
+    value = call(answer, model, _fresh_params(model), episode, INNER_LR, EPS)
     if not isinstance(value, torch.Tensor) or value.numel() != 1:
         raise Wrong("return the meta-loss as a scalar tensor.", mistake="shape")
-    if not value.requires_grad:
-        raise Wrong("the meta-loss carries no gradient to θ: it must stay differentiable (no .item(), no detach).",
-                    mistake="no_graph")
-    number = value.detach().reshape(()).item()
+    findings = Findings()
+    findings.verify("the value of the meta-loss", _adml_value, value.detach().reshape(()).item())
+    findings.verify("differentiable in θ", fail_if, not value.requires_grad, "the meta-loss carries no gradient to "
+                    "θ: it must stay differentiable (no .item(), no detach).", "no_graph")
+    return findings
+
+
+def _adml_value(number: float) -> str:
+    """The number is the reference ADML meta-loss; else the hint of the mistake it matches."""
+    model, episode = _task()
+    params = _fresh_params(model)
     expected = reference_adml_loss(model, params, episode, INNER_LR, EPS).item()
     if abs(number - expected) <= 1e-5 * max(1.0, abs(expected)):
         return (f"meta-loss {number:.4f} = L(θ'_clean; adversarial query) + L(θ'_adv; clean query) on a real "

@@ -17,14 +17,21 @@ def reference_margin(logits, y):
 
 
 def _ten_class_logits():
-    """Logits [16, 10] of real pairs: the trained CNN's features through a fixed projection (a 10-class head)."""
+    """Logits [20, 10] of real pairs: the trained CNN's features through a fixed projection (a 10-class head).
+
+    The last 4 rows repeat the first 4, shifted so that every logit but the label's is negative
+    (the margin does not change): there a margin that masks the label with 0 instead of -inf
+    takes that 0 as the largest other logit.
+    """
     model = fixtures.trained_cnn()
     x, _ = fixtures.batch()
     with torch.no_grad():
         features = model.features(x)
     head = torch.randn(features.shape[1], 10, generator=fixtures.generator(8)) / features.shape[1] ** 0.5
     logits = features @ head * 5
-    return logits, logits.argmax(dim=1).roll(1)  # labels: some right, most wrong
+    y = logits.argmax(dim=1).roll(1)  # labels: some right, most wrong
+    others_max = logits[:4].scatter(1, y[:4, None], float("-inf")).amax(dim=1, keepdim=True)
+    return torch.cat([logits, logits[:4] - others_max - 1]), torch.cat([y, y[:4]])
 
 
 @exercise("08.margin", "the margin loss", solution=lambda: reference_margin)
@@ -33,12 +40,17 @@ def check_margin(answer) -> str:
     value = expect_tensor(call(answer, logits.clone(), y.clone()), [len(y)], "the per-sample margins")
     expected = reference_margin(logits, y)
     if same(value, expected, atol=1e-4, share=1.0):
-        return "max_{j≠y} z_j - z_y for 16 samples of 10 classes, positive exactly on the misclassified ones"
+        return (f"max_{{j≠y}} z_j - z_y for {len(y)} samples of 10 classes (on some, every other logit is "
+                "negative), positive exactly on the misclassified ones")
     true_logit = logits.gather(1, y[:, None]).squeeze(1)
     if same(value, logits.amax(dim=1) - true_logit, atol=1e-4, share=1.0):
         raise Wrong("you took the max over ALL classes, the true one included: on a correct sample the margin is "
                     "then 0 instead of negative. Mask the true class out first (scatter -inf at y).",
                     mistake="includes_true")
+    if same(value, logits.scatter(1, y[:, None], 0.0).amax(dim=1) - true_logit, atol=1e-4, share=1.0):
+        raise Wrong("you masked the true class with 0, not -inf: on a sample whose other logits are all negative, "
+                    "that 0 is the largest, so the margin is wrong there. Mask with `float('-inf')`.",
+                    mistake="mask_zero")
     if same(value, -expected, atol=1e-4, share=1.0):
         raise Wrong("wrong sign: the attack climbs max_{j≠y} z_j - z_y, positive when the sample is misclassified.",
                     mistake="sign")

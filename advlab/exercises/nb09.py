@@ -22,11 +22,14 @@ def reference_interval_linear(layer, lower, upper):
 
 
 def _box():
+    """The trained head and 8 boxes around real features, with a different radius (0.01 to 0.1) per feature:
+    an answer that uses one radius for all features fails."""
     model = fixtures.trained_cnn()
     x, _ = fixtures.batch(8)
     with torch.no_grad():
         features = model.features(x)
-    return model.head, features - 0.05, features + 0.05
+    radius = 0.01 + 0.09 * torch.rand(features.shape, generator=fixtures.generator(4))
+    return model.head, features - radius, features + radius
 
 
 @exercise("09.interval_linear", "interval bounds through a linear layer", solution=lambda: reference_interval_linear)
@@ -37,16 +40,32 @@ def check_interval_linear(answer) -> str:
         if not isinstance(result, tuple) or len(result) != 2:
             raise Wrong("return the pair (lower, upper).", mistake="type")
         shape = [len(lower), layer.out_features]
-        got_lower, got_upper = (expect_tensor(r, shape, name) for r, name in zip(result, ("lower", "upper")))
-        want_lower, want_upper = reference_interval_linear(layer, lower, upper)
-        if same(got_lower, want_lower, 1e-4, 1.0) and same(got_upper, want_upper, 1e-4, 1.0):
-            return "sound and tight bounds for the trained head on 8 real feature boxes (centre W·m + b, radius |W|·r)"
-        naive_lower, naive_upper = layer(lower), layer(upper)
-        if same(got_lower, naive_lower, 1e-4, 1.0) and same(got_upper, naive_upper, 1e-4, 1.0):
+        got = tuple(expect_tensor(r, shape, name) for r, name in zip(result, ("lower", "upper")))
+        if _same_pair(got, reference_interval_linear(layer, lower, upper)):
+            return ("sound and tight bounds for the trained head on 8 real feature boxes with a radius per feature "
+                    "(centre W·m + b, radius |W|·r)")
+        if _same_pair(got, (layer(lower), layer(upper))):
             raise Wrong("you pushed lower and upper through the layer separately (the same as a radius through W "
                         "instead of |W|): a negative weight swaps them, so W·lower is not a lower bound. Use the "
                         "centre W·m + b and |W| times the radius.", mistake="naive")
+        if any(_same_pair(got, bounds) for bounds in _one_radius_bounds(layer, lower, upper)):
+            raise Wrong("you used one radius for all features: every feature has its own, so the radius is a vector "
+                        "r = (upper - lower) / 2, and the output radius is r @ |W|.T.", mistake="scalar_radius")
     raise Wrong("not the interval bounds of the layer.", mistake="unrecognised")
+
+
+def _same_pair(got, want) -> bool:
+    """Both bounds agree within 1e-4."""
+    return all(same(a, b, 1e-4, 1.0) for a, b in zip(got, want))
+
+
+def _one_radius_bounds(layer, lower, upper):
+    """The bounds with one radius for every feature (the mean, largest, smallest or first, per box or overall)."""
+    centre, radius = layer((upper + lower) / 2), (upper - lower) / 2
+    row_sums = layer.weight.abs().sum(dim=1)
+    for r in (radius.mean(), radius.max(), radius.min(), radius.mean(1, keepdim=True),
+              radius.amax(1, keepdim=True), radius[:, :1]):
+        yield centre - r * row_sums, centre + r * row_sums
 
 
 # ----------------------------------------------------------------------------- 09.smoothing_radius
