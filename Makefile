@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	# torchattacks is a test-only reference for cross-checks; its metadata pins requests~=2.25,
 	# which would clash with JupyterLab, so it is installed without its (already present) deps.
 	$(BIN)/python -m pip install --quiet --no-deps torchattacks==3.5.1
+	# adversarial-robustness-toolbox (ART) is the test-only reference for the black-box attacks;
+	# its dependencies (numpy, scipy, scikit-learn, six, tqdm) are already there.
+	$(BIN)/python -m pip install --quiet adversarial-robustness-toolbox==1.20.1
 	touch $(STAMP)
 
 $(LAB_OVERRIDES): settings/jupyterlab-overrides.json $(STAMP)

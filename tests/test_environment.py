@@ -44,12 +44,27 @@ def test_binder_environment_matches_the_root_one():
     assert conda_pins(ROOT / "binder" / "environment.yml") == conda_pins(ROOT / "environment.yml")
 
 
-def test_pip_only_packages_are_the_reference_library_and_the_browser_extra():
+REFERENCE_LIBRARIES = ["torchattacks==3.5.1", "adversarial-robustness-toolbox==1.20.1"]  # test-only, pinned
+
+
+def test_pip_only_packages_are_the_reference_libraries_and_the_browser_extra():
     _, pip = conda_pins(ROOT / "environment.yml")
     browser = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["browser"]
-    assert pip == ["torchattacks==3.5.1", *browser]
+    assert pip == [*REFERENCE_LIBRARIES, *browser]
     makefile = (ROOT / "Makefile").read_text()
-    assert "torchattacks==3.5.1" in makefile and ".[dev,browser]" in makefile
+    assert all(pin in makefile for pin in REFERENCE_LIBRARIES) and ".[dev,browser]" in makefile
+
+
+def test_installed_reference_libraries_are_the_pinned_ones():
+    from importlib.metadata import PackageNotFoundError, version
+
+    for pin in REFERENCE_LIBRARIES:
+        name, pinned = pin.split("==")
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue  # the cross-checks skip without it
+        assert installed == pinned, f"{name} {installed} is installed but {pinned} is pinned"
 
 
 def test_installed_versions_are_the_pinned_ones():
