@@ -2,10 +2,10 @@
 
 One module a concept; the data flow one way:
 
-    checks, config, progress, idx -> data -> mnist_files | text -> models -> attacks
-        -> vat | grl | meta -> evaluate -> liveplot -> train -> runs
+    checks, config, progress, idx, stats -> data -> mnist_files | text -> models -> attacks
+        -> vat | grl | meta | blackbox -> evaluate -> liveplot -> train -> runs
         -> adversarial_training | text_adversarial | smoothing -> certify
-        -> plots | widgets -> reports -> exercises
+        -> plots | widgets -> reports -> results | exercises
 """
 
 __version__ = "0.1.0"

@@ -46,7 +46,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from advlab import config, data, evaluate, grl, runs  # noqa: E402
+from advlab import config, data, evaluate, grl, runs, stats  # noqa: E402
 from advlab.mnist_files import write_full_size_stand_in  # noqa: E402
 from advlab.models import SmallCNN  # noqa: E402
 
@@ -161,7 +161,6 @@ def report(args) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (mode, name), rows in summary.items():
         gains = [r["gain"] for r in rows]
-        std = statistics.stdev(gains) if len(gains) > 1 else float("nan")
         k = min(NOTEBOOK_SEEDS[mode], len(gains))
         consecutive = [rows[i : i + k] for i in range(len(rows) - k + 1)
                        if [r["seed"] for r in rows[i : i + k]] == list(range(rows[i]["seed"], rows[i]["seed"] + k))]
@@ -171,7 +170,7 @@ def report(args) -> None:
         above_source = min(r["train on target"] - r["source only"] for r in rows)
         pad = min(min(r["PAD source only"], r["PAD DANN"]) for r in rows)
         cpu = statistics.mean(r["cpu s"] for r in rows)
-        print(f"| {mode} | {name} | {len(rows)} | {statistics.mean(gains):+.1%} ± {std:.1%} | {min(gains):+.1%} | "
+        print(f"| {mode} | {name} | {len(rows)} | {stats.spread(gains, '+.1%', over=None)} | {min(gains):+.1%} | "
               f"{k} | "
               f"{window:+.1%} | {worst:+.1%} | {upper:+.1%} | {above_source:+.1%} | {pad:.2f} | {cpu:.0f} s |")
 
