@@ -134,7 +134,6 @@ for name, step in ascent.items():
     print(f"{name:>20}: mean loss {ascent_results[name][0]:.3f}, accuracy {ascent_results[name][1]:.1%}, "
           f"mean largest pixel change {ascent_results[name][2]:.5f} (eps = {eps})")
 assert ascent_results["raw gradient steps"][2] < 0.1 * eps, "raw gradient steps stall near x"
-# measured (seed 0, quick mode): loss 0.83 against 0.18, largest change 4e-5 against the bound 0.01
 assert ascent_results["sign steps (PGD)"][0] > 2 * ascent_results["raw gradient steps"][0], "sign steps climb much higher"
 
 # %% [markdown]
@@ -271,8 +270,8 @@ ax.set(xlabel="PGD iteration", ylabel="loss", title="five random starts, one ima
 ax.grid(alpha=0.3), ax.legend(fontsize=8)
 plt.show()
 final = [losses[-1] for losses in restart_losses.values()]
-print("final loss of each random start: " + ", ".join(f"{value:.3f}" for value in final))
-assert len(set(round(v, 6) for v in final)) > 1, "different starts end at different points"
+print("final loss of each random start: " + ", ".join(f"{value:.3f}" for value in final)
+      + f" (spread {max(final) - min(final):.3f}, against {max(final):.3f})")
 
 # %% [markdown]
 # With `restarts=R`, advlab keeps, **per image**, the run with the highest final loss. The
@@ -303,6 +302,11 @@ restart_accuracy = runs.cached(f"PGD-{steps} with and without restarts", restart
 for name, value in restart_accuracy.items():
     print(f"PGD-{steps}, eps = {eps}, {name:26s}: accuracy {value:.1%}")
 assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random start"]
+gain = restart_accuracy["random start"] - restart_accuracy["random start, 5 restarts"]
+print(f"5 restarts lower the accuracy by {gain:.1%} on this model" + (
+    ": here every start climbs to about the same maximum, so restarts buy nothing. They matter where the loss "
+    "has several maxima in the ball, as on the adversarially trained models of notebook 04, which notebook 08 "
+    "evaluates with restarts." if gain < 1 / len(y_some) else "."))
 
 # %% [markdown]
 # ### On ten classes: other losses, targets, and which restart to keep
@@ -378,7 +382,6 @@ print(f"10 classes, eps = {eps}: clean {ten['clean']:.1%}; PGD-20 cross-entropy 
 print(f"5 random restarts: accuracy keeping the highest-loss run {ten['kept by loss']:.1%}, keeping any "
       f"success {ten['kept by success']:.1%}; {ten['thrown away']} digits were fooled "
       f"by some restart that the highest-loss rule threw away")
-# measured (seed 0, quick mode): 15.5 % reach the target while 49.5 % are fooled into some wrong class
 pgd_fooled = 1 - ten["cross-entropy"]  # the untargeted cross-entropy PGD-20 above (deterministic: no random start)
 assert hit_target < 0.5 * pgd_fooled, "reaching one chosen class is much harder than reaching any wrong class"
 
@@ -452,8 +455,6 @@ print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1
 assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is never above FGSM's"
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
-# Measured with seed 0 in quick mode (PGD-10, 200 pairs): gap 10 points, sign agreement 79 %, 69 % at ±eps,
-# 22 % strictly inside: margins of 5, 11, 11 and 12 points to the bounds.
 assert gap_far >= 0.05, "PGD is much stronger than FGSM at eps 0.2 (more than two standard errors on 200 pairs)"
 assert sign_agreement < 0.9, "PGD's perturbation is not FGSM's: more than one moved pixel in ten has the other sign"
 assert at_eps < 0.8 and strictly_inside > 0.1, "and many of PGD's moved pixels stop inside the ball"
@@ -574,7 +575,7 @@ reports.headline({"clean accuracy": clean_accuracy, f"FGSM accuracy, eps {eps_gr
                   f"PGD-{curve_steps} accuracy, eps {eps_grid[-1]}": pgd_curve[-1]})
 
 # %% [markdown]
-# ## Exercises
+# ## Going further
 #
 # 1. In the explorer, set $\alpha = \epsilon$ and 40 steps. Why does the loss oscillate
 #    instead of climbing? What does the projection do to such a step?
