@@ -197,6 +197,26 @@ def test_ibp_certified_implies_milp_robust(trained_mlp, digits7):
         assert certify.exact_robustness(trained_mlp, x[i : i + 1], y[i], eps).robust is True
 
 
+def test_lp_bound_sits_between_ibp_and_the_exact_minimum(trained_mlp, digits7):
+    x, y = digits7
+    strictly_above_ibp = strictly_below_exact = 0
+    for i, eps in itertools.product(range(12), [0.02, 0.05, 0.1]):
+        ibp = certify.margin_lower_bounds(trained_mlp, x[i : i + 1], y[i : i + 1], eps)[0, 1 - y[i]].item()
+        lp = certify.lp_bound(trained_mlp, x[i : i + 1], y[i], eps)
+        exact = certify.exact_robustness(trained_mlp, x[i : i + 1], y[i], eps).min_margin
+        assert ibp <= lp + 1e-5, f"pair {i}, eps {eps}: the LP relaxation is tighter than IBP"
+        assert lp <= exact + 1e-5, f"pair {i}, eps {eps}: a relaxation never exceeds the exact minimum"
+        strictly_above_ibp += lp > ibp + 1e-3
+        strictly_below_exact += lp < exact - 1e-3
+    assert strictly_above_ibp >= 3 and strictly_below_exact >= 3, "both gaps must show for the test to mean anything"
+
+
+def test_lp_bound_rejects_a_batch(trained_mlp, digits7):
+    x, y = digits7
+    with pytest.raises(ValueError, match="exactly one sample"):
+        certify.lp_bound(trained_mlp, x[:2], y[0], 0.05)
+
+
 def test_milp_time_limit_is_reported_not_skipped():
     model = random_mlp(3, (49, 64, 64, 2))
     x = torch.rand(1, 1, 7, 7, generator=torch.Generator().manual_seed(0))
