@@ -73,14 +73,10 @@ for n in [10, 100, 784, 10_000]:
     score_changes[n] = (w @ eta).item()  # = eps * ||w||_1 exactly: sign(w_i) * w_i = |w_i|
     print(f"n = {n:6,d} pixels: max |eta_i| = {eta.abs().max():.2f}, score change w·eta = {score_changes[n]:8.1f}, "
           f"per pixel {score_changes[n] / n:.3f}")
-assert list(score_changes.values()) == sorted(score_changes.values()), "the change grows with the dimension"
 # The change grows *linearly*: per pixel it tends to eps * m with m = E|w_i| = sqrt(2/pi) for
-# standard normal weights. At n = 10,000 the standard error of the mean |w_i| is
-# sqrt(1 - 2/pi) / 100 ≈ 0.006, under 1 % of m: a 5 % tolerance is a margin of about 6.6
-# standard errors, and a change that grew like sqrt(n) would miss it by a factor of 100.
+# standard normal weights (the law of large numbers; this is a demonstration, so it is printed).
 expected_per_pixel = eps * (2 / np.pi) ** 0.5
-print(f"eps * E|w| = {expected_per_pixel:.3f} per pixel")
-assert abs(score_changes[10_000] / 10_000 - expected_per_pixel) < 0.05 * expected_per_pixel
+print(f"eps * E|w| = {expected_per_pixel:.3f} per pixel: the per-pixel change above approaches it as n grows")
 
 # %% [markdown]
 # A $28\times28$ image has $n = 784$ pixels: at $\epsilon = 0.2$ a score with unit-size
@@ -295,7 +291,6 @@ for name, net in [("standard", linear_standard), ("robust (exact inner max)", li
                          evaluate.robust_accuracy(net, x_test, y_test, lambda m, x, y: attacks.fgsm(m, x, y, linear_eps)))
     print(f"{name:>26}: clean {linear_rows[name][0]:.1%}, under the exact attack (FGSM) at eps {linear_eps}: "
           f"{linear_rows[name][1]:.1%}")
-# measured (seed 0, quick mode): 41 % -> 77 % under the exact attack, clean accuracy within a point
 assert linear_rows["robust (exact inner max)"][1] > linear_rows["standard"][1] + 0.2, \
     "training on the exact worst case makes the linear model robust"
 
@@ -457,7 +452,7 @@ reports.headline({"clean accuracy": clean_accuracy, "FGSM accuracy, eps 0.1": ac
                   "10-class MNIST, FGSM error at eps 0.25": error_025})
 
 # %% [markdown]
-# ## Exercises
+# ## Going further
 #
 # 1. Set `eps = 0.1` and drag the slider slowly from 0: at which $\epsilon$ does the first of
 #    the four images flip? Is it the one with the least confident clean prediction?

