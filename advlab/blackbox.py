@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .attacks import Model, _attacking, _check_common, _check_generator, _objective_gradient, perturbation_norms
-from .checks import check_int, check_labels, check_number
+from .checks import check_images, check_int, check_labels, check_number
 
 QUERY_BATCH = 1000  # images per forward pass when HopSkipJump asks many questions at once
 
@@ -243,6 +243,7 @@ def hop_skip_jump(
     max_evals: int = 10_000,
     gamma: float = 1.0,
     init_tries: int = 100,
+    x_init: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> HopSkipJumpResult:
     """HopSkipJump, L2, untargeted (Chen, Jordan & Wainwright, 2020): a decision-only attack.
@@ -252,6 +253,11 @@ def hop_skip_jump(
 
     1. Start: draw uniform noise in [0, 1]^d until the model misclassifies it (at most
        `init_tries` draws), then binary-search the segment x -> noise for the boundary.
+       With `x_init` (an image per image of x, e.g. one the attacker holds of another class,
+       as the paper starts its targeted attack and ART's ``x_adv_init``), x_init[i] is asked
+       first (one query) and is the start where the model misclassifies it; noise is drawn
+       only for the others. On a two-class task the model may label all uniform noise as one
+       class, so the images of that class never get a start from noise.
     2. Iteration t = 1, 2, ..., at the boundary point x_t:
        a. gradient direction v_t from B_t = min(init_evals * sqrt(t), max_evals) labels of
           x_t + delta_t u_b, u_b uniform on the unit sphere (see `_gradient_direction`);
@@ -266,8 +272,9 @@ def hop_skip_jump(
     Every point the attack keeps was classified adversarial (a binary search returns its
     adversarial end), so every returned image with a finite distance fools the model, and x_adv
     is the closest of them; images in [0, 1] throughout. Images the model already misclassifies
-    cost one query and come back as x (distance 0); images with no misclassified noise in
-    `init_tries` draws come back as x (distance inf). All randomness comes from `generator`.
+    cost one query and come back as x (distance 0); images with no misclassified start (x_init
+    or noise in `init_tries` draws) come back as x (distance inf). All randomness comes from
+    `generator`.
 
     Against ART's HopSkipJump (tests/test_blackbox.py), which uses theta = 0.01 / sqrt(d) and
     returns its last step without the binary search back to the boundary: at equal queries our
@@ -280,6 +287,10 @@ def hop_skip_jump(
     gamma = check_number("gamma", gamma, minimum=0, strict=True)
     check_int("init_tries", init_tries, minimum=1)
     _check_generator(generator)
+    if x_init is not None:
+        check_images("x_init", x_init, shape=None)
+        if x_init.shape != x_in.shape:
+            raise ValueError(f"x_init must have the shape of x {list(x_in.shape)}, got {list(x_init.shape)}")
     theta = gamma / x_in[0].numel() ** 1.5
 
     with _attacking(model) as device, torch.no_grad():
@@ -303,7 +314,8 @@ def hop_skip_jump(
         everyone = torch.arange(len(x0), device=device)
         fooled = logits.argmax(dim=1) != y0
         record(everyone[fooled], x0[fooled])
-        owners, boundary = _start(oracle, x0, everyone[~fooled], init_tries, theta, generator)
+        starts = None if x_init is None else x_init.detach().to(device=device, dtype=x0.dtype)
+        owners, boundary = _start(oracle, x0, everyone[~fooled], init_tries, theta, generator, starts)
         record(owners, boundary)
         iteration = 1
         while len(owners):
@@ -314,14 +326,21 @@ def hop_skip_jump(
     return HopSkipJumpResult(best.to(x.device), oracle.queries.cpu(), distances.cpu(), history)
 
 
-def _start(oracle, x, owners, tries, theta, generator):
-    """Step 1: misclassified uniform noise for each image, then a binary search to the boundary.
+def _start(oracle, x, owners, tries, theta, generator, x_init=None):
+    """Step 1: x_init where the model misclassifies it, else misclassified uniform noise, for each
+    image; then a binary search to the boundary.
 
     Returns the images that got a start and their boundary points.
     """
     gen_device = generator.device if generator is not None else x.device
     noise = torch.empty_like(x)
     found = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    if x_init is not None:
+        todo = owners[oracle.left(owners) > 0]
+        if len(todo):
+            fooled = oracle.ask(x_init[todo], todo)
+            noise[todo[fooled]] = x_init[todo[fooled]]
+            found[todo[fooled]] = True
     for _ in range(tries):
         todo = owners[~found[owners] & (oracle.left(owners) > 0)]
         if len(todo) == 0:

@@ -318,3 +318,60 @@ def to_the_boundary(model, x, y, adv, steps=30):
         fooled = predicted(model, x + mid.view(-1, 1, 1, 1) * (adv - x)) != y
         low, high = torch.where(fooled, low, mid), torch.where(fooled, mid, high)
     return x + high.view(-1, 1, 1, 1) * (adv - x)
+
+
+# ----------------------------------------------------------------------------- HopSkipJump: a start the attacker holds
+def brightness_model():
+    """Two classes by total brightness: logit_1 = sum(x) - 0.7 d, logit_0 = 0 (float64, 6x6 images).
+
+    Uniform noise (mean 0.5) is class 0, four standard deviations from the boundary, so dark
+    class-0 images never get a start from noise; the nearest class-1 image is x moved by the same
+    amount in every pixel, at L2 distance (0.7 d - sum(x)) / sqrt(d) (inside the box here)."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 2)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.stack([torch.zeros(36), torch.ones(36)]).double())
+        model[1].bias.copy_(torch.tensor([0.0, -0.7 * 36], dtype=torch.float64))
+    return model.eval()
+
+
+def dark_images(n=3):
+    x = 0.1 + 0.2 * torch.rand(n, 1, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return x, torch.zeros(n, dtype=torch.long)
+
+
+def test_hsj_x_init_starts_where_noise_never_fools_and_reaches_the_true_minimum():
+    model = Counting(brightness_model()).eval()
+    x, y = dark_images()
+    no_start = run_hsj(model, x, y, 300, init_tries=30)
+    assert torch.isinf(no_start.distances).all() and (no_start.queries == 1 + 30).all()
+
+    model.count = 0
+    result = run_hsj(model, x, y, 300, init_evals=20, x_init=torch.full_like(x, 0.9))
+    assert model.count == result.queries.sum().item(), "the look at x_init is a query"
+    check_result(model, x, y, result, 300)
+    exact = (0.7 * 36 - x.flatten(1).sum(1)) / 6
+    assert (result.distances >= exact - 1e-9).all(), "no search can beat the true minimum distance"
+    assert (result.distances <= 1.1 * exact).all(), (result.distances, exact)
+    search = math.ceil(math.log2(36**1.5))  # a binary search to the precision theta = 1 / d^1.5
+    first = [record[0] for record in result.history]
+    assert all(q == 2 + search and d <= (0.9 - x[i]).norm().item() for i, (q, d) in enumerate(first)), \
+        "x, then x_init, then the binary search: the start is on the segment x -> x_init"
+
+
+def test_hsj_x_init_that_does_not_fool_costs_one_query_and_changes_nothing_else(correct_digits):
+    model, x, y = correct_digits
+    x, y = x[:4], y[:4]
+    plain = run_hsj(model, x, y, 300, seed=3)
+    with_init = run_hsj(model, x, y, 301, seed=3, x_init=x.clone())  # x is never adversarial: noise as before
+    assert torch.isfinite(plain.distances).all(), "the comparison needs searches that ran"
+    assert torch.equal(with_init.x_adv, plain.x_adv) and torch.equal(with_init.queries, plain.queries + 1)
+    assert with_init.history == [[(q + 1, d) for q, d in record] for record in plain.history]
+
+
+@pytest.mark.parametrize(("x_init", "error"), [(torch.zeros(3, 1, 6, 6, dtype=torch.float64), ValueError),
+                                               (torch.full((2, 1, 6, 6), 1.5, dtype=torch.float64), ValueError),
+                                               (torch.zeros(2, 1, 6, 6, dtype=torch.long), TypeError)])
+def test_hsj_rejects_a_bad_x_init_naming_it(x_init, error):
+    x, y = tiny_inputs(0, 2)
+    with pytest.raises(error, match="x_init"):
+        blackbox.hop_skip_jump(tiny_model(0), x, y, 50, init_evals=20, x_init=x_init)

@@ -322,6 +322,21 @@ WRONG = [
     ("10.seed_loop", 1.5, "assumed_new_pass", "new forward pass"),
     ("10.nearest", lambda m, v: torch.cdist(v, m).argmax(1), "farthest", "FARTHEST"),
     ("10.nearest", lambda m, v: (v @ m.T).argmax(1), "dot_product", "dot product"),
+    ("11.momentum", lambda g, grad, mu: mu * g + grad, "no_normalisation", "raw gradient"),
+    ("11.momentum", lambda g, grad, mu: mu * g + per_sample_unit(grad), "l2", "L2 norm"),
+    ("11.momentum", lambda g, grad, mu: mu * g + grad / grad.abs().sum(), "batch_norm", "whole batch"),
+    ("11.momentum", lambda g, grad, mu: mu * g + grad / grad.abs().mean(dim=(1, 2, 3), keepdim=True), "mean_abs",
+     "mean |grad|"),
+    ("11.momentum", lambda g, grad, mu: g + mu * grad / grad.abs().sum(dim=(1, 2, 3), keepdim=True),
+     "decay_on_gradient", "momentum so far"),
+    ("11.momentum", lambda g, grad, mu: mu * g + grad.sign(), "sign", "only when stepping"),
+    ("11.direction", lambda u, phi: unit((phi.view(-1, 1, 1, 1) * u).mean(0)), "no_baseline", "baseline"),
+    ("11.direction", lambda u, phi: -unit(((phi - phi.mean()).view(-1, 1, 1, 1) * u).mean(0)), "sign", "wrong way"),
+    ("11.direction", lambda u, phi: ((phi - phi.mean()).view(-1, 1, 1, 1) * u).mean(0), "not_unit", "g / ||g||_2"),
+    ("11.boundary", lambda *args: boundary_search(*args, keep="low"), "low_end", "clean side"),
+    ("11.boundary", lambda *args: boundary_search(*args, swapped=True), "wrong_half", "far on the clean side"),
+    ("11.boundary", lambda *args: boundary_scan(*args, keep="adversarial"), "too_many_queries", "log2(1/theta)"),
+    ("11.boundary", lambda is_adversarial, x, x_adv, theta: x_adv.clone(), "far_from_boundary", "past the boundary"),
 ]
 
 
@@ -444,6 +459,12 @@ MULTI = [
      ["wrong sign", "seed 003"]),
     ("07.adml_loss", lambda m, p, ep, lr, eps: meta.maml_task_loss(m, p, ep, lr).loss.detach(), ["maml", "no_graph"],
      None, ["plain MAML", "no gradient"]),
+    ("11.momentum", lambda g, grad, mu: g.mul_(mu).add_(grad), ["no_normalisation", "mutated_input"], None,
+     ["raw gradient", "in place"]),
+    ("11.direction", lambda u, phi: (phi.view(-1, 1, 1, 1) * u).mean(0), ["no_baseline", "not_unit"],
+     "the inputs untouched", ["baseline", "g / ||g||_2"]),
+    ("11.boundary", lambda *args: boundary_scan(*args, keep="clean"), ["low_end", "too_many_queries"],
+     "the inputs untouched", ["clean side", "log2(1/theta)"]),
 ]
 
 
@@ -651,3 +672,36 @@ def test_the_eps_checker_measures_what_advlab_fgsm_measures(fgsm_context):
         theirs = evaluate.robust_accuracy(fgsm_context["model"], fgsm_context["x"], fgsm_context["y"],
                                           lambda m, xb, yb, eps=eps: attacks.fgsm(m, xb, yb, eps))
         assert ours == theirs, eps
+
+
+# ----------------------------------------------------------------------------- notebook 11's learner-style answers
+def unit(g):
+    return g / g.norm()
+
+
+def boundary_search(is_adversarial, x, x_adv, theta, keep="high", swapped=False):
+    """A learner's binary search of the blend (1 - a) x + a x_adv; `keep="low"` returns the clean end,
+    `swapped=True` moves the wrong end of the interval."""
+    low, high = 0.0, 1.0
+    while high - low > theta:
+        mid = (low + high) / 2
+        if bool(is_adversarial(((1 - mid) * x + mid * x_adv)[None])[0]) != swapped:
+            high = mid
+        else:
+            low = mid
+    a = high if keep == "high" else low
+    return (1 - a) * x + a * x_adv
+
+
+def boundary_scan(is_adversarial, x, x_adv, theta, keep="adversarial"):
+    """A learner's linear scan from x in steps of theta: the first adversarial blend, or the last clean one."""
+    a = 0.0
+    while not is_adversarial(((1 - a - theta) * x + (a + theta) * x_adv)[None])[0]:
+        a += theta
+    a = a + theta if keep == "adversarial" else a
+    return (1 - a) * x + a * x_adv
+
+
+def test_notebook_11_checks_a_binary_search_on_real_pairs_within_its_query_budget():
+    result = exercises.check("11.boundary", exercises.solution("11.boundary"), quiet=True)
+    assert result.passed and "at most 11 queries" in result.held, result.message

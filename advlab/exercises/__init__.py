@@ -21,7 +21,7 @@ and one line below. ``exercises.names("01")`` lists a notebook's exercises.
 from __future__ import annotations
 
 # importing a module registers its exercises; nb08-nb10 are ready for the notebooks written in parallel
-from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10  # noqa: F401
+from . import nb00, nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08, nb09, nb10, nb11  # noqa: F401
 from .core import REGISTRY, Result, check, solution, use_solutions
 
 __all__ = ["Result", "check", "names", "solution", "use_solutions"]
