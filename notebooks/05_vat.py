@@ -66,7 +66,7 @@ import torch.nn.functional as F
 from ipywidgets import FloatLogSlider, FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, reports, runs, vat
+from advlab import attacks, config, data, evaluate, reports, runs, stats, vat
 from advlab.models import SmallCNN
 from advlab.widgets import Explorer
 
@@ -197,7 +197,7 @@ shift_seed = ((with_seed - clean_only).abs() / clean_only).mean().item()
 shift_frozen = ((with_frozen - clean_only).abs() / clean_only).mean().item()
 print(f"mean relative change of BatchNorm's running variance after 20 batches: the seed's perturbed passes "
       f"{shift_seed:.1%}; inside frozen_batchnorm_stats {shift_frozen:.1%}")
-assert shift_seed > 0.05, "the seed's perturbed passes move the running statistics"  # measured 70 % (seed 0)
+assert shift_seed > 0.05, "the seed's perturbed passes move the running statistics"
 assert shift_frozen == 0, "frozen_batchnorm_stats leaves them where the clean passes put them"
 
 # %% [markdown]
@@ -501,14 +501,14 @@ for count in label_counts:
 
 # %%
 gains = np.array([results["VAT", smallest, s] - results["supervised only", smallest, s] for s in seeds])
-standard_error = gains.std(ddof=1) / np.sqrt(len(gains)) if len(gains) > 1 else float("nan")
+standard_error = stats.standard_error(gains) if len(gains) > 1 else float("nan")
 print(f"VAT gain over supervised-only with {smallest} labels, {len(gains)} seeds: "
       + ", ".join(f"{100 * g:+.1f}" for g in gains)
-      + f" points; mean {100 * gains.mean():+.1f} ± {100 * standard_error:.1f} (standard error)")
-# Margins measured over seeds 0-5 (`python -m advlab.reports 05 [--quick] -p seeds "[0,1,2,3,4,5]"`):
-# full mode +6.2 to +10.7 points; quick mode (3 epochs) +0.6 to +7.2, so "more than 2 points for
-# every seed" would rest on luck there. Gains of +0.6 are still positive; the mean of any three
-# of those six quick-mode seeds stays above 2 points and above twice its standard error.
+      + f" points; mean {stats.spread(100 * gains, '+.1f', error='se')}")
+# Why these bounds: in quick mode (3 epochs) a single seed's gain can be small, so a floor for every seed would
+# rest on luck; every seed's gain must be positive, and the mean must clear both a 0.02 floor and twice its
+# standard error. `python -m advlab.reports 05 [--quick] -p seeds "[0,1,2,3,4,5]"` checks
+# the margins over more seeds.
 assert gains.min() > 0, f"VAT must not hurt for any seed, got {gains}"
 assert gains.mean() > max(0.02, 2 * standard_error), f"mean gain {gains.mean():.3f} ± {standard_error:.3f} is within noise"
 
@@ -666,7 +666,7 @@ reports.headline({f"supervised only, {smallest} labels": results["supervised onl
                   "two moons, supervised only": moons_accuracy["supervised only"], "two moons, VAT": moons_accuracy["VAT"]})
 
 # %% [markdown]
-# ## Exercises
+# ## Going further
 #
 # 1. Set `label_counts = [20]` (2 labels per class). Does VAT's gain grow or shrink? Try a
 #    third seed.
