@@ -14,6 +14,9 @@ learner's JupyterLab can steer the same notebooks without editing them:
     ADVLAB_HEADLESS=1    nobody is watching (nbval, papermill reports, benchmarks): live plots
                          draw only their final frame and explorers also embed precomputed frames.
                          `make test`, `make report` and advlab.reports set it.
+    ADVLAB_LANG=zh       the language of what advlab says to the learner (exercise verdicts):
+                         "en" or "zh"; default: "zh" when the kernel runs in a folder named
+                         `zh` (the Chinese edition, notebooks/zh/), else "en"
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ DATA_ENV = "ADVLAB_DATA"
 THREADS_ENV = "ADVLAB_THREADS"
 HEADLESS_ENV = "ADVLAB_HEADLESS"
 RUNS_ENV = "ADVLAB_RUNS"
+LANG_ENV = "ADVLAB_LANG"
+LANGUAGES = ("en", "zh")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -57,6 +62,23 @@ def headless() -> bool:
     redrawing as training goes, so the number of messages a cell sends is fixed by the work.
     """
     return _flag(HEADLESS_ENV)
+
+
+def language(lang: str | None = None) -> str:
+    """The learner's language, "en" or "zh": an explicit `lang` wins, else ADVLAB_LANG, else the edition.
+
+    The two editions run the same code, so the edition is read from where the kernel runs:
+    JupyterLab, nbval and papermill start a notebook's kernel in the notebook's own folder,
+    and the Chinese edition lives in ``notebooks/zh/``.
+    """
+    if lang is None:
+        lang = os.environ.get(LANG_ENV, "").strip().lower() or ("zh" if Path.cwd().name == "zh" else "en")
+        where = f"the {LANG_ENV} variable"
+    else:
+        where = "lang"
+    if lang not in LANGUAGES:
+        raise ValueError(f"{where} must be one of {LANGUAGES}, got {lang!r}")
+    return lang
 
 
 def _flag(name: str) -> bool:

@@ -87,3 +87,23 @@ def test_threads_follow_the_quota_unless_advlab_threads_is_set(monkeypatch):
         assert config.apply_thread_setting() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_language_follows_the_edition_folder_unless_set(monkeypatch, tmp_path):
+    monkeypatch.delenv("ADVLAB_LANG", raising=False)
+    (tmp_path / "zh").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert config.language() == "en"
+    monkeypatch.chdir(tmp_path / "zh")
+    assert config.language() == "zh"
+    monkeypatch.setenv("ADVLAB_LANG", "en")
+    assert config.language() == "en"
+    assert config.language("zh") == "zh"
+
+
+def test_language_rejects_unknown_languages(monkeypatch):
+    monkeypatch.setenv("ADVLAB_LANG", "fr")
+    with pytest.raises(ValueError, match="ADVLAB_LANG"):
+        config.language()
+    with pytest.raises(ValueError, match="lang"):
+        config.language("de")
