@@ -5,6 +5,7 @@
     python -m advlab.reports 00 03 -p seed 1      # notebooks whose name starts with 00 or 03, seed=1
     python -m advlab.reports -f params.yaml       # parameters from a YAML file
     python -m advlab.reports -j 2                 # two notebooks at a time (default: one per CPU core)
+    python -m advlab.reports --edition zh         # the Chinese edition (notebooks/zh/) into reports/zh/
 
 With ``-j N`` (N > 1) the notebooks run as N parallel processes, each kernel with one torch
 thread (``ADVLAB_THREADS=1`` unless already set): small models gain little from a second
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import contextlib
 import multiprocessing
 import html
 import io
@@ -46,6 +48,17 @@ from . import config
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+EDITIONS = {"en": NOTEBOOKS, "zh": NOTEBOOKS / "zh"}  # the Chinese edition: the same notebooks, prose in Chinese
+INDEX_TEXT = {  # the index page's own words, per edition
+    "en": {"title": "advlab reports", "parameters": "parameters", "figure": "key figure",
+           "notebook": "notebook · run time · size", "numbers": "headline numbers", "no_figure": "no figure",
+           "failed": "FAILED", "summary": "{ok} of {total} notebooks ran, in {minutes:.1f} min; reports total {size} "
+           "(every page opens offline)."},
+    "zh": {"title": "advlab 报告（中文版）", "parameters": "参数", "figure": "关键图",
+           "notebook": "笔记本 · 运行时间 · 大小", "numbers": "核心结果", "no_figure": "无图",
+           "failed": "失败", "summary": "{total} 个笔记本中 {ok} 个运行成功，用时 {minutes:.1f} 分钟；报告共 {size}"
+           "（每一页都可离线打开）。"},
+}
 HEADLINE_MIME = "application/vnd.advlab.headline+json"  # how the index finds the numbers in a notebook
 
 
@@ -299,14 +312,18 @@ def _size(n_bytes: int) -> str:
     return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e6 else f"{n_bytes / 1e3:.0f} kB"
 
 
-def write_index(results: list[ReportResult], out_dir: Path, parameters: dict, created: str | None = None) -> Path:
+def write_index(results: list[ReportResult], out_dir: Path, parameters: dict, created: str | None = None,
+                edition: str = "en") -> Path:
     """A gallery: each report with a thumbnail of its key figure, headline numbers, run time, status and size."""
+    if edition not in INDEX_TEXT:
+        raise ValueError(f"edition must be one of {sorted(INDEX_TEXT)}, got {edition!r}")
+    words = INDEX_TEXT[edition]
     cards = []
     for r in results:
-        status = "ok" if r.ok else f"FAILED: {html.escape(r.error)}"
+        status = "ok" if r.ok else f"{words['failed']}: {html.escape(r.error)}"
         numbers = "<br>".join(f"{html.escape(name)}: <b>{value:.1%}</b>" for name, value in r.headline.items())
         picture = (f"<img alt='{r.name}: key figure' src='data:image/png;base64,{base64.b64encode(r.thumbnail).decode()}'>"
-                   if r.thumbnail else "<span class='none'>no figure</span>")
+                   if r.thumbnail else f"<span class='none'>{words['no_figure']}</span>")
         cards.append(
             f"<tr><td><a href='{r.name}.html'>{picture}</a></td>"
             f"<td><a href='{r.name}.html'><b>{r.name}</b></a><br>{r.seconds:.0f} s · {_size(r.html_bytes)}<br>"
@@ -314,15 +331,16 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict, cr
         )
     total_bytes = sum(r.html_bytes for r in results)
     page = (
-        "<!doctype html><meta charset='utf-8'><title>advlab reports</title>"
+        f"<!doctype html><html lang='{edition}'><meta charset='utf-8'><title>{words['title']}</title>"
         "<style>body{font-family:sans-serif;margin:2em} td{padding:.4em 1em;vertical-align:top} .ok{color:green} "
         ".bad{color:crimson} tr:nth-child(even){background:#f4f4f4} img{max-width:240px;max-height:160px;border:1px solid #ddd} "
         ".none{color:#888}</style>"
-        f"<h1>advlab reports</h1><p>parameters: {html.escape(repr(parameters))}</p>"
-        "<table><tr><th>key figure</th><th>notebook · run time · size</th><th>headline numbers</th></tr>"
-        + "".join(cards) + "</table>"
-        f"<p>{sum(r.ok for r in results)} of {len(results)} notebooks ran, in {sum(r.seconds for r in results) / 60:.1f} min; "
-        f"reports total {_size(total_bytes)} (every page opens offline).</p>"
+        f"<h1>{words['title']}</h1><p>{words['parameters']}: {html.escape(repr(parameters))}</p>"
+        f"<table><tr><th>{words['figure']}</th><th>{words['notebook']}</th><th>{words['numbers']}</th></tr>"
+        + "".join(cards) + "</table><p>"
+        + words["summary"].format(ok=sum(r.ok for r in results), total=len(results),
+                                  minutes=sum(r.seconds for r in results) / 60, size=_size(total_bytes))
+        + "</p>"
     )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
@@ -379,6 +397,20 @@ def _announce(result: ReportResult, done: int, total: int) -> ReportResult:
     return result
 
 
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """Set environment variable `name` for the code inside (and the processes it starts), then put it back."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
 def _parse_value(text: str):
     """papermill -p style: numbers, True/False/None become Python values, the rest stays a string."""
     import yaml
@@ -393,13 +425,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     parser.add_argument("-f", "--parameters-file", type=Path, help="YAML file of parameters")
     parser.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="output folder (default reports/)")
-    parser.add_argument("--folder", type=Path, default=NOTEBOOKS, help="where the notebooks are (default notebooks/)")
+    parser.add_argument("--out", type=Path, help="output folder (default reports/, or reports/zh/ for --edition zh)")
+    parser.add_argument("--edition", choices=sorted(EDITIONS), default="en",
+                        help="en: notebooks/ into reports/; zh: the Chinese edition, notebooks/zh/ into reports/zh/")
+    parser.add_argument("--folder", type=Path, help="where the notebooks are (default: the edition's folder)")
     parser.add_argument("--index-only", action="store_true",
                         help="rebuild index.html and index.json from the executed notebooks in --out, running nothing")
     parser.add_argument("-j", "--jobs", type=int, default=default_jobs(),
                         help="notebooks run at a time, one torch thread each (default: the CPU count)")
     args = parser.parse_args(argv)
+    args.folder = args.folder or EDITIONS[args.edition]
+    args.out = args.out or (ROOT / "reports" if args.edition == "en" else ROOT / "reports" / args.edition)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
@@ -417,14 +453,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--index-only: no executed notebook in {args.out}")
         results = [read_result(path) for path in executed]
         parameters, created = papermill_run(executed)
-        print(f"index rebuilt from {len(results)} executed notebooks: {write_index(results, args.out, parameters, created)}")
+        print(f"index rebuilt from {len(results)} executed notebooks: {write_index(results, args.out, parameters, created, args.edition)}")
         return 1 if any(not r.ok for r in results) else 0
     os.environ[config.HEADLESS_ENV] = "1"  # the kernels inherit it: nobody watches a report being made
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    results = run_all(notebooks, args.out, parameters, args.jobs)
+    with _environment(config.LANG_ENV, args.edition):  # the kernels learn the edition's language
+        results = run_all(notebooks, args.out, parameters, args.jobs)
     print(f"wall time {time.perf_counter() - started:.0f} s with {args.jobs} notebook(s) at a time")
-    index = write_index(results, args.out, parameters)
+    index = write_index(results, args.out, parameters, edition=args.edition)
     failed = [r.name for r in results if not r.ok]
     print(f"{len(results) - len(failed)} of {len(results)} notebooks ran; gallery: {index}")
     return 1 if failed else 0

@@ -1,5 +1,6 @@
 """advlab.reports: papermill runs with parameters, HTML copies, and failures that do not hide the rest."""
 
+import os
 import re
 
 import nbformat
@@ -90,6 +91,24 @@ def test_parallel_jobs_give_the_same_index_and_exit_status(notebook_folder, tmp_
         pages[jobs] = index
     strip_times = lambda page: re.sub(r"[0-9.]+ (s|min)\b", "T", page)  # noqa: E731
     assert strip_times(pages["1"]) == strip_times(pages["2"])
+
+
+def test_the_chinese_edition_runs_in_chinese_with_its_own_index(notebook_folder, tmp_path, monkeypatch):
+    """--edition zh: the kernels learn the edition's language, and the index page is in Chinese."""
+    monkeypatch.setenv("ADVLAB_LANG", "en")
+    write_notebook(notebook_folder / "02_language.ipynb", "quick = None",
+                   "from advlab import config\nprint('language:', config.language())")
+    out = tmp_path / "reports-zh"
+    status = reports.main(["02", "--edition", "zh", "--folder", str(notebook_folder), "--out", str(out), "-j", "1"])
+    assert status == 0
+    executed = nbformat.read(out / "02_language.ipynb", as_version=4)
+    assert "language: zh" in executed.cells[-1].outputs[0]["text"]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "<html lang='zh'>" in index and "advlab 报告" in index and "1 个笔记本中 1 个运行成功" in index
+    assert "notebooks ran" not in index
+    assert os.environ["ADVLAB_LANG"] == "en", "the edition's language is set for the kernels only"
+    with pytest.raises(ValueError, match="edition"):
+        reports.write_index([], tmp_path, {}, edition="fr")
 
 
 def test_jobs_must_be_positive(notebook_folder, tmp_path):
