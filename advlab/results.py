@@ -2,6 +2,8 @@
 
     make report                                   # full mode: reports/*.ipynb and reports/index.json
     python -m advlab.results reports/index.json   # writes docs/results.md and keeps the index as docs/results.json
+    python -m advlab.results reports-11/index.json --add   # adds (or replaces) the notebooks of a later,
+                                                            # partial run with the same settings
 
 The prose (the papers' numbers, their settings, how ours differ) is written by hand in
 docs/results.in.md; each notebook's section there holds one marker line ``<!-- headline NN -->``,
@@ -28,7 +30,9 @@ MARKER = re.compile(r"^<!-- headline (\d\d) -->$", re.MULTILINE)
 
 def headline_table(entry: dict) -> str:
     """One notebook's numbers from the run as a markdown table (or what went wrong)."""
-    lines = ["Our run" + (f" ({entry['data_source']})" if entry.get("data_source") else "") + ":", ""]
+    about = [entry["data_source"]] if entry.get("data_source") else []
+    about += [f"a later run, finished {entry['created']}"] if entry.get("created") else []
+    lines = ["Our run" + (f" ({'; '.join(about)})" if about else "") + ":", ""]
     if not entry["ok"]:
         lines += [f"**This notebook failed in the run**: {entry['error']}", ""]
     if entry["headline"]:
@@ -53,7 +57,31 @@ def header(summary: dict) -> str:
         "per notebook); MNIST from "
         f"{' and '.join(sources) or 'no MNIST'}"
         + (f"; parameters {others}" if others else "; each notebook's default parameters (seed 0)") + "."
+        + added_note(summary)
     )
+
+
+def added_note(summary: dict) -> str:
+    """A sentence naming the notebooks that came from later runs (``--add``), if any."""
+    later = [e["name"][:2] for e in summary["notebooks"] if e.get("created")]
+    if not later:
+        return ""
+    return (f" Notebook{'s' if len(later) > 1 else ''} {', '.join(later)} come{'' if len(later) > 1 else 's'} "
+            "from a later run with the same settings, dated in its section.")
+
+
+def merge(summary: dict, addition: dict) -> dict:
+    """`summary` with the notebooks of a later run `addition` added or replaced, each marked with its run's date.
+
+    Only a run with the same mode, parameters and machine may be added: the page states them once.
+    """
+    for key in ("parameters", "cpu_count", "torch_threads"):
+        if summary.get(key) != addition.get(key):
+            raise ValueError(f"the added run differs in {key}: {addition.get(key)!r} vs {summary.get(key)!r}; "
+                             "make a whole new run instead")
+    entries = {e["name"][:2]: e for e in summary["notebooks"]}
+    entries.update({e["name"][:2]: {**e, "created": addition["created"]} for e in addition["notebooks"]})
+    return {**summary, "notebooks": [entries[number] for number in sorted(entries)]}
 
 
 def render(template: str, summary: dict) -> str:
@@ -81,13 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("index", type=Path, help="a report run's index.json (make report writes reports/index.json)")
     parser.add_argument("--template", type=Path, default=TEMPLATE)
     parser.add_argument("--out", type=Path, default=PAGE, help="the page to write (default docs/results.md)")
+    parser.add_argument("--add", action="store_true",
+                        help="add the index's notebooks to the page's own index (docs/results.json) instead of replacing it")
     args = parser.parse_args(argv)
     if not args.index.is_file():
         parser.error(f"index: {args.index} does not exist (run `make report` first)")
     summary = json.loads(args.index.read_text(encoding="utf-8"))
-    args.out.write_text(render(args.template.read_text(encoding="utf-8"), summary), encoding="utf-8")
     kept = args.out.with_suffix(".json")
-    if args.index.resolve() != kept.resolve():
+    if args.add:
+        summary = merge(json.loads(kept.read_text(encoding="utf-8")), summary)
+    args.out.write_text(render(args.template.read_text(encoding="utf-8"), summary), encoding="utf-8")
+    if args.add:
+        kept.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    elif args.index.resolve() != kept.resolve():
         shutil.copyfile(args.index, kept)  # committed beside the page, so a test can regenerate it
     print(f"wrote {args.out} from {args.index} ({len(summary['notebooks'])} notebooks)")
     return 0

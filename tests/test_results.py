@@ -102,3 +102,34 @@ def test_from_an_executed_notebook_to_the_page(tmp_path):
     assert "| clean accuracy | 87.5 % |" in text
     assert "2026-12-07 10:11 UTC" in text and "the bundled MNIST subset" in text and "'seed': 3" in text
     assert json.loads((tmp_path / "results.json").read_text()) == json.loads(index.read_text())
+
+
+def test_a_later_partial_run_is_added_with_its_date_and_only_with_the_same_settings(tmp_path):
+    template = "# Results\n\nintro\n\n## 00 · a\n\n<!-- headline 00 -->\n\n## 11 · new\n\n<!-- headline 11 -->\n"
+    first = _summary([_entry("00_a", [["x", 0.5]])])
+    later = {**_summary([_entry("11_new", [["y", 0.25]])]), "created": "2026-12-08 09:00 UTC"}
+    merged = results.merge(first, later)
+    assert [e["name"] for e in merged["notebooks"]] == ["00_a", "11_new"] and merged["created"] == first["created"]
+    page = results.render(template, merged)
+    section_00, section_11 = page.split("## 11 · new")
+    assert "| y | 25.0 % |" in section_11 and "a later run, finished 2026-12-08 09:00 UTC" in section_11
+    assert "later run" not in section_00.split("## 00 · a")[1] and "Notebook 11 comes from a later run" in page
+    replaced = results.merge(merged, {**later, "notebooks": [_entry("00_a", [["x", 0.75]])]})
+    assert [e["headline"] for e in replaced["notebooks"]] == [[["x", 0.75]], [["y", 0.25]]]
+    with pytest.raises(ValueError, match="parameters"):
+        results.merge(first, {**later, "parameters": {"quick": True}})
+    with pytest.raises(ValueError, match="cpu_count"):
+        results.merge(first, {**later, "cpu_count": 16})
+
+
+def test_add_writes_the_merged_index_beside_the_page(tmp_path):
+    template = tmp_path / "in.md"
+    template.write_text("# R\n\n## 00 · a\n\n<!-- headline 00 -->\n\n## 11 · b\n\n<!-- headline 11 -->\n", encoding="utf-8")
+    page = tmp_path / "results.md"
+    page.with_suffix(".json").write_text(json.dumps(_summary([_entry("00_a", [["x", 0.5]])])), encoding="utf-8")
+    addition = tmp_path / "index.json"
+    addition.write_text(json.dumps({**_summary([_entry("11_b", [["y", 0.25]])]), "created": "2026-12-08 09:00 UTC"}))
+    assert results.main([str(addition), "--add", "--template", str(template), "--out", str(page)]) == 0
+    kept = json.loads(page.with_suffix(".json").read_text(encoding="utf-8"))
+    assert [e["name"] for e in kept["notebooks"]] == ["00_a", "11_b"]
+    assert page.read_text(encoding="utf-8") == results.render(template.read_text(encoding="utf-8"), kept)
