@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed-stamp
 # notebook's paired .py as a notebook (jupytext) on double click, as it opens the .ipynb
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-.PHONY: setup lab report test bench sync clean
+.PHONY: setup lab report report-zh test bench sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,20 +40,25 @@ REPORT_JOBS = $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS)))
 report: setup
 	$(BIN)/python -m advlab.reports $(if $(REPORT_JOBS),-j $(REPORT_JOBS))
 
+# The Chinese edition's reports, into reports/zh/ with their own index page.
+report-zh: setup
+	$(BIN)/python -m advlab.reports --edition zh $(if $(REPORT_JOBS),-j $(REPORT_JOBS))
+
 # Two test files at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel, in
 # order), one torch thread each: small models gain little from a second thread, so two files on two
 # cores finish sooner than one file on both.
 # The notebooks run against an empty run cache (ADVLAB_RUNS), so every test trains and evaluates for real.
+# The Chinese edition (notebooks/zh/) runs the same code: tests/test_editions.py proves that, so it is not executed twice.
 test: setup
-	ADVLAB_RUNS=$$(mktemp -d) ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env tests notebooks
+	ADVLAB_RUNS=$$(mktemp -d) ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --ignore=notebooks/zh tests notebooks
 
 bench: setup
 	$(BIN)/python benchmarks/explorer_latency.py
 	$(BIN)/python benchmarks/notebook_times.py
 
-# Rebuild each notebooks/*.ipynb from its paired .py (run after editing a .py by hand).
+# Rebuild each notebooks/*.ipynb and notebooks/zh/*.ipynb from its paired .py (run after editing a .py by hand).
 sync: setup
-	$(BIN)/jupytext --sync notebooks/*.py
+	$(BIN)/jupytext --sync notebooks/*.py $(wildcard notebooks/zh/*.py)
 
 clean:
 	rm -rf reports .pytest_cache .hypothesis

@@ -326,7 +326,7 @@ assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the 
 # $\epsilon = 0.25$ for a *maxout* network trained on all 60,000 MNIST digits; Madry et al.
 # report 6.4 % accuracy at $\epsilon = 0.3$ for a *naturally trained CNN*, again on full
 # MNIST. Our numbers above come from a different, smaller network (the seed's SmallCNN), a
-# few epochs, and, when full MNIST cannot be downloaded, the 4,000-image offline subset (the
+# few epochs, and, when full MNIST cannot be downloaded, the offline subset's 4,000 training images (the
 # notice above says which data were used). They are not a reproduction: what carries over is
 # the order of magnitude, a model that is right almost always on clean digits is wrong
 # on most of them after one signed gradient step of a quarter of the pixel range.
@@ -454,7 +454,7 @@ reports.headline({"clean accuracy": clean_accuracy, "FGSM accuracy, eps 0.1": ac
 # %% [markdown]
 # ## Going further
 #
-# 1. Set `eps = 0.1` and drag the slider slowly from 0: at which $\epsilon$ does the first of
+# 1. Drag the explorer's slider slowly up from 0: at which $\epsilon$ does the first of
 #    the four images flip? Is it the one with the least confident clean prediction?
 # 2. Replace `grad.sign()` by `grad` (an unnormalised step) in `fgsm_from_scratch`. Why does
 #    the attack barely move the accuracy now? (Hint: print `grad.abs().max()`; notebook 02

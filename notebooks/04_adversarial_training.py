@@ -589,7 +589,7 @@ assert abs(column_gap - (fixes["FGSM from the label"] - fixes["FGSM from the pre
 # * **Early stopping** on the random-start signal keeps the epoch where the model was most robust:
 #   the early-stopped rows show what that buys and what it costs in clean accuracy; the check below
 #   asks only that it does not rescue either recipe.
-# * **What is left to try** is exercise 4: a smaller step, a smaller $\epsilon$, longer training, or
+# * **What is left to try** is Going further, item 4: a smaller step, a smaller $\epsilon$, longer training, or
 #   Andriushchenko & Flammarion's GradAlign, their answer for large $\epsilon$. For scale: Madry et
 #   al. report 89 % at $\epsilon = 0.3$ (PGD-100, 20 restarts) after multi-step PGD training on all of
 #   MNIST with a larger network for far longer than this section's few seconds of training.

@@ -286,7 +286,7 @@ assert lost_at["features"] > 1 and lost_at["softmax"] > 1, "after that, rounding
 # %% [markdown]
 # **Self-check.** At $\xi = 10^{-6}$ float32 gets the direction visibly wrong (the cosine
 # with float64 is near 0: noise), while $\xi = 1$ (advlab's default) agrees with float64. The
-# better trained the model, the more confident it is and the larger $\xi$ must be (exercise 2). One
+# better trained the model, the more confident it is and the larger $\xi$ must be (Going further, item 2). One
 # power iteration already turns the random start (|cosine| about $1/\sqrt{784} \approx 0.04$
 # with any fixed direction) most of the way to the top eigenvector. The PyTorch ports of VAT
 # use $\xi$ from 1e-6 up to 10; too large a $\xi$ and the finite difference stops being local.

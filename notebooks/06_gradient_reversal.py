@@ -468,7 +468,7 @@ if not quick:
 # the two domains' centroids in units of the points' overall spread. Look at both the
 # picture and the `domain acc` curve above before reading too much into either: DANN does
 # not have to merge the two clouds to help; it has to make the features that the *label head*
-# reads behave alike on both domains (exercise 5).
+# reads behave alike on both domains (Going further, item 5).
 
 # %%
 def pca_2d(features):

@@ -559,7 +559,7 @@ for name, (transfer, white_box) in transfer_rows.items():
 # number beside the AutoAttack-style worst case, for notebook 04's standard, FGSM-AT and PGD-AT
 # recipes (at this notebook's sizes, see the parameters) and the two masked models of section 3
 # (whose rows, like PGD-AT's, come from section 3's runs). The other three models of notebook 04
-# and notebook 07's MAML/ADML are not re-evaluated here (exercise 3 and the notes of issue 13).
+# and notebook 07's MAML/ADML are not re-evaluated here (Going further, item 3).
 
 # %%
 for name in ["standard", "FGSM-AT"]:
@@ -749,7 +749,7 @@ reports.headline({f"PGD-AT, PGD-20 accuracy at eps {eps}": table["PGD-AT (honest
 # %% [markdown]
 # ## Going further
 #
-# 1. Raise the logit scale of the saturated softmax from 1000 to 10 and to 100. At which scale
+# 1. Lower the logit scale of the saturated softmax from 1000 to 10 and to 100. At which scale
 #    does PGD-20 start to see the gradient again? Why does APGD-margin not care?
 # 2. Quantise to 4 levels instead of 16 (`Quantised(standard, levels=4)`). Is BPDA still enough?
 #    Is the model now *really* more robust (compare Square and BPDA with the standard model)?

@@ -647,7 +647,7 @@ print(f"slowest redraw: {1000 * max(redraw_seconds):.0f} ms")
 # | paper | setting | published | ours (this run, above) |
 # |---|---|---|---|
 # | Gowal et al. 2018 (IBP) | MNIST, $L_\infty$ $\epsilon=0.1$ / $0.3$, large CNN | verified error 2.23 % / 8.05 % | IBP-certified accuracy at $\epsilon=0.1$, section 3 |
-# | Wong & Kolter 2018; Wong et al. 2018 (convex outer polytope) | MNIST $\epsilon=0.1$ | verified error 3.67 % (the scaled version, as quoted by Gowal et al.) | — (we do not implement the LP relaxation) |
+# | Wong & Kolter 2018; Wong et al. 2018 (convex outer polytope) | MNIST $\epsilon=0.1$ | verified error 3.67 % (the scaled version, as quoted by Gowal et al.) | LP-certified accuracy, section 1 (we solve the LP of this relaxation exactly; we do not train against it) |
 # | Cohen et al. 2019 (smoothing) | ImageNet, $L_2$ | 49 % certified top-1 at radius 0.5 | section 4 |
 
 # %% [markdown]
@@ -770,8 +770,9 @@ reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwi
 # 2. **Certify a larger $\epsilon$.** Retrain the IBP model of section 3 with `certify.ibp_setup(0.2)`
 #    (and more epochs, e.g. `epochs=10`): how much certified accuracy at $\epsilon = 0.2$ do you gain,
 #    and how much clean accuracy do you pay? Try `warmup=0.0` or `ramp_end=0.1` to see why the ramp matters.
-# 3. **Tighter than IBP, cheaper than the MILP.** Relax every binary $\delta$ to $[0, 1]$ (an LP:
-#    `integrality=0` in `scipy.optimize.milp`). Is its bound between IBP's and the exact one?
+# 3. **Training against the LP bound.** Section 1's LP bound is tighter than IBP's, yet section 3
+#    trains against IBP's. Time `certify.lp_bound` on one image and multiply by the images of one
+#    training epoch: why do Wong & Kolter bound the LP through a dual network instead of solving it?
 # 4. **The MILP's cost.** Widen the small network to 64 or 128 hidden units and time
 #    `certify.exact_robustness` at $\epsilon = 0.1$ (`benchmarks/certify_timing.py` prints a table).
 #    How does the time grow with the number of unstable ReLUs?

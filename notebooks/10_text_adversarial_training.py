@@ -627,8 +627,9 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# **Self-checks.** A handful of character swaps flips a sizeable share of every model's
-# correct predictions, and a larger budget never flips fewer (asserted in both modes). Does
+# **Self-checks.** A handful of character swaps flips a sizeable share of the baseline's
+# correct predictions (asserted in both modes); a larger budget never flips fewer, which holds by
+# construction of the greedy search, so it is printed, not asserted. Does
 # training on embedding perturbations make the models more robust **in embedding space**, and
 # does that carry over to **real edits**? The paired differences to the baseline (same seed)
 # answer both, with Student's t next to the flip rates at $k$ = `edit_budget`, for PGD and for
@@ -640,7 +641,7 @@ plt.show()
 # from seed to seed).
 # Keep the threat model in mind: the candidates come from each model's own embedding, so a
 # model that spreads its embeddings apart also changes which edits the attacker may try
-# (exercise 5).
+# (Going further, item 5).
 
 # %%
 edit_verdicts, embed_gains = {}, {}

@@ -66,3 +66,18 @@ def test_the_measurement_pattern_catches_numbers_with_units():
     for line in ("takes 725 s of CPU", "peak 1,292 MiB", "robust 61.8 % here", "median 53 ms"):
         assert MEASUREMENT.search(line), line
     assert not MEASUREMENT.search("notebooks 00-10 and seeds 0, 1 and 2")
+
+
+def notebook_map(text: str) -> list[str]:
+    """The notebooks a README's map lists, in its order."""
+    return re.findall(r"^\| `(\d\d_\w+)` \|", text, flags=re.MULTILINE)
+
+
+def test_the_chinese_readme_mirrors_the_english_one():
+    english = README.read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh.md").read_text(encoding="utf-8")
+    assert "](README.zh.md)" in english.splitlines()[2] and "](README.md)" in chinese.splitlines()[2]
+    assert notebook_map(chinese) == notebook_map(english) != []
+    assert "urlpath=lab/tree/notebooks/zh" in chinese, "the Chinese Binder link opens the Chinese edition"
+    assert "make report-zh" in chinese and "docs/glossary.zh.md" in chinese
+    assert sorted(notebook_map(english)) == sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))

@@ -113,3 +113,57 @@ def test_every_made_report_works_offline(browser, artifacts, name):
         player.screenshot(path=str(artifacts / f"report_{Path(name).stem}_player{i}.png"))
     assert left == [], f"{name}: requests left the machine: {left}"
     page.context.close()
+
+
+# ----------------------------------------------------------------------------- the Chinese edition
+CHINESE_NOTEBOOK = "00_digit0_mixture"
+
+
+@pytest.fixture(scope="module")
+def chinese_report(tmp_path_factory):
+    """Notebook 00 of the Chinese edition (notebooks/zh/), run by `python -m advlab.reports --edition zh --quick`."""
+    out = tmp_path_factory.mktemp("report-zh")
+    assert reports.main([CHINESE_NOTEBOOK[:2], "--edition", "zh", "--out", str(out), "--quick", "-j", "1"]) == 0
+    return out
+
+
+def glyphs_differ(page, text: str, missing: str = "\ue000\ue001\ue002\ue003") -> bool:
+    """Whether `text` is drawn with real glyphs: a string of private-use characters (which no font draws)
+    renders as the same missing-glyph boxes that CJK text shows when no CJK font is installed."""
+    shots = []
+    for sample in (text, missing):
+        page.evaluate("""sample => {
+            let probe = document.getElementById('glyph-probe');
+            if (!probe) { probe = document.createElement('span'); probe.id = 'glyph-probe';
+                          probe.style.cssText = 'font-size:32px;position:fixed;top:0;left:0;background:white'; document.body.append(probe); }
+            probe.textContent = sample; }""", sample)
+        shots.append(page.locator("#glyph-probe").screenshot())
+    return shots[0] != shots[1]
+
+
+def test_a_chinese_report_renders_its_chinese_text(browser, chinese_report, artifacts):
+    page, left = open_offline(browser, chinese_report / f"{CHINESE_NOTEBOOK}.html")
+    heading = page.locator("h1").first
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in heading.inner_text()), "the lesson's title is in Chinese"
+    chinese = "".join(ch for ch in heading.inner_text() if "\u4e00" <= ch <= "\u9fff")[:4]
+    assert glyphs_differ(page, chinese), "Chinese text is drawn as missing-glyph boxes: install a CJK font (fonts-wqy-microhei)"
+    assert page.locator("img").count() >= 1, "the report's figures are there"
+    heading.screenshot(path=str(artifacts / "report_zh_title.png"))
+    assert left == [], f"requests left the machine: {left}"
+    page.context.close()
+
+    index, left = open_offline(browser, chinese_report / "index.html")
+    assert "advlab 报告" in index.locator("h1").inner_text() and index.locator("html").get_attribute("lang") == "zh"
+    assert glyphs_differ(index, "核心结果")
+    assert left == []
+    index.context.close()
+
+
+def test_the_glyph_check_sees_missing_glyphs(browser, tmp_path):
+    """The check above can fail: private-use characters are drawn as the same boxes as each other."""
+    page_path = tmp_path / "blank.html"
+    page_path.write_text("<!doctype html><meta charset='utf-8'><body>x</body>", encoding="utf-8")
+    page, _ = open_offline(browser, page_path)
+    assert not glyphs_differ(page, "\ue010\ue011\ue012\ue013")
+    assert glyphs_differ(page, "abcd")
+    page.context.close()

