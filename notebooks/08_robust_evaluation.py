@@ -120,7 +120,7 @@ clean = {name: evaluate.accuracy(model, x_test, y_test) for name, model in model
 print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.items()))
 
 # %% [markdown]
-# ## 1 · Attacks are lower bounds: a first look
+# ## 1 · Attacks bound robust accuracy from above: a first look
 #
 # Notebook 04's standard and PGD-AT models under attacks of growing strength. Each number is an
 # upper bound on the model's true robust accuracy; the honest summary is the **smallest**, and even

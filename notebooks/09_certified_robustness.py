@@ -779,4 +779,4 @@ reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwi
 # 5. **Smoothing's price.** Halve `smooth_n`: how do the certified radii shrink, and why does the
 #    largest possible radius depend on $n$ and $\alpha$ even for a perfect base classifier?
 #
-# Next: the README's notebook map.
+# Next: **10 · Adversarial training for text**, the same ideas on Chinese reviews.

@@ -167,7 +167,7 @@ assert torch.allclose(label_grad, -adversary_grad, atol=1e-7), "the reversed gra
 # %% [markdown]
 # 所以种子文章的特征提取器通过 GRL
 # 被要求*去除*标签头所需要的信息。这并不能证明该方法无用（对手要先学会才能达到
-# $-G_y$），所以我们来训练它。实时曲线显示种子文章的两条曲线：**Acc**（标签头在测试样本对上的准确率）和
+# $-G_y$），所以我们来训练它。实时曲线图（live plot）显示种子文章的两条曲线：**Acc**（标签头在测试样本对上的准确率）和
 # **Adv Acc**（对抗头在*它自己的*标签 $1 - y$ 上的准确率）。
 #
 # > **找 bug（种子文章 002）。** 种子文章的循环计算 `advrights = advpre.eq(y.data...)`：它拿 $y$
@@ -303,7 +303,7 @@ plots.image_grid(torch.cat([x_source[:8], x_target[:8]]), titles=[f"source {int(
 plt.show()
 
 # %% [markdown]
-# 三次运行，每次都有实时曲线，并在每个 epoch 之后测量目标域测试准确率：
+# 三次运行，每次都有实时曲线图，并在每个 epoch 之后测量目标域测试准确率：
 #
 # 1. **source only**（仅源域）：在源域上训练的普通 SmallCNN，作为下界；
 # 2. **DANN**：同上，再加上 GRL 后面的域损失；
@@ -369,11 +369,11 @@ gain = results["DANN"] - results["source only"]
 print(f"DANN's gain on the target, seed {seed}: {gain:+.1%}")
 
 # %% [markdown]
-# **一次运行不够。** 看上面实时曲线中 DANN 的目标准确率：它在各个 epoch
+# **一次运行不够。** 看上面实时曲线图中 DANN 的目标准确率：它在各个 epoch
 # 之间跳动，因为特征一直在追赶一个不断变化的域判别头。单次运行的增益只是从一个很宽的分布中抽出的一个样本，所以我们把仅源域和
 # DANN 一共重复 `da_seeds`
 # 个种子（`seed`、`seed + 1`、……）。每个种子都抽取自己的源域图像、目标域图像和纹理、测试集、初始权重和批次，与上面的运行对
-# `seed` 所做的完全一样；新的运行只是省去实时曲线和逐 epoch
+# `seed` 所做的完全一样；新的运行只是省去实时曲线图和逐 epoch
 # 评估（最终准确率不受影响）。“在目标域上训练”不重复：它给出的是上限，而且在我们测过的每个种子上都比仅源域高出
 # 20 个百分点以上（见自检）。
 

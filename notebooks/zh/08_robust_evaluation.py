@@ -14,7 +14,7 @@
 # $$\underbrace{\Pr\big[\forall\,\|\delta\|\le\epsilon:\ f(x+\delta)=y\big]}_{\text{true robust accuracy}}
 #   \;\le\; \Pr\big[f(A(x))=y\big]\qquad\text{for every attack } A,$$
 #
-# 因此，每一个报告出来的鲁棒准确率（robust accuracy）都是一个**上界**，而且这个上界只和所尝试的最强攻击一样紧（等价地说：攻击的损失（loss）是最坏情况（worst case）损失的一个下界）。这个领域最常见的错误就是止步于一个弱攻击：IBM ART 自己的对抗训练（adversarial training）notebook 就曾把一个存在梯度掩蔽（gradient masking）的模型报告为鲁棒（ART issue 1298）。本笔记本遵循纠正了这一做法的两份文献：
+# 因此，每一个报告出来的鲁棒准确率（robust accuracy）都是一个**上界**，而且这个上界只和所尝试的最强攻击一样紧（等价地说：攻击的损失（loss）是最坏情况（worst case）损失的一个下界）。这个领域最常见的错误就是止步于一个弱攻击：IBM ART 自己的对抗训练（adversarial training）笔记本就曾把一个存在梯度掩蔽（gradient masking）的模型报告为鲁棒（ART issue 1298）。本笔记本遵循纠正了这一做法的两份文献：
 #
 # * Croce & Hein，*Reliable evaluation of adversarial robustness with an ensemble of diverse
 #   parameter-free attacks*（用多样化无参数攻击的集成可靠地评估对抗鲁棒性，ICML 2020）：**Auto-PGD**（APGD）与 AutoAttack 集成（ensemble）；
@@ -73,7 +73,7 @@ print(f"quick mode: {quick}, epochs: {epochs}, APGD budget: {apgd_steps} steps, 
 # %% [markdown]
 # ## 0 · 笔记本 04 的模型：训练一次，存储备用
 #
-# 我们需要笔记本 04 的模型：一个标准模型、FGSM-AT 和 PGD-AT，按它的配方训练（`fit` 加上 `advlab.adversarial_training` 中的损失项）。训练 PGD-AT 每个 batch 要花 `train_steps + 1` 次前向/反向传播，所以每次运行都经过运行缓存（run cache，`advlab.runs`），其键由权重所依赖的一切构成（数据、初始权重、配方、epoch 数、种子（seed）、advlab 的源代码）。笔记本 04 在同样的数据上训练同样的三个配方，因此在它运行过之后，本笔记本会加载它的运行结果，而不是重新训练；本笔记本自己的第二次运行也是如此。唯一的例外是快速模式（quick mode）下的 PGD-AT：这里它的 PGD 步数比笔记本 04 快速模式中的少。缺失或损坏的条目会重新训练。下面代价高昂的评估（攻击阶梯、各个集成、第 4 节的扫描）也以同样的方式存储，键为模型的权重以及攻击的代码和预算。`retrain = True` 会重新计算一切。
+# 我们需要笔记本 04 的模型：一个标准模型、FGSM-AT 和 PGD-AT，按它的配方训练（`fit` 加上 `advlab.adversarial_training` 中的损失项）。训练 PGD-AT 每个 batch 要花 `train_steps + 1` 次前向/反向传播，所以每次运行都经过运行缓存（run cache，`advlab.runs`），其键由权重所依赖的一切构成（数据、初始权重、配方、epoch 数、随机种子（seed）、advlab 的源代码）。笔记本 04 在同样的数据上训练同样的三个配方，因此在它运行过之后，本笔记本会加载它的运行结果，而不是重新训练（快速模式（quick mode）下的 PGD-AT 除外：这里它的 PGD 步数比笔记本 04 快速模式中的少）；本笔记本自己的第二次运行同样会加载已存储的运行。缺失或损坏的条目会重新训练。下面代价高昂的评估（攻击阶梯、各个集成、第 4 节的扫描）也以同样的方式存储，键为模型的权重以及攻击的代码和预算。`retrain = True` 会重新计算一切。
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
@@ -96,7 +96,7 @@ clean = {name: evaluate.accuracy(model, x_test, y_test) for name, model in model
 print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.items()))
 
 # %% [markdown]
-# ## 1 · 攻击给出的只是下界：初步观察
+# ## 1 · 攻击只能从上方界定鲁棒准确率：初步观察
 #
 # 笔记本 04 的标准模型和 PGD-AT 模型在强度递增的攻击下的表现。每个数字都是模型真实鲁棒准确率的一个上界；诚实的总结是其中**最小**的那个，而即便是它也只是一个界。如果随着攻击变强，这个阶梯一直在下降，说明较弱的那几级高估了鲁棒性；如果它趋于平稳，说明各个攻击的结果一致，这是它们找到了最坏情况的证据（而非证明）。
 

@@ -82,7 +82,7 @@ print(f"{len(y_train)} training pairs, {len(y_test)} test pairs from {data.descr
 # %% [markdown]
 # ### 我们使用的最强攻击（一个辅助函数，下文处处用它）
 #
-# 攻击下的准确率有多可信，取决于攻击本身有多强。我们的攻击：从 $x$ 出发的 $L_\infty$ 投影梯度下降（PGD），加上从 `attack_restarts` 个随机起点出发的 PGD（`attacks.pgd(..., random_start=True, restarts=R)`），每次运行 `attack_steps` 步，步长（step size）为 $2.5\epsilon/\text{steps}$；只要**任何一次**运行攻破了某个样本，该样本就算被攻破。它通过 `advlab.evaluate` 分批运行。我们返回找到的最差**间隔**（margin）$z_y - \max_{j\ne y} z_j$，它可以与 MILP 给出的精确最小值相比较。间隔（CW）损失在这里不会带来任何新东西：只有两个类别时，交叉熵（cross-entropy）、间隔损失和有目标攻击的损失，其梯度都沿 $\nabla(z_y - z_{1-y})$ 方向，所以符号 PGD（sign-PGD）走的每一步都完全相同。攻击下的*准确率*还在此之上叠加了笔记本（notebook）08 中 AutoAttack 风格的集成（ensemble）：带自适应步长的 APGD，以及不需要梯度、因而梯度掩蔽（gradient masking）骗不了的 Square 攻击；只有所有攻击都在某个样本对上失败，该样本对才算鲁棒。
+# 攻击下的准确率有多可信，取决于攻击本身有多强。我们的攻击：从 $x$ 出发的 $L_\infty$ 投影梯度下降（PGD），加上从 `attack_restarts` 个随机起点出发的 PGD（`attacks.pgd(..., random_start=True, restarts=R)`），每次运行 `attack_steps` 步，步长（step size）为 $2.5\epsilon/\text{steps}$；只要**任何一次**运行攻破了某个样本，该样本就算被攻破。它通过 `advlab.evaluate` 分批运行。我们返回找到的最差**间隔**（margin）$z_y - \max_{j\ne y} z_j$，它可以与 MILP 给出的精确最小值相比较。间隔（CW）损失在这里不会带来任何新东西：只有两个类别时，交叉熵（cross-entropy）、间隔损失和定向攻击（targeted attack）的损失，其梯度都沿 $\nabla(z_y - z_{1-y})$ 方向，所以符号 PGD（sign-PGD）走的每一步都完全相同。攻击下的*准确率*还在此之上叠加了笔记本（notebook）08 中 AutoAttack 风格的集成（ensemble）：带自适应步长的 APGD，以及不需要梯度、因而梯度掩蔽（gradient masking）骗不了的 Square 攻击；只有所有攻击都在某个样本对上失败，该样本对才算鲁棒。
 
 # %%
 # ------------------------------------------------------------------ 最强攻击的辅助函数（要换攻击就改这里）
@@ -324,7 +324,7 @@ for e in [0.01, 0.05, 0.1]:
 #
 # $$L = \kappa\, \mathrm{CE}(z(x), y) + (1-\kappa)\, \mathrm{CE}(\hat z(x;\epsilon), y),$$
 #
-# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。如果不用渐变、一开始就在完整的 $\epsilon$ 上训练，训练会停滞。网络的规模与 SmallCNN 相当，但对 IBP 友好（与 Gowal 等人的小模型一样使用带步幅的卷积）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个种子（seed），三种训练方案都在同样的批次上训练同一个网络。
+# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。如果不用渐变、一开始就在完整的 $\epsilon$ 上训练，训练会停滞。网络的规模与 SmallCNN 相当，但对 IBP 友好（与 Gowal 等人的小模型一样使用带步幅的卷积）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个随机种子（seed），三种训练方案都在同样的批次上训练同一个网络。
 
 # %%
 def certifiable_cnn():
@@ -397,7 +397,7 @@ for name in recipes:
           + f"  | {trained[name, seeds[0]][1]:.1f}")
 
 # %% [markdown]
-# **自检**（每个种子都检查）：在每个 $\epsilon$ 下，每个模型都满足认证准确率 ≤ 攻击下准确率（在被攻击的样本对上）；IBP 模型是一个真正的分类器（干净准确率（clean accuracy）至少 75 %：一个恒定的回答在一半样本对上都会被“认证”）；在训练用的 $\epsilon$ 上，IBP 训练认证的样本远多于标准训练或 PGD 训练（后两者的认证准确率接近零，即使在 PGD-AT 经验上鲁棒的地方也是如此：鲁棒与*可证明*鲁棒是两回事）；在攻击下，PGD-AT 胜过标准模型。**认证的代价**会打印出来：IBP 的干净准确率对比标准模型的干净准确率（种子间平均）。
+# **自检**（每个种子都检查）：在每个 $\epsilon$ 下，每个模型都满足认证准确率 ≤ 攻击下准确率（在被攻击的样本对上）；IBP 模型是一个真正的分类器（干净准确率（clean accuracy）至少 75 %：一个总给出同一答案的常数分类器在一半样本对上都会被“认证”）；在训练用的 $\epsilon$ 上，IBP 训练认证的样本远多于标准训练或 PGD 训练（后两者的认证准确率接近零，即使在 PGD-AT 经验上鲁棒的地方也是如此：鲁棒与*可证明*鲁棒是两回事）；在攻击下，PGD-AT 胜过标准模型。**认证的代价**会打印出来：IBP 的干净准确率对比标准模型的干净准确率（种子间平均）。
 
 # %%
 for (name, s), row in results.items():  # 夹逼关系两侧使用相同的样本对
@@ -684,4 +684,4 @@ reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwi
 # 4. **MILP 的代价。** 把小网络加宽到 64 或 128 个隐藏单元，在 $\epsilon = 0.1$ 处为 `certify.exact_robustness` 计时（`benchmarks/certify_timing.py` 会打印一张表）。求解时间如何随不稳定 ReLU 的数量增长？
 # 5. **随机平滑的代价。** 把 `smooth_n` 减半：认证半径如何缩小？为什么即使基分类器是完美的，可能的最大半径也取决于 $n$ 和 $\alpha$？
 #
-# 下一步：README 中的笔记本导航图。
+# 下一篇：**10 · 文本的对抗训练**，把同样的思想用在中文评论上。
