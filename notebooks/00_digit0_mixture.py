@@ -345,8 +345,9 @@ reports.headline({"clean test accuracy": test_accuracy})
 #    accuracy fall? Is the loss curve still falling at the end?
 # 2. Which non-zero digits are most often mistaken for containing a 0? Look at row 0 and at
 #    the other rows of the table. Why might a 6 or a 9 be confusing?
-# 3. Set `source = "torchvision"` on a machine with internet access to train on full MNIST.
-#    How much does accuracy change with 15 times more data?
+# 3. Set `source = "torchvision"` and `n_train = "all"` on a machine with internet access to train on
+#    every pair full MNIST makes (the sizes are fixed budgets otherwise). How much does accuracy change
+#    with 15 times more data?
 # 4. Run the notebook twice with the same `seed`: the numbers are identical. Change the seed:
 #    how much do they move? That spread is the noise floor for every comparison in this suite.
 #

@@ -459,7 +459,7 @@ reports.headline({"clean accuracy": clean_accuracy, "FGSM accuracy, eps 0.1": ac
 # 2. Replace `grad.sign()` by `grad` (an unnormalised step) in `fgsm_from_scratch`. Why does
 #    the attack barely move the accuracy now? (Hint: print `grad.abs().max()`; notebook 02
 #    shows the fix that keeps the gradient's direction: divide by its norm.)
-# 3. Run with `quick = False` and `source = "torchvision"` on a machine with internet access:
+# 3. Run with `quick = False`, `source = "torchvision"` and `n_train = "all"` on a machine with internet access:
 #    how close do the 10-class numbers get to the papers' with 15 times more data?
 # 4. A targeted attack: `attacks.fgsm(model, x, target, eps, targeted=True)` walks *down* the
 #    loss of `target`. Make the model see a 0 in pictures that have none: which $\epsilon$ does

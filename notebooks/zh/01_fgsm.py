@@ -7,7 +7,7 @@
 # ---
 
 # %% [markdown]
-# # 01 · 快速梯度符号法（FGSM）：一步梯度符号就能攻破分类器
+# # 01 · 快速梯度符号法（FGSM）：沿梯度符号走一步就能攻破分类器
 #
 # **线性解释**（Goodfellow、Shlens 与 Szegedy，*Explaining and Harnessing
 # Adversarial Examples*（解释与利用对抗样本），2015；种子文章 `003` 在 ADML 中用的也是这一步）。
@@ -19,8 +19,7 @@
 #
 # 其中 $n$ 是像素个数，$m$ 是 $|w_i|$ 的平均值。没有哪个像素的变化超过 $\epsilon$，
 # 但得分的变化量却**随维数增长**：许多微小的变化累加了起来。神经网络（ReLU、最大池化）也“足够线性”，
-# 足以让同样的事发生，只是改由损失 $J$ 的梯度扮演 $w$ 的角色。由此得到
-# **快速梯度符号法**（fast gradient sign method）：
+# 足以让同样的事发生，只是改由损失 $J$ 的梯度扮演 $w$ 的角色。由此得到**快速梯度符号法**（fast gradient sign method）：
 #
 # $$x_{\text{adv}} = \operatorname{clip}_{[0,1]}\big(x + \epsilon\,\operatorname{sign}(\nabla_x J(\theta, x, y))\big).$$
 #
@@ -191,8 +190,7 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 # %% [markdown]
 # ## 5 · 准确率随 epsilon 的变化
 #
-# **自检。** 对一个大约十对里能判对九对的网络，这个攻击到 $\epsilon = 0.2$ 时就把准确率压到
-# **随机猜测水平（50 %）以下**，而每个像素的改变至多为 0.2。（每张 FGSM 图像都留在 $[0,1]$ 内、
+# **自检。** 对一个大约十对里能判对九对的网络，这个攻击到 $\epsilon = 0.2$ 时就把准确率压到**随机猜测水平（50 %）以下**，而每个像素的改变至多为 0.2。（每张 FGSM 图像都留在 $[0,1]$ 内、
 # 与原图的差距不超过 $\epsilon$，以及曲线从干净准确率（clean accuracy）起步，这些分别由裁剪和 $\epsilon = 0$ 保证：
 # 只打印出来，不做断言；`tests/test_attacks.py` 检查的是攻击本身。）
 
@@ -226,9 +224,8 @@ plt.show()
 # $$\max_{\|\delta\|_\infty \le \epsilon} L\big(s\,(w^\top(x+\delta) + b)\big) = L\big(s\,(w^\top x + b) - \epsilon\|w\|_1\big),$$
 #
 # 最大值在 $\delta = -s\,\epsilon\,\operatorname{sign}(w)$ 处取到：这恰好就是 FGSM。（加上图像取值范围 $[0, 1]$ 的约束后，
-# 最大值点就是这一步再逐像素裁剪，这正是 `attacks.fgsm` 返回的结果。）下面：在同一任务上训练一个逻辑回归
-# （一个输出两个 logit 的线性层；$w$ 是它两行权重之差），用不加图像范围约束的 20 步投影梯度下降（PGD）检验这个公式，
-# 然后是它顺带免费给出的**鲁棒线性模型**：直接在精确的最坏情况损失上训练。
+# 最大值点就是这一步再逐像素裁剪，这正是 `attacks.fgsm` 返回的结果。）下面：在同一任务上训练一个逻辑回归（一个输出两个 logit 的线性层；$w$ 是它两行权重之差），用不加图像范围约束的 20 步投影梯度下降（PGD）检验这个公式，
+# 然后是它顺带给出的**鲁棒线性模型**：直接在精确的最坏情况损失上训练。
 
 # %%
 linear_eps = 0.1
@@ -287,8 +284,7 @@ assert linear_rows["robust (exact inner max)"][1] > linear_rows["standard"][1] +
 # %% [markdown]
 # ## 6 · 在 10 类 MNIST 上做同样的实验，并与论文数字对照
 #
-# 论文报告的是普通 10 类 MNIST 上的 FGSM。我们训练同一个 SmallCNN，但改为 10 个输出
-# （`data.mnist10`），并在论文所用的扰动预算下测量 FGSM。
+# 论文报告的是普通 10 类 MNIST 上的 FGSM。我们训练同一个 SmallCNN，但改为 10 个输出（`data.mnist10`），并在论文所用的扰动预算下测量 FGSM。
 
 # %%
 x_digits, y_digits = data.mnist10("train", n=n_train, seed=seed, source=source)
@@ -314,9 +310,7 @@ assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the 
 # %% [markdown]
 # **如何解读这一对比。** Goodfellow 等人报告：在全部 60,000 张 MNIST 数字上训练的 *maxout* 网络，
 # 在 $\epsilon = 0.25$ 时错误率为 89.4 %；Madry 等人报告：一个*自然训练的 CNN*（naturally trained CNN），
-# 同样是在完整 MNIST 上，在 $\epsilon = 0.3$ 时准确率为 6.4 %。我们上面的数字来自一个不同的、更小的网络
-# （种子文章中的 SmallCNN），只训练了几个 epoch，而且在无法下载完整 MNIST 时，用的是离线子集中的 4,000 张训练图像
-# （上面的提示说明了用的是哪份数据）。它们不是复现：能迁移过来的是数量级，即一个在干净数字上几乎总是判对的模型，
+# 同样是在完整 MNIST 上，在 $\epsilon = 0.3$ 时准确率为 6.4 %。我们上面的数字来自一个不同的、更小的网络（种子文章中的 SmallCNN），只训练了几个 epoch，而且在无法下载完整 MNIST 时，用的是离线子集中的 4,000 张训练图像（上面的提示说明了用的是哪份数据）。它们不是复现：能迁移过来的是数量级，即一个在干净数字上几乎总是判对的模型，
 # 在一步幅度为像素取值范围四分之一的符号梯度步之后，对其中大多数都会判错。
 
 # %% [markdown]
@@ -370,10 +364,10 @@ assert result.passed or not reference_answers, result.message
 # </details>
 
 # %% [markdown]
-# ### 2 · 定向 FGSM（实现）
+# ### 2 · 定向（targeted）FGSM（实现）
 #
-# `my_targeted_fgsm(model, x, target, eps)` 让模型预测为 `target`：走一步大小为 eps 的步，
-# *降低*目标标签的损失。
+# `my_targeted_fgsm(model, x, target, eps)` 让模型预测为 `target`：沿*降低*目标标签损失的方向走一步，
+# 步长为 eps。
 
 # %%
 def my_targeted_fgsm(model, x, target, eps):
@@ -405,8 +399,8 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # ### 3 · 选择 eps（测量）
 #
-# 在本笔记本的模型和它的（至多 1,000 个）测试样本对上，找出 0.01 网格上 FGSM 准确率首次降到 **50 % 以下**
-# 的 eps：在 `eps` 处低于随机猜测水平，在 `eps - 0.01` 处至少为 50 %。可以使用
+# 在本笔记本的模型和它的（至多 1,000 个）测试样本对上，找出 0.01 网格上 FGSM 准确率首次降到 **50 % 以下**的 eps：
+# 在 `eps` 处低于随机猜测水平，在 `eps - 0.01` 处至少为 50 %。可以使用
 # `evaluate.robust_accuracy` 或 `evaluate.accuracy_vs_epsilon`。
 
 # %%
@@ -440,11 +434,11 @@ reports.headline({"clean accuracy": clean_accuracy, "FGSM accuracy, eps 0.1": ac
 # %% [markdown]
 # ## 延伸思考
 #
-# 1. 把交互探索器的滑块从 0 开始慢慢往上拖：四张图像中的第一张在哪个 $\epsilon$ 处翻转？
+# 1. 把交互探索器（explorer）的滑块从 0 开始慢慢往上拖：四张图像中的第一张在哪个 $\epsilon$ 处翻转？
 #    它是不是干净预测最不自信的那一张？
 # 2. 在 `fgsm_from_scratch` 中把 `grad.sign()` 换成 `grad`（一个未归一化的步）。为什么现在攻击几乎不改变准确率？
 #    （提示：打印 `grad.abs().max()`；笔记本 02 给出了保留梯度方向的修正办法：除以它的范数。）
-# 3. 在能联网的机器上以 `quick = False` 和 `source = "torchvision"` 运行：数据多 15 倍时，
+# 3. 在能联网的机器上以 `quick = False`、`source = "torchvision"` 和 `n_train = "all"` 运行：数据多 15 倍时，
 #    10 类任务上的数字离论文有多近？
 # 4. 定向攻击：`attacks.fgsm(model, x, target, eps, targeted=True)` 沿 `target` 的损失*向下*走。
 #    让模型在本不包含 0 的图像中看到一个 0：这需要多大的 $\epsilon$？和非定向攻击相比如何？

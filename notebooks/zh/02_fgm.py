@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 02 · FGM：采用 $L_2$ 预算的快速梯度法
 #
-# 快速梯度符号法（FGSM，见笔记本（notebook）01）把预算平均分配：每个像素都恰好移动 $\epsilon$。
+# 笔记本（notebook）01 中的快速梯度符号法（FGSM）把预算平均分配：每个像素都恰好移动 $\epsilon$。
 # **快速梯度法**（FGM；Miyato、Dai 与 Goodfellow，*Adversarial Training Methods for
 # Semi-Supervised Text Classification*（半监督文本分类的对抗训练方法），2017，即种子文章 `001` 所讲的方法）
 # 保留梯度本身的形状，只把它缩放到固定的 $L_2$ 长度：
@@ -24,8 +24,7 @@
 #   \qquad
 #   \max_{\|\eta\|_2 \le \epsilon} g^\top \eta = \epsilon\,\|g\|_2 \text{ at } \eta = \epsilon\,\frac{g}{\|g\|_2}.$$
 #
-# $L_\infty$ 这把尺子允许每个像素都移动一点（最优解在立方体的一个*顶点*上）；$L_2$ 这把尺子允许少数像素移动很多
-# （最优解指向 $g$ 的方向）。在 NLP 中，输入是离散 token 的序列，FGM 转而扰动*嵌入*（embedding），
+# $L_\infty$ 这把尺子允许每个像素都移动一点（最优解在立方体的一个*顶点*上）；$L_2$ 这把尺子允许少数像素移动很多（最优解指向 $g$ 的方向）。在 NLP 中，输入是离散 token 的序列，FGM 转而扰动*嵌入*（embedding），
 # 这正是它成为文本竞赛“上分神器”（secret weapon）的原因（第 6 节）。
 
 # %% tags=["parameters"]
@@ -95,8 +94,7 @@ plt.show()
 #
 # ## 2 · 受攻击的模型
 #
-# 笔记本 00 中数字 0 混合任务（the digit-0 mixture task）上的 SmallCNN，几秒钟即可训练完成（第二次运行
-# 会从运行缓存（run cache）`advlab.runs` 中加载它）。
+# 笔记本 00 中数字 0 混合任务（the digit-0 mixture task）上的 SmallCNN，几秒钟即可训练完成（第二次运行会从运行缓存（run cache）`advlab.runs` 中加载它）。
 
 # %%
 x_train, y_train, _ = data.digit0_mixture("train", n=n_train, seed=seed, source=source)
@@ -112,8 +110,7 @@ assert clean_accuracy >= 0.85
 # %% [markdown]
 # ## 3 · 从零实现 FGM，再对照 advlab 的实现
 #
-# 范数是在**一张**图像的所有像素上计算的（逐样本范数），并用一个很小的下限防止梯度消失时除以零
-# （advlab 使用 $\max(\|g\|_2, 10^{-12})$）。
+# 范数是在**一张**图像的所有像素上计算的（逐样本范数），并用一个很小的下限防止梯度消失时除以零（advlab 使用 $\max(\|g\|_2, 10^{-12})$）。
 
 # %%
 def loss_gradient(model, x, y):
@@ -198,8 +195,7 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 # $\epsilon$：FGM 沿 $g/\|g\|_2$ 走，而“等 $L_2$ 的 FGSM”沿缩放到同一长度的符号模式走，即
 # $\operatorname{sign}(g)/\|\operatorname{sign}(g)\|_2$
 # （相当于每张图像取 $\epsilon_\infty = \epsilon/\sqrt{\#\{g_i \ne 0\}}$ 的 FGSM 步）。
-# 梯度与 $\epsilon$ 无关，所以我们只算一次梯度，整个扫描只需要前向传播。裁剪到 $[0, 1]$ 会缩短这两种步
-# （黑色背景无法再变暗），所以我们也报告裁剪后剩下的 $L_2$ 长度。
+# 梯度与 $\epsilon$ 无关，所以我们只算一次梯度，整个扫描只需要前向传播。裁剪到 $[0, 1]$ 会缩短这两种步（黑色背景无法再变暗），所以我们也报告裁剪后剩下的 $L_2$ 长度。
 
 # %%
 @torch.no_grad()
@@ -273,8 +269,7 @@ assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), 
 # > 在 **Adam** 下（竞赛代码和笔记本 04 用的都是它），所有梯度都加倍时更新量 $m/\sqrt{v}$ 不变，
 # > 因此种子文章的循环每一步都*就是*普通训练。（而且只要中间抛出任何异常，`restore()` 就会被跳过，
 # > 模型从此一直处于被扰动的状态。）下面在一个输入为随机 token id 的玩具文本分类器上展示这一差别：
-# > 先看一步，再看两种优化器下每种循环各训练五步的结果，每种都从五个不同的初始化出发
-# > （这样任何结论都不依赖于单个随机种子（seed））。
+# > 先看一步，再看两种优化器下每种循环各训练五步的结果，每种都从五个不同的初始化出发（这样任何结论都不依赖于单个随机种子（seed））。
 
 # %%
 torch.manual_seed(seed)
@@ -397,8 +392,7 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # ### 2 · 逐样本归一化（实现）
 #
-# `my_unit_l2(g)` 把 `g` [N, 1, 28, 28] 中的每个样本除以它自己的 L2 范数。检查所用的梯度中有一个恰好为零
-# （模型忽略的一个样本）：它必须保持为零，而不能变成 NaN。
+# `my_unit_l2(g)` 把 `g` [N, 1, 28, 28] 中的每个样本除以它自己的 L2 范数。检查所用的梯度中有一个恰好为零（模型忽略的一个样本）：它必须保持为零，而不能变成 NaN。
 
 # %%
 def my_unit_l2(g):
@@ -437,8 +431,7 @@ assert result.passed or not reference_answers, result.message
 # %% [markdown]
 # <details><summary>答案</summary>
 #
-# $n$ 个像素各移动 $d$，构成的 $L_2$ 长度是 $\sqrt{n}\,d$，所以 $d = 2.8/\sqrt{196} = 0.2$。同样的步若分摊到
-# 全部 784 个像素上，每个像素只移动 0.1：$L_2$ 球允许攻击把预算集中在梯度所在之处，而 $L_\infty$ 预算做不到这一点。
+# $n$ 个像素各移动 $d$，构成的 $L_2$ 长度是 $\sqrt{n}\,d$，所以 $d = 2.8/\sqrt{196} = 0.2$。同样的步若分摊到全部 784 个像素上，每个像素只移动 0.1：$L_2$ 球允许攻击把预算集中在梯度所在之处，而 $L_\infty$ 预算做不到这一点。
 #
 # </details>
 
@@ -463,4 +456,4 @@ reports.headline({"clean accuracy": clean_accuracy, f"FGM accuracy, L2 eps {eps_
 # 4. 写出第 6 节完整的修正版训练步：对 `loss_adv` 做反向传播（梯度会累加）、恢复、优化器更新。
 #    然后把恢复操作放进 `finally:` 块，并检查：在攻击与恢复之间抛出异常时，$E$ 保持不变。
 #
-# 下一本：**03 · PGD**，即投影梯度下降（PGD），它重复这一步，并投影回球内。
+# 下一本：**03 · PGD**：投影梯度下降（PGD）重复这一步，并投影回球内。

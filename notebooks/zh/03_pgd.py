@@ -52,7 +52,7 @@ config.seed_everything(seed)
 print(f"quick mode: {quick}, epochs: {epochs}, device: {device}")
 
 # %% [markdown]
-# ## 1 · 被攻击的模型
+# ## 1 · 受攻击的模型
 #
 # 笔记本 00 中的 SmallCNN，在数字 0 混合任务（the digit-0 mixture task）上训练，只需几秒钟（第二次运行时，它会从运行缓存（run cache）`advlab.runs` 中加载，下文中开销较大的攻击结果也是这样加载的）。
 
@@ -121,7 +121,7 @@ assert ascent_results["raw gradient steps"][2] < 0.1 * eps, "raw gradient steps 
 assert ascent_results["sign steps (PGD)"][0] > 2 * ascent_results["raw gradient steps"][0], "sign steps climb much higher"
 
 # %% [markdown]
-# 这里的每种攻击都只给出球内最坏情况损失的一个**下界**：它找到了一个至少这么糟的点。弱攻击（原始梯度步、单步、单一起点）给出的下界偏低，鲁棒准确率（robust accuracy）也就显得虚高；更强的攻击只会把下界往上推。这就是为什么一个鲁棒性数字必须注明所用的攻击，也是为什么本套教程的鲁棒性结论要用多种攻击来检验（随机起点、随机重启、其他损失：见笔记本 04）。
+# 这里的每种攻击都只给出球内最坏情况损失的一个**下界**：它找到了一个至少这么糟的点。弱攻击（原始梯度步、单步、单一起点）给出的下界偏低，鲁棒准确率（robust accuracy）也就显得虚高；更强的攻击只会把下界往上推。这就是为什么一个鲁棒性数字必须注明所用的攻击，也是为什么本套笔记本的鲁棒性结论要用多种攻击来检验（随机起点、随机重启、其他损失：见笔记本 04）。
 
 # %% [markdown]
 # ## 3 · 动手探索：预算、步长与步数
@@ -185,7 +185,7 @@ for move in [dict(eps=0.2), dict(alpha=0.05), dict(steps=40), dict(eps=eps, alph
 print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms (40 PGD steps on 4 images included)")
 
 # %% [markdown]
-# ## 4 · 实时观看对整个测试集的攻击
+# ## 4 · 对整个测试集攻击的实时曲线图（live plot）
 #
 # `attacks.pgd` 的回调能看到每个迭代点及其 logits，因此我们可以在攻击运行时，看着平均损失上升、准确率下降。
 
@@ -517,4 +517,4 @@ reports.headline({"clean accuracy": clean_accuracy, f"FGSM accuracy, eps {eps_gr
 # 3. 以 $L_2$ 预算 2 运行 `attacks.pgd(..., norm="2")`（与笔记本 02 中同一预算下的 FGM 曲线比较）。迭代版本强了多少？
 # 4. 随机重启的代价是 $R$ 倍。在这个模型上，它们对准确率的改变是否大到值得付出这个代价？（笔记本 04 中经过对抗训练（adversarial training）的模型，才是随机重启开始起作用的地方。）
 #
-# 下一篇：**04 · 对抗训练**，把 PGD 放进训练循环。
+# 下一本：**04 · 对抗训练**，把 PGD 放进训练循环。

@@ -240,7 +240,7 @@ assert clean["FGSM-AT"] >= clean["standard"] - 0.05, "FGSM-AT keeps clean accura
 # $$J(x + \epsilon\, g/\|g\|_2) - J(x) = \epsilon\,\|g\|_2 + O(\epsilon^2),\qquad
 #   J(x + \epsilon\,\operatorname{sign} g) - J(x) = \epsilon\,\|g\|_1 + O(\epsilon^2).$$
 #
-# 因此，对较小的 $\epsilon$，FGM-AT 相当于带惩罚项 $\epsilon\|\nabla_x J\|_2$ 的训练（而 FGSM-AT 对应 $\epsilon\|\nabla_x J\|_1$，即 $L_\infty$ 球的对偶范数）。我们用标准模型在真实测试样本对上、以双精度验证第一个公式。有一个小麻烦：黑色背景会造成 ReLU/max-pool 的**平局**（ties），网络在那里有折点，展开式在任何尺度上都不成立；加上 $10^{-3}$ 的微弱抖动（dither），就能让图像离开这些平局点。这里的步不裁剪到 $[0, 1]$：这是关于 $J$ 的陈述，而不是关于图像的。
+# 因此，对较小的 $\epsilon$，FGM-AT 相当于带惩罚项 $\epsilon\|\nabla_x J\|_2$ 的训练（而 FGSM-AT 对应 $\epsilon\|\nabla_x J\|_1$，即 $L_\infty$ 球的对偶范数）。我们用标准模型在真实测试样本对上、以双精度验证第一个公式。有一个小麻烦：黑色背景会造成 ReLU/max-pool 的**并列点**（ties，即取值相等之处），网络在那里有折点，展开式在任何尺度上都不成立；加上 $10^{-3}$ 的微弱抖动（dither），就能让图像离开这些并列点。这里的步不裁剪到 $[0, 1]$：这是关于 $J$ 的陈述，而不是关于图像的。
 
 # %%
 smooth = copy.deepcopy(models["standard"]).double().cpu().eval()
@@ -471,7 +471,7 @@ assert abs(column_gap - (fixes["FGSM from the label"] - fixes["FGSM from the pre
 # %% [markdown]
 # **$\epsilon = 0.3$ 时发生了什么：从公平评估的各列读出。**
 #
-# * **FGSM 训练发生了灾难性过拟合。** 在每一种 PGD 攻击下，它的准确率都约为零，而 FGSM 准确率仍然很高：它所针对训练的那一步已经找不到损失的最大值了。由标签构造的 FGSM 是否还能在两个对照之外修正被误分类的图像（即标签泄漏），取决于具体的运行（上面的拆分给出了本次运行的情况），因此本笔记本只打印而不检查它。FGSM 准确率高于干净准确率，本身并不等于标签泄漏：这次运行的损失没有干净项，所以 FGSM 图像*就是*它的训练分布，干净图像反倒是发生了偏移的那一方；而且从错误预测出发的 FGSM 步（即对照）也能修正被误分类的图像。
+# * **FGSM 训练发生了灾难性过拟合。** 在每一种 PGD 攻击下，它的准确率都约为零，而 FGSM 准确率仍然很高：它训练时所针对的那一步攻击已经找不到损失的最大值了。由标签构造的 FGSM 是否还能在两个对照之外修正被误分类的图像（即标签泄漏），取决于具体的运行（上面的拆分给出了本次运行的情况），因此本笔记本只打印而不检查它。FGSM 准确率高于干净准确率，本身并不等于标签泄漏：这次运行的损失没有干净项，所以 FGSM 图像*就是*它的训练分布，干净图像反倒是发生了偏移的那一方；而且从错误预测出发的 FGSM 步（即对照）也能修正被误分类的图像。
 # * **在这里，fast-AT 同样经不起公平的攻击。** 从 $x$ 出发的 PGD 认为它有一定的鲁棒性；加上从随机起点出发的 PGD 后，它降到百分之几（下一列）。$x$ 处的梯度被掩蔽了（它指向没有用的方向），所以从 $x$ 出发并沿着它走的攻击会停滞，而从球内其他地方出发的攻击则不会。本节过去所断言的结论“fast-AT 比 FGSM 训练高出十个百分点”，只在弱攻击下成立。
 # * **早停**依据随机起点信号，保留模型最鲁棒的那个 epoch：早停的几行显示了这样做换来了什么、在干净准确率上付出了什么；下面的检查只要求它没能挽救这两种方案中的任何一种。
 # * **还能尝试的**是延伸思考第 4 项：更小的步长、更小的 $\epsilon$、更长的训练，或者 Andriushchenko 与 Flammarion 的 GradAlign，即他们针对大 $\epsilon$ 给出的方案。作为参照：Madry 等人报告，在全部 MNIST 上用更大的网络、以远长于本节几秒钟训练的时间做多步 PGD 训练之后，在 $\epsilon = 0.3$ 下达到 89 %（PGD-100，20 次随机重启）。
@@ -707,7 +707,7 @@ reports.headline({f"standard, worst-case accuracy at eps {eps}": fair_at_eps["st
 # 1. 调大 PGD-AT 的 `train_steps`：每多一步能换来多少鲁棒性，每个 epoch 又要多付出多少时间？
 # 2. 在 $\epsilon = 0.2$ 下训练 FGSM-AT，并用 PGD 评估它。它的 FGSM 准确率能如实衡量它的鲁棒性吗？
 # 3. 把梯度惩罚的 L2 范数换成 L1 范数（`norm="1"`，即 $L_\infty$ 球的对偶范数，也就是 FGSM 的对偶范数）。在 FGSM 下与 FGSM-AT 比较。
-# 4. 对第 4 节的挽救尝试，每一种都以最坏情况那一列来评判（绝不用从 $x$ 出发的 PGD）：更小的 fast-AT 步长（`alpha=overfit_eps`，然后 `0.75 * overfit_eps`）、更小的训练 eps（在 0.2 下训练，在 0.2 下评估）、更多 epoch，或者 GradAlign（Andriushchenko 与 Flammarion 2020）：把 $\lambda\,(1 - \cos(\nabla_x J(x), \nabla_x J(x + \eta)))$（$\eta$ 在球内均匀分布）作为额外损失项加入（`extra_losses`，配合 `torch.autograd.grad(..., create_graph=True)`）。哪一种能让最坏情况准确率保持在 30 % 以上？然后在数字 0 混合任务（the digit-0 mixture task）上用 FGSM 训练，在 $\epsilon = 0.25$ 下训练 15 个 epoch：它一旦崩溃，会一直停留在低位吗？（`benchmarks/catastrophic_overfitting.py` 会在多个种子上重复这两种设定。）
+# 4. 对第 4 节的挽救尝试，每一种都以最坏情况那一列来评判（绝不用从 $x$ 出发的 PGD）：更小的 fast-AT 步长（`alpha=overfit_eps`，然后 `0.75 * overfit_eps`）、更小的训练 eps（在 0.2 下训练，在 0.2 下评估）、更多 epoch，或者 GradAlign（Andriushchenko 与 Flammarion 2020）：把 $\lambda\,(1 - \cos(\nabla_x J(x), \nabla_x J(x + \eta)))$（$\eta$ 在球内均匀分布）作为额外损失项加入（`extra_losses`，配合 `torch.autograd.grad(..., create_graph=True)`）。哪一种能让最坏情况准确率保持在 30 % 以上？然后在数字 0 混合任务（the digit-0 mixture task）上用 FGSM 训练，在 $\epsilon = 0.25$ 下训练 15 个 epoch：它一旦崩溃，会一直停留在低位吗？（`benchmarks/catastrophic_overfitting.py` 会在多个随机种子上重复这两种设定。）
 # 5. 在第 5 节中，把 `attacks.pgd_parameters` 用在训练循环里（对嵌入做 PGD，K = 3）。对抗损失是否比单步 FGM 升得更高？
 #
-# 下一篇：**05 · 虚拟对抗训练**（virtual adversarial training，VAT），不用标签的同一思路。
+# 下一本：**05 · 虚拟对抗训练**（virtual adversarial training，VAT），不用标签的同一思路。

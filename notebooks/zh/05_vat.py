@@ -39,7 +39,7 @@
 quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
 solutions = None  # 评分练习：None 表示无人观看时（nbval、报告）填入参考答案；False 保留空白
 seed = 0
-seeds = None  # 半监督比较所用的种子；None：[0, 1, 2, 3, 4]（完整模式）或 [0, 1, 2]（快速模式）
+seeds = None  # 半监督比较所用的随机种子；None：[0, 1, 2, 3, 4]（完整模式）或 [0, 1, 2]（快速模式）
 label_counts = None  # 有标签的 MNIST 图像数（10 类）；None：[100, 1000]（完整）或 [100]（快速）
 mixture_labels = 100  # 数字 0 混合任务中有标签的样本对数
 epochs = None  # None：5（完整）或 3（快速）
@@ -269,7 +269,7 @@ print("size of the float64 differences at xi = 1e-6 (median norm per image): "
 # 的梯度，也就是 VAT 想要的方向，正是从这些噪声中算出来的。取 $\xi = 1$
 # 时，每一级都能保住这个差值，相对误差远低于 $10^{-3}$。
 #
-# （余量，用种子 0 在快速模式下测得：输入 0.19，界限 0.5；第一个卷积 1.0，界限 0.3；特征 4.3、softmax
+# （余量，用随机种子 0 在快速模式下测得：输入 0.19，界限 0.5；第一个卷积 1.0，界限 0.3；特征 4.3、softmax
 # 2.8，界限 1。）
 
 # %%
@@ -281,7 +281,7 @@ assert lost_at["features"] > 1 and lost_at["softmax"] > 1, "after that, rounding
 # **自检。** 在 $\xi = 10^{-6}$ 时，float32 给出的方向明显是错的（与 float64 的余弦接近 0：噪声），而
 # $\xi = 1$（advlab 的默认值）与 float64 一致。模型训练得越好，就越自信，$\xi$ 也必须越大（延伸思考第
 # 2 项）。一次幂迭代就已经把随机起点（它与任意固定方向的 |cosine| 约为
-# $1/\sqrt{784} \approx 0.04$）大幅转向主特征向量。VAT 的各个 PyTorch 移植版本使用的 $\xi$ 从 1e-6 到
+# $1/\sqrt{784} \approx 0.04$）向主特征向量推进了一大半。VAT 的各个 PyTorch 移植版本使用的 $\xi$ 从 1e-6 到
 # 10 不等；$\xi$ 过大，有限差分就不再是局部的。
 
 # %%
@@ -418,7 +418,7 @@ assert moons_gain > 0.05, "VAT must move the boundary into the gap"
 #
 # 现在进入正题：10 类 MNIST，其中只有 `label_counts`
 # 张图像保留标签（各类数量相等），而**全部**训练图像都作为无标签数据。每个标签数量下做三次运行，使用相同的
-# SmallCNN、步数和种子：
+# SmallCNN、步数和随机种子（seed）：
 #
 # * **supervised only**（仅监督）：有标签图像上的交叉熵；
 # * **VAT**：再加上每一步在有标签批次和一个无标签批次上的
@@ -466,7 +466,7 @@ for count in label_counts:
             method, x_train, y_train, x_test, y_test, count, 10, seeds[0], live=count == min(label_counts))
 
 # %% [markdown]
-# 在最小的标签数量下，用其余的种子重复同样的比较（不画图），这样自检就不会依赖于某一次幸运的运行：
+# 在最小的标签数量下，用其余的随机种子重复同样的比较（不画图），这样自检就不会依赖于某一次幸运的运行：
 
 # %%
 smallest = min(label_counts)
@@ -483,9 +483,9 @@ for count in label_counts:
             print(f"{count:>7} {s:>5} " + " ".join(row))
 
 # %% [markdown]
-# **自检。** 在标签最少时，VAT 对**每一个**种子都有帮助，而且平均增益明显超出种子间的噪声：高于 2
+# **自检。** 在标签最少时，VAT 对**每一个**随机种子都有帮助，而且平均增益明显超出种子间的波动：高于 2
 # 个百分点，并且高于其标准误 $s/\sqrt{n}$ 的两倍（在 $n$
-# 个种子上计算；这是配对比较：每个种子为两种方法抽取相同的有标签图像）。
+# 个随机种子上计算；这是配对比较：每个随机种子为两种方法抽取相同的有标签图像）。
 
 # %%
 gains = np.array([results["VAT", smallest, s] - results["supervised only", smallest, s] for s in seeds])
@@ -493,9 +493,9 @@ standard_error = stats.standard_error(gains) if len(gains) > 1 else float("nan")
 print(f"VAT gain over supervised-only with {smallest} labels, {len(gains)} seeds: "
       + ", ".join(f"{100 * g:+.1f}" for g in gains)
       + f" points; mean {stats.spread(100 * gains, '+.1f', error='se')}")
-# 为什么是这些界限：快速模式（3 个 epoch）下单个种子的增益可能很小，给每个种子都设下限就要靠运气；
-# 因此只要求每个种子的增益为正，并且均值同时超过 0.02 的下限和两倍标准误。
-# `python -m advlab.reports 05 [--quick] -p seeds "[0,1,2,3,4,5]"` 可在更多种子上检查这些余量。
+# 为什么是这些界限：快速模式（3 个 epoch）下单个随机种子的增益可能很小，给每个随机种子都设下限就要靠运气；
+# 因此只要求每个随机种子的增益为正，并且均值同时超过 0.02 的下限和两倍标准误。
+# `python -m advlab.reports 05 [--quick] -p seeds "[0,1,2,3,4,5]"` 可在更多随机种子上检查这些余量。
 assert gains.min() > 0, f"VAT must not hurt for any seed, got {gains}"
 assert gains.mean() > max(0.02, 2 * standard_error), f"mean gain {gains.mean():.3f} ± {standard_error:.3f} is within noise"
 
@@ -513,7 +513,7 @@ for method in methods:
 # %% [markdown]
 # ## 7 · 那么数字 0 混合任务呢？
 #
-# 这是本套教程贯穿始终的例子（数字 0 混合任务，digit-0 mixture task），这里用 `mixture_labels`
+# 这是本套笔记本贯穿始终的例子（数字 0 混合任务，digit-0 mixture task），这里用 `mixture_labels`
 # 个有标签样本对和 4,000 个无标签样本对。VAT 依赖于**聚类假设**（cluster
 # assumption）：同一类的图像构成密集区域，区域之间隔着空白。混合任务让这一假设打了折扣：两个类别都由同样的九个非零数字构成，正样本与负样本的区别仅在于另一个数字的笔画下面一个淡淡的
 # 0 字圆环。我们测量准确率，并直接检查 VAT 是否做到了它所优化的目标：测试样本对上的 LDS。
@@ -653,7 +653,7 @@ reports.headline({f"supervised only, {smallest} labels": results["supervised onl
 # %% [markdown]
 # ## 延伸思考
 #
-# 1. 设 `label_counts = [20]`（每类 2 个标签）。VAT 的增益是变大还是变小？再试第三个种子。
+# 1. 设 `label_counts = [20]`（每类 2 个标签）。VAT 的增益是变大还是变小？再试第三个随机种子。
 # 2. 在交互探索器（explorer）中把 $\xi$ 拖到 $10^{-6}$：$r_\text{vadv}$ 会怎样？然后把参考模型训练 5
 #    个 epoch 而不是 2 个，重新运行第 3 节：哪些 $\xi$ 值仍与 float64
 #    一致？（更自信的模型，预测移动得更少。）
@@ -662,4 +662,4 @@ reports.headline({f"supervised only, {smallest} labels": results["supervised onl
 # 4. 类别分得很开时，VAT+EntMin 帮助最大。它在混合任务上有帮助吗？把 `"VAT+EntMin"` 加进那个循环。
 # 5. 给双月加更多噪声（`two_moons(1000, 0.2, seed)`）：当空隙被点填满时，VAT 的边界会怎样？
 #
-# 下一篇：**06 · 梯度反转**，在那里对手就坐在网络内部。
+# 下一本：**06 · 梯度反转**，在那里对手就藏在网络内部。
