@@ -61,6 +61,53 @@ INDEX_TEXT = {  # the index page's own words, per edition
 }
 HEADLINE_MIME = "application/vnd.advlab.headline+json"  # how the index finds the numbers in a notebook
 
+# A headline number's name is written in English in the notebook's code (the same code in both
+# editions). The Chinese edition shows it through these phrases, applied in order; the English
+# name stays the key in the JSON, so docs/results.md and the index read the same numbers.
+HEADLINE_PHRASES_ZH = [
+    (r"attack success rate after activation clustering and retraining", "激活聚类并重新训练后的攻击成功率"),
+    (r"HopSkipJump, fooled at L2 (\S+) within (\d+) queries", r"HopSkipJump，\2 次查询内在 L2 \1 处骗过的比例"),
+    (r"Square, fooled at eps (\S+) within (\d+) queries", r"Square，\2 次查询内在 eps \1 处骗过的比例"),
+    (r"fooled at L2 (\S+)", r"在 L2 \1 处骗过的比例"),
+    (r"flipped by (\d+) edits", r"\1 次字符编辑翻转的比例"),
+    (r"sign step at the same L2 length (\S+)", r"相同 L2 长度 \1 的符号步"),
+    (r"certified at L2 radius (\S+)", r"L2 半径 \1 处的认证准确率"),
+    (r"certified at eps (\S+)", r"eps \1 下的认证准确率"),
+    (r"(BadNets|clean-label|spectral signatures|activation clustering) at ([\d.]+%)", r"\1（投毒率 \2）"),
+    (r"clean-label", "干净标签投毒"), (r"spectral signatures", "谱签名"), (r"activation clustering", "激活聚类"),
+    (r"PGD-AT at eps (\S+) on the poisoned set", r"在投毒数据上做 PGD-AT（eps \1）"),
+    (r"PGD-(\d+) from x at eps (\S+)", r"从 x 出发的 PGD-\1（eps \2）"),
+    (r"(\S+) per example", r"逐样本 \1"),
+    (r"(\d+) labels", r"\1 个标签"),
+    (r"(\S+)-trained\b(?! CNN)", r"\1 训练的模型"),
+    (r" at eps (\S+)", r"（eps \1）"),
+    (r"clean test accuracy", "干净测试准确率"), (r"clean query accuracy", "干净查询准确率"),
+    (r"worst case query accuracy", "最坏情况查询准确率"), (r"worst-case accuracy", "最坏情况准确率"),
+    (r"clean accuracy", "干净准确率"), (r"test accuracy", "测试准确率"), (r"target accuracy", "目标域准确率"),
+    (r"transfer accuracy", "迁移攻击下的准确率"), (r"white-box accuracy", "白盒攻击下的准确率"),
+    (r"attack success rate", "攻击成功率"), (r"accuracy", "准确率"), (r"recall", "召回率"),
+    (r" ?\(ensemble MI-FGSM\)", "（集成 MI-FGSM）"), (r" ?\(mean over seeds\)", "（各随机种子的平均）"),
+    (r" ?\(10-class\)", "（10 类）"), (r"10-class MNIST", "10 类 MNIST"), (r"FGSM error", "FGSM 错误率"),
+    (r"exact \(MILP\)", "精确（MILP）"), (r"IBP-certified", "IBP 认证"), (r"strongest attack", "最强攻击"),
+    (r"IBP-trained CNN", "IBP 训练的 CNN"), (r"standard CNN", "标准 CNN"), (r"small net", "小网络"),
+    (r"smoothing sigma", "随机平滑 sigma"), (r"saturated softmax", "饱和 softmax"), (r"quantised input", "量化输入"),
+    (r"two moons", "双月数据"), (r"supervised only", "仅监督"), (r"supervised", "监督"), (r"source only", "仅源域"),
+    (r"train on target", "在目标域上训练"), (r"FGM matrix", "矩阵 FGM"), (r"gradient penalty", "梯度惩罚"),
+    (r"FGSM training", "FGSM 训练"), (r"clean model", "干净模型"), (r"standard target", "标准目标模型"),
+    (r"PGD-AT target", "PGD-AT 目标模型"), (r"white-box L2 PGD", "白盒 L2 PGD"), (r"standard", "标准模型"),
+    (r"baseline", "基线"), (r", ", "，"), (r": ", "："),
+]
+
+
+def headline_name(name: str, lang: str = "en") -> str:
+    """A headline number's name in `lang` ("en": as written; "zh": through HEADLINE_PHRASES_ZH)."""
+    if lang not in INDEX_TEXT:
+        raise ValueError(f"lang must be one of {sorted(INDEX_TEXT)}, got {lang!r}")
+    if lang == "zh":
+        for pattern, replacement in HEADLINE_PHRASES_ZH:
+            name = re.sub(pattern, replacement, name)
+    return name
+
 
 def headline(numbers: Mapping[str, float]) -> None:
     """Show a notebook's headline accuracies (fractions in [0, 1], printed as percentages).
@@ -76,9 +123,11 @@ def headline(numbers: Mapping[str, float]) -> None:
     from IPython.display import display
 
     pairs = [[str(name), float(value)] for name, value in numbers.items()]  # a list: notebooks sort JSON keys
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{value:.1%}</td></tr>" for name, value in pairs)
-    text = "\n".join(f"{name}: {value:.1%}" for name, value in pairs)
-    display({HEADLINE_MIME: pairs, "text/html": f"<table><caption>headline numbers</caption>{rows}</table>",
+    lang = config.language()  # the names are shown in the edition's language; the JSON keeps the English ones
+    shown = [(headline_name(name, lang), value) for name, value in pairs]
+    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{value:.1%}</td></tr>" for name, value in shown)
+    text = "\n".join(f"{name}: {value:.1%}" for name, value in shown)
+    display({HEADLINE_MIME: pairs, "text/html": f"<table><caption>{INDEX_TEXT[lang]['numbers']}</caption>{rows}</table>",
              "text/plain": text}, raw=True)
 
 
@@ -321,7 +370,8 @@ def write_index(results: list[ReportResult], out_dir: Path, parameters: dict, cr
     cards = []
     for r in results:
         status = "ok" if r.ok else f"{words['failed']}: {html.escape(r.error)}"
-        numbers = "<br>".join(f"{html.escape(name)}: <b>{value:.1%}</b>" for name, value in r.headline.items())
+        numbers = "<br>".join(f"{html.escape(headline_name(name, edition))}: <b>{value:.1%}</b>"
+                              for name, value in r.headline.items())
         picture = (f"<img alt='{r.name}: key figure' src='data:image/png;base64,{base64.b64encode(r.thumbnail).decode()}'>"
                    if r.thumbnail else f"<span class='none'>{words['no_figure']}</span>")
         cards.append(

@@ -139,3 +139,48 @@ def test_plain_nbconvert_would_fail_the_offline_check(notebook_folder, tmp_path)
 def test_headline_rejects_what_is_not_a_mapping_of_fractions(numbers):
     with pytest.raises(ValueError, match="numbers"):
         reports.headline(numbers)
+
+
+ALLOWED_LATIN = {"eps", "softmax", "sigma", "fast"}  # symbols and names that stay as they are in Chinese
+
+
+def headline_names_in_notebooks() -> list[str]:
+    """The names each notebook passes to reports.headline, an f-string's fields filled with a sample value."""
+    import ast
+    from pathlib import Path
+
+    import jupytext
+
+    names = []
+    for source in sorted((Path(reports.NOTEBOOKS)).glob("[0-9][0-9]_*.py")):
+        for cell in jupytext.read(source).cells:
+            if cell.cell_type != "code" or "reports.headline(" not in cell.source:
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "headline" and isinstance(node.args[0], ast.Dict):
+                    for key in node.args[0].keys:
+                        if isinstance(key, ast.Constant):
+                            names.append(key.value)
+                        elif isinstance(key, ast.JoinedStr):
+                            names.append("".join(part.value if isinstance(part, ast.Constant) else
+                                                 ("10%" if "%" in ast.unparse(part) else "10") for part in key.values))
+    return names
+
+
+def test_every_headline_name_has_a_chinese_form():
+    import json
+
+    summary = json.loads((reports.ROOT / "docs" / "results.json").read_text(encoding="utf-8"))
+    names = {name for entry in summary["notebooks"] for name, _ in entry["headline"]} | set(headline_names_in_notebooks())
+    assert len(names) > 40
+    untranslated = {}
+    for name in sorted(names):
+        chinese = reports.headline_name(name, "zh")
+        leftover = {word for word in re.findall(r"\b[a-z]{3,}\b", chinese)} - ALLOWED_LATIN
+        if leftover or not re.search(r"[\u4e00-\u9fff]", chinese):
+            untranslated[name] = chinese
+    assert untranslated == {}, "add phrases to reports.HEADLINE_PHRASES_ZH"
+    assert reports.headline_name("PGD-AT, worst-case accuracy at eps 0.1", "en") == "PGD-AT, worst-case accuracy at eps 0.1"
+    assert reports.headline_name("a made-up number", "zh") == "a made-up number", "the check above can fail"
+    with pytest.raises(ValueError, match="lang"):
+        reports.headline_name("clean accuracy", "fr")
