@@ -66,7 +66,7 @@ EXPECTED = {
     "GRL flipped in forward": ["✗ 06.grl: you flipped the sign in FORWARD", "held: -lambda·grad backward"],
     "KL reversed": ["✗ 05.kl: KL in the wrong direction", "held: differentiable in q; p detached"],
     "exception": ["✗ 00.label: your code raised IndexError"],
-    "never returns": ["✗ 01.fgsm: your answer did not return within 2 s", "grad enabled afterwards: True"],
+    "never returns": ["✗ 01.fgsm: your answer computed for 2 s of CPU time without returning", "grad enabled afterwards: True"],
 }
 
 

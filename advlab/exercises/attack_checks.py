@@ -8,15 +8,16 @@ import torch
 
 from . import fixtures
 from .core import Findings, Wrong, call, describe_difference, diagnose, expect_tensor, same, watched
+from .language import Text, text
 
-Mistakes = dict[str, tuple[Callable, str]]  # key -> (wrong implementation, hint)
+Mistakes = dict[str, tuple[Callable, Text]]  # key -> (wrong implementation, hint)
 
-TRAIN_MODE_HINT = ("you left the model in train mode: on a model with dropout your attack gives random images. "
-                   "Attack in eval mode and restore the mode after: `was_training = model.training; model.eval(); "
-                   "...; model.train(was_training)`.")
+TRAIN_MODE_HINT = text("you left the model in train mode: on a model with dropout your attack gives random images. "
+                       "Attack in eval mode and restore the mode after: `was_training = model.training; "
+                       "model.eval(); ...; model.train(was_training)`.")
 
 
-def check_attack(answer, reference: Callable, mistakes: Mistakes, *, what: str, labels: Callable | None = None,
+def check_attack(answer, reference: Callable, mistakes: Mistakes, *, what: Text, labels: Callable | None = None,
                  **kwargs) -> Findings:
     """Run ``answer(model, x, y, **kwargs)`` on 16 real test pairs and check its properties one by one.
 
@@ -37,9 +38,9 @@ def check_attack(answer, reference: Callable, mistakes: Mistakes, *, what: str, 
         x_train_mode, effects_train_mode = _run(answer, fixtures.dropout_cnn().train(), x, y, kwargs)
 
     findings = Findings()
-    findings.verify("the images match the reference", _same_images, x_adv, x, y, reference, mistakes, what, kwargs)
+    findings.verify(text("the images match the reference"), _same_images, x_adv, x, y, reference, mistakes, what, kwargs)
     if _usable(x_adv, x.shape) and not same(x_adv, x):  # an answer that ignores the model says nothing on its mode
-        findings.verify("eval mode inside the attack", _same_in_train_mode, x_train_mode, x_adv)
+        findings.verify(text("eval mode inside the attack"), _same_in_train_mode, x_train_mode, x_adv)
     findings.extend(a if not a.ok else b for a, b in zip(effects, effects_train_mode))  # failed in either run
     return findings
 
@@ -52,24 +53,26 @@ def _run(answer, model, x, y, kwargs: dict):
     return x_adv, effects
 
 
-def _same_images(x_adv, x, y, reference, mistakes: Mistakes, what: str, kwargs: dict) -> str:
+def _same_images(x_adv, x, y, reference, mistakes: Mistakes, what: Text, kwargs: dict) -> Text:
     """The images equal the reference's; else raise Wrong with the hint of the mistake they match."""
-    x_adv = expect_tensor(x_adv, x.shape, "the adversarial batch")
+    x_adv = expect_tensor(x_adv, x.shape, text("the adversarial batch"))
     model = fixtures.trained_cnn()
     expected = reference(model, x, y, **kwargs)
     if same(x_adv, expected):
-        return f"same {what} as the reference on {len(x)} real test pairs ({_describe(kwargs)})"
+        return text("same {what} as the reference on {n} real test pairs ({settings})", what=what, n=len(x),
+                    settings=_describe(kwargs))
     diagnose(x_adv, [(key, wrong(model, x, y, **kwargs), hint) for key, (wrong, hint) in mistakes.items()])
     if x_adv.min() < 0 or x_adv.max() > 1:
-        raise Wrong("some pixels lie outside [0, 1]: clip the result with `.clamp(0, 1)`.", mistake="no_clip")
-    raise Wrong(f"not the reference {what}: {describe_difference(x_adv, expected)}.", mistake="unrecognised")
+        raise Wrong(text("some pixels lie outside [0, 1]: clip the result with `.clamp(0, 1)`."), mistake="no_clip")
+    raise Wrong(text("not the reference {what}: {difference}.", what=what,
+                     difference=describe_difference(x_adv, expected)), mistake="unrecognised")
 
 
-def _same_in_train_mode(x_train_mode, x_adv) -> str:
+def _same_in_train_mode(x_train_mode, x_adv) -> Text:
     """On a model in train mode (dropout active) the answer gives the images it gave in eval mode."""
     if not _usable(x_train_mode, x_adv.shape) or not same(expect_tensor(x_train_mode, x_adv.shape), x_adv):
         raise Wrong(TRAIN_MODE_HINT, mistake="train_mode")
-    return "eval mode is used inside"
+    return text("eval mode is used inside")
 
 
 def _usable(value, shape) -> bool:

@@ -10,6 +10,7 @@ from .. import attacks, evaluate
 from ..models import model_device
 from .attack_checks import check_attack, input_gradient
 from .core import Findings, Wrong, exercise, expect_number
+from .language import Text, text
 
 CHANCE = 0.5
 GRID = 0.01
@@ -29,19 +30,19 @@ def _fgsm_variant(direction):
 
 FGSM_MISTAKES = {
     "no_clip": (_fgsm_variant(lambda x, eps, g: x + eps * g.sign()),
-                "you forgot the clip to [0, 1]: x + eps·sign(g) leaves the image range; add `.clamp(0, 1)`."),
+                text("you forgot the clip to [0, 1]: x + eps·sign(g) leaves the image range; add `.clamp(0, 1)`.")),
     "grad_not_sign": (_fgsm_variant(lambda x, eps, g: (x + eps * g).clamp(0, 1)),
-                      "you stepped along the gradient itself, not its sign: the gradient is tiny (~1e-3), so the "
-                      "images barely move. FGSM takes eps·sign(g): every pixel moves by exactly eps."),
+                      text("you stepped along the gradient itself, not its sign: the gradient is tiny (~1e-3), so "
+                           "the images barely move. FGSM takes eps·sign(g): every pixel moves by exactly eps.")),
     "descent": (_fgsm_variant(lambda x, eps, g: (x - eps * g.sign()).clamp(0, 1)),
-                "wrong sign: you walked DOWN the loss of the true label (x - eps·sign(g)), which makes the model "
-                "more confident. An untargeted attack climbs the loss: x + eps·sign(g)."),
+                text("wrong sign: you walked DOWN the loss of the true label (x - eps·sign(g)), which makes the "
+                     "model more confident. An untargeted attack climbs the loss: x + eps·sign(g).")),
 }
 
 
 @exercise("01.fgsm", "FGSM from memory", solution=lambda: reference_fgsm)
 def check_fgsm(answer) -> Findings:
-    return check_attack(answer, reference_fgsm, FGSM_MISTAKES, what="FGSM images", eps=0.1)
+    return check_attack(answer, reference_fgsm, FGSM_MISTAKES, what=text("FGSM images"), eps=0.1)
 
 
 # ----------------------------------------------------------------------------- 01.targeted
@@ -51,16 +52,16 @@ def reference_targeted_fgsm(model, x, target, eps):
 
 TARGETED_MISTAKES = {
     "targeted_sign": (lambda model, x, t, eps: (x + eps * input_gradient(model, x, t).sign()).clamp(0, 1),
-                      "wrong sign for a targeted attack: you climbed the loss of the TARGET, pushing the model away "
-                      "from it. Walk down the target's loss: x - eps·sign(grad_x CE(model(x), target))."),
+                      text("wrong sign for a targeted attack: you climbed the loss of the TARGET, pushing the model "
+                           "away from it. Walk down the target's loss: x - eps·sign(grad_x CE(model(x), target)).")),
     "no_clip": (lambda model, x, t, eps: x - eps * input_gradient(model, x, t).sign(),
-                "you forgot the clip to [0, 1]; add `.clamp(0, 1)`."),
+                text("you forgot the clip to [0, 1]; add `.clamp(0, 1)`.")),
 }
 
 
 @exercise("01.targeted", "a targeted FGSM", solution=lambda: reference_targeted_fgsm)
 def check_targeted(answer) -> Findings:
-    return check_attack(answer, reference_targeted_fgsm, TARGETED_MISTAKES, what="targeted FGSM images",
+    return check_attack(answer, reference_targeted_fgsm, TARGETED_MISTAKES, what=text("targeted FGSM images"),
                         labels=lambda y: 1 - y, eps=0.1)
 
 
@@ -97,23 +98,26 @@ def reference_eps_below_chance(model, x, y, eps_max: float = 0.5) -> float:
 
 @exercise("01.eps_below_chance", "choose eps to reach chance", solution=reference_eps_below_chance,
           needs=("model", "x", "y"))
-def check_eps_below_chance(answer, model, x, y) -> str:
+def check_eps_below_chance(answer, model, x, y) -> Text:
     eps = expect_number(answer, "eps")
     if eps > 1:
-        raise Wrong(f"eps = {eps:g} is more than the whole pixel range: eps is in pixel units (0.1, not 10 or 10 %).",
-                    mistake="units")
+        raise Wrong(text("eps = {eps:g} is more than the whole pixel range: eps is in pixel units (0.1, not 10 or "
+                         "10 %).", eps=eps), mistake="units")
     if eps < 0 or not math.isclose(eps, round(eps / GRID) * GRID, abs_tol=1e-9):
-        raise Wrong(f"eps = {eps:g}: give a non-negative value on the 0.01 grid (e.g. 0.12).", mistake="grid")
+        raise Wrong(text("eps = {eps:g}: give a non-negative value on the 0.01 grid (e.g. 0.12).", eps=eps),
+                    mistake="grid")
     eps = round(eps, 2)
     signs = _gradient_signs(model, x, y)
     accuracy = _fgsm_accuracy(model, x, y, eps, signs)
     if accuracy >= CHANCE:
-        raise Wrong(f"at eps = {eps} the FGSM accuracy is still {accuracy:.1%}, not below 50 %: go higher.",
-                    mistake="too_small")
+        raise Wrong(text("at eps = {eps} the FGSM accuracy is still {accuracy:.1%}, not below 50 %: go higher.",
+                         eps=eps, accuracy=accuracy), mistake="too_small")
     below = round(eps - GRID, 2)
     accuracy_below = _fgsm_accuracy(model, x, y, below, signs) if below > 0 else 1.0
     if accuracy_below < CHANCE:
-        raise Wrong(f"eps = {eps} works ({accuracy:.1%}), but {below} already gives {accuracy_below:.1%}: "
-                    "find where the curve crosses 50 % (the first eps below it).", mistake="not_smallest")
-    return (f"at eps = {eps} FGSM accuracy is {accuracy:.1%} (< 50 %), at eps = {below} it is "
-            f"{accuracy_below:.1%}, on the notebook's {len(y)} test pairs")
+        raise Wrong(text("eps = {eps} works ({accuracy:.1%}), but {below} already gives {accuracy_below:.1%}: "
+                         "find where the curve crosses 50 % (the first eps below it).", eps=eps, accuracy=accuracy,
+                         below=below, accuracy_below=accuracy_below), mistake="not_smallest")
+    return text("at eps = {eps} FGSM accuracy is {accuracy:.1%} (< 50 %), at eps = {below} it is {accuracy_below:.1%}, "
+                "on the notebook's {n} test pairs", eps=eps, accuracy=accuracy, below=below,
+                accuracy_below=accuracy_below, n=len(y))

@@ -8,6 +8,7 @@ from .. import attacks
 from . import fixtures
 from .attack_checks import check_attack, input_gradient
 from .core import Findings, Wrong, call, describe_difference, diagnose, exercise, expect_tensor, fail_if, same
+from .language import Text, text
 
 STEP_EPS, STEP_ALPHA = 0.1, 0.04
 
@@ -28,13 +29,13 @@ def _step_inputs():
 
 PGD_STEP_MISTAKES = [
     ("project_before_step", lambda xa, x, g, e, a: (x + (xa - x).clamp(-e, e) + a * g.sign()).clamp(0, 1),
-     "you projected before stepping (or not at all, or only clipped the step itself): the new iterate then "
-     "leaves the eps ball around the clean x. Step first, then project the new delta: "
-     "clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1]."),
+     text("you projected before stepping (or not at all, or only clipped the step itself): the new iterate then "
+          "leaves the eps ball around the clean x. Step first, then project the new delta: "
+          "clip_[-eps,eps](x_adv + alpha·sign(g) - x), then clip to [0, 1].")),
     ("no_clip", lambda xa, x, g, e, a: x + (xa + a * g.sign() - x).clamp(-e, e),
-     "you forgot the clip to [0, 1] after the projection; add `.clamp(0, 1)`."),
+     text("you forgot the clip to [0, 1] after the projection; add `.clamp(0, 1)`.")),
     ("grad_not_sign", lambda xa, x, g, e, a: (x + (xa + a * g - x).clamp(-e, e)).clamp(0, 1),
-     "you stepped along the gradient, not its sign: L-inf PGD moves every pixel by alpha·sign(g)."),
+     text("you stepped along the gradient, not its sign: L-inf PGD moves every pixel by alpha·sign(g).")),
 ]
 
 
@@ -44,22 +45,23 @@ def check_pgd_step(answer) -> Findings:
     inputs = [x_adv.clone(), x.clone(), grad.clone()]
     value = call(answer, *inputs, STEP_EPS, STEP_ALPHA)
     findings = Findings()
-    findings.verify("the next iterate", _next_iterate, value, x_adv, x, grad)
+    findings.verify(text("the next iterate"), _next_iterate, value, x_adv, x, grad)
     mutated = not all(torch.equal(a, b) for a, b in zip(inputs, (x_adv, x, grad)))
-    findings.verify("the inputs untouched", fail_if, mutated,
-                    "you mutated one of the inputs in place: return a new tensor.", "mutated_input")
+    findings.verify(text("the inputs untouched"), fail_if, mutated,
+                    text("you mutated one of the inputs in place: return a new tensor."), "mutated_input")
     return findings
 
 
-def _next_iterate(value, x_adv, x, grad) -> str:
+def _next_iterate(value, x_adv, x, grad) -> Text:
     """The value is the reference PGD step; else the hint of the mistake it matches."""
-    value = expect_tensor(value, x.shape, "the next iterate")
+    value = expect_tensor(value, x.shape, text("the next iterate"))
     expected = reference_pgd_step(x_adv, x, grad, STEP_EPS, STEP_ALPHA)
     if same(value, expected, share=1.0):
-        return (f"the next iterate from a corner of the eps ball (eps={STEP_EPS}, alpha={STEP_ALPHA}) on 8 real "
-                "images: step, project on the ball around x, clip to [0, 1]")
+        return text("the next iterate from a corner of the eps ball (eps={eps}, alpha={alpha}) on 8 real images: "
+                    "step, project on the ball around x, clip to [0, 1]", eps=STEP_EPS, alpha=STEP_ALPHA)
     diagnose(value, [(k, f(x_adv, x, grad, STEP_EPS, STEP_ALPHA), h) for k, f, h in PGD_STEP_MISTAKES], share=1.0)
-    raise Wrong(f"not the PGD step: {describe_difference(value, expected)}.", mistake="unrecognised")
+    raise Wrong(text("not the PGD step: {difference}.", difference=describe_difference(value, expected)),
+                mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 03.pgd
@@ -79,19 +81,19 @@ def _iterate(step):
 
 PGD_MISTAKES = {
     "no_projection": (_iterate(lambda xa, x, g, e, a: (xa + a * g.sign()).clamp(0, 1)),
-                      "your perturbation leaves the eps ball: after a few steps of alpha it is larger than eps. "
-                      "Project every iterate: x + clip_[-eps,eps](x_adv + alpha·sign(g) - x)."),
+                      text("your perturbation leaves the eps ball: after a few steps of alpha it is larger than eps. "
+                           "Project every iterate: x + clip_[-eps,eps](x_adv + alpha·sign(g) - x).")),
     "project_before_step": (_iterate(PGD_STEP_MISTAKES[0][1]), PGD_STEP_MISTAKES[0][2]),
     "restart_from_x": (_iterate(lambda xa, x, g, e, a: (x + (a * g.sign()).clamp(-e, e)).clamp(0, 1)),
-                       "each of your steps starts again from the clean x: the iterate must accumulate, "
-                       "x_adv <- project(x_adv + alpha·sign(g))."),
+                       text("each of your steps starts again from the clean x: the iterate must accumulate, "
+                            "x_adv <- project(x_adv + alpha·sign(g)).")),
     "grad_not_sign": (_iterate(PGD_STEP_MISTAKES[2][1]), PGD_STEP_MISTAKES[2][2]),
 }
 
 
 @exercise("03.pgd", "L-inf PGD from memory", solution=lambda: reference_pgd)
 def check_pgd(answer) -> Findings:
-    return check_attack(answer, reference_pgd, PGD_MISTAKES, what="PGD images", eps=0.1, alpha=0.03, steps=5)
+    return check_attack(answer, reference_pgd, PGD_MISTAKES, what=text("PGD images"), eps=0.1, alpha=0.03, steps=5)
 
 
 # ----------------------------------------------------------------------------- 03.project_l2
@@ -118,28 +120,30 @@ def check_project_l2(answer) -> Findings:
     delta_in = delta.clone()
     value = call(answer, delta_in, L2_EPS)
     findings = Findings()
-    findings.verify("the projected deltas", _projected, value, delta)
-    findings.verify("delta untouched", fail_if, not torch.equal(delta_in, delta),
-                    "you mutated delta in place: return a new tensor.", "mutated_input")
+    findings.verify(text("the projected deltas"), _projected, value, delta)
+    findings.verify(text("delta untouched"), fail_if, not torch.equal(delta_in, delta),
+                    text("you mutated delta in place: return a new tensor."), "mutated_input")
     return findings
 
 
-def _projected(value, delta) -> str:
+def _projected(value, delta) -> Text:
     """The value is the L2 projection of delta; else the hint of the mistake it matches."""
-    value = expect_tensor(value, delta.shape, "the projected delta")
+    value = expect_tensor(value, delta.shape, text("the projected delta"))
     expected = reference_project_l2(delta, L2_EPS)
     if same(value, expected, atol=1e-6, share=1.0):
-        return "deltas of L2 length 0.5 to 2.5 projected on the unit ball: the long ones shortened, the short ones kept"
+        return text("deltas of L2 length 0.5 to 2.5 projected on the unit ball: the long ones shortened, the short "
+                    "ones kept")
     norms = delta.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
     diagnose(value, [
         ("rescale_all", L2_EPS * delta / norms,
-         "you rescaled every delta to length eps: the short ones (inside the ball) must stay as they are. "
-         "The factor is min(1, eps/||delta_i||)."),
+         text("you rescaled every delta to length eps: the short ones (inside the ball) must stay as they are. "
+              "The factor is min(1, eps/||delta_i||).")),
         ("batch_norm", delta * min(1.0, L2_EPS / delta.norm().item()),
-         "you took one norm over the whole batch: project each sample on its own ball, "
-         "`delta.flatten(1).norm(dim=1)`."),
+         text("you took one norm over the whole batch: project each sample on its own ball, "
+              "`delta.flatten(1).norm(dim=1)`.")),
         ("unchanged", delta,
-         "you returned delta unchanged: the deltas longer than eps must be scaled back onto the ball."),
+         text("you returned delta unchanged: the deltas longer than eps must be scaled back onto the ball.")),
     ], atol=1e-6, share=1.0)
-    raise Wrong(f"not the L2 projection: {describe_difference(value, expected, 1e-6)}. (Clamping each pixel "
-                "would be the L-inf projection; the L2 ball rescales the whole sample.)", mistake="unrecognised")
+    raise Wrong(text("not the L2 projection: {difference}. (Clamping each pixel would be the L-inf projection; the "
+                     "L2 ball rescales the whole sample.)", difference=describe_difference(value, expected, 1e-6)),
+                mistake="unrecognised")

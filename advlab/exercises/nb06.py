@@ -9,6 +9,7 @@ import torch
 from .. import grl
 from . import fixtures
 from .core import Findings, Wrong, call, exercise, expect_number, learner_code
+from .language import Text, text
 
 LAMBDA = 0.7
 
@@ -34,48 +35,50 @@ def check_grl(answer) -> Findings:
     out = call(answer, x, LAMBDA)
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         shape = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise Wrong(f"the layer should return a tensor shaped like its input {list(x.shape)}, got {shape}.",
-                    mistake="shape")
+        raise Wrong(text("the layer should return a tensor shaped like its input {expected}, got {shape}.",
+                         expected=list(x.shape), shape=shape), mistake="shape")
     findings = Findings()
-    findings.verify("the identity forward", _identity_forward, out.detach(), features)
+    findings.verify(text("the identity forward"), _identity_forward, out.detach(), features)
     with learner_code():  # backward runs the learner's own autograd.Function
-        findings.verify("-lambda·grad backward", _reversed_backward, out, x, weights)
+        findings.verify(text("-lambda·grad backward"), _reversed_backward, out, x, weights)
     return findings
 
 
-def _identity_forward(values, features) -> str:
+def _identity_forward(values, features) -> Text:
     """Forward returns the features unchanged."""
     if torch.allclose(values, -features) or torch.allclose(values, -LAMBDA * features):
-        raise Wrong("you flipped the sign in FORWARD: a GRL is the identity on the way forward (the head sees the "
-                    "real features); the minus belongs in backward: grad -> -lambda·grad.", mistake="forward_flip")
+        raise Wrong(text("you flipped the sign in FORWARD: a GRL is the identity on the way forward (the head sees "
+                         "the real features); the minus belongs in backward: grad -> -lambda·grad."),
+                    mistake="forward_flip")
     if torch.allclose(values, LAMBDA * features) and LAMBDA != 1:
-        raise Wrong("your forward scales the features by lambda: forward is the identity, lambda only scales the "
-                    "reversed gradient.", mistake="forward_scale")
+        raise Wrong(text("your forward scales the features by lambda: forward is the identity, lambda only scales "
+                         "the reversed gradient."), mistake="forward_scale")
     if not torch.allclose(values, features):
-        raise Wrong("forward must return the input unchanged (the identity).", mistake="forward")
-    return f"identity forward on real features [{features.shape[0]}, {features.shape[1]}]"
+        raise Wrong(text("forward must return the input unchanged (the identity)."), mistake="forward")
+    return text("identity forward on real features [{n}, {d}]", n=features.shape[0], d=features.shape[1])
 
 
-def _reversed_backward(out, x, weights) -> str:
+def _reversed_backward(out, x, weights) -> Text:
     """Backward turns an upstream gradient w into -lambda·w."""
     grad = None
     if out.requires_grad:
         try:
             (grad,) = torch.autograd.grad((out * weights).sum(), x, allow_unused=True)
         except RuntimeError as error:  # e.g. a backward that returns one gradient for its two inputs
-            raise Wrong(f"backward through your layer failed: {error}", mistake="exception") from None
+            raise Wrong(text("backward through your layer failed: {error}", error=str(error)),
+                        mistake="exception") from None
     if grad is None:
-        raise Wrong("no gradient flows back through your layer (did you detach?): the GRL passes -lambda·grad.",
-                    mistake="detached")
+        raise Wrong(text("no gradient flows back through your layer (did you detach?): the GRL passes "
+                         "-lambda·grad."), mistake="detached")
     if torch.allclose(grad, weights):
-        raise Wrong("the gradient comes back unchanged: nothing is reversed. Write a torch.autograd.Function whose "
-                    "backward returns -lambda·grad_output.", mistake="not_reversed")
+        raise Wrong(text("the gradient comes back unchanged: nothing is reversed. Write a torch.autograd.Function "
+                         "whose backward returns -lambda·grad_output."), mistake="not_reversed")
     if torch.allclose(grad, -weights) and LAMBDA != 1:
-        raise Wrong(f"the gradient is reversed but not scaled: with lambda = {LAMBDA} backward returns "
-                    "-lambda·grad_output.", mistake="no_lambda")
+        raise Wrong(text("the gradient is reversed but not scaled: with lambda = {lambd} backward returns "
+                         "-lambda·grad_output.", lambd=LAMBDA), mistake="no_lambda")
     if not torch.allclose(grad, -LAMBDA * weights, atol=1e-6):
-        raise Wrong("backward should return -lambda·grad_output.", mistake="unrecognised")
-    return f"backward -lambda·grad (lambda = {LAMBDA})"
+        raise Wrong(text("backward should return -lambda·grad_output."), mistake="unrecognised")
+    return text("backward -lambda·grad (lambda = {lambd})", lambd=LAMBDA)
 
 
 # ----------------------------------------------------------------------------- 06.dann_lambda
@@ -87,25 +90,27 @@ def reference_dann_lambda(p):
 
 
 @exercise("06.dann_lambda", "DANN's lambda schedule", solution=lambda: reference_dann_lambda)
-def check_dann_lambda(answer) -> str:
+def check_dann_lambda(answer) -> Text:
     values = [expect_number(call(answer, p), f"lambda({p})") for p in PROGRESS]
     expected = [reference_dann_lambda(p) for p in PROGRESS]
     if all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(values, expected)):
-        return "lambda(p) = 2/(1+exp(-10p)) - 1 at p = " + ", ".join(f"{p:g}" for p in PROGRESS)
+        return text("lambda(p) = 2/(1+exp(-10p)) - 1 at p = {points}", points=", ".join(f"{p:g}" for p in PROGRESS))
     known = [
         ("sigmoid", lambda p: 1 / (1 + math.exp(-10 * p)),
-         "that is the plain sigmoid: it starts at 0.5. DANN's schedule is 2·sigmoid(10p) - 1, so lambda(0) = 0."),
+         text("that is the plain sigmoid: it starts at 0.5. DANN's schedule is 2·sigmoid(10p) - 1, so lambda(0) = "
+              "0.")),
         ("gamma", lambda p: 2 / (1 + math.exp(-p)) - 1,
-         "the shape is right but it rises far too slowly: gamma = 10, lambda(p) = 2/(1+exp(-10p)) - 1."),
+         text("the shape is right but it rises far too slowly: gamma = 10, lambda(p) = 2/(1+exp(-10p)) - 1.")),
         ("exp_sign", lambda p: 2 / (1 + math.exp(10 * p)) - 1,
-         "sign error in the exponent: exp(-10p), so lambda rises from 0 towards 1 (yours falls below 0)."),
+         text("sign error in the exponent: exp(-10p), so lambda rises from 0 towards 1 (yours falls below 0).")),
     ]
     for key, wrong, hint in known:
         if all(math.isclose(a, wrong(p), abs_tol=1e-6) for a, p in zip(values, PROGRESS)):
             raise Wrong(hint, mistake=key)
     first_off = next(p for p, a, b in zip(PROGRESS, values, expected) if not math.isclose(a, b, abs_tol=1e-6))
-    raise Wrong(f"lambda({first_off:g}) = {values[PROGRESS.index(first_off)]:.4g}, expected "
-                f"{reference_dann_lambda(first_off):.4g}.", mistake="unrecognised")
+    raise Wrong(text("lambda({p:g}) = {value:.4g}, expected {expected:.4g}.", p=first_off,
+                     value=values[PROGRESS.index(first_off)], expected=reference_dann_lambda(first_off)),
+                mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 06.adversary_accuracy
@@ -115,19 +120,21 @@ def reference_adversary_accuracy(adversary_logits, y):
 
 
 @exercise("06.adversary_accuracy", "fix the seed's adv acc", solution=lambda: reference_adversary_accuracy)
-def check_adversary_accuracy(answer) -> str:
+def check_adversary_accuracy(answer) -> Text:
     model = fixtures.trained_cnn()
     x, y = fixtures.batch(64)
     with torch.no_grad():
         logits = model(x)
     adversary_logits = torch.stack([logits[:, 1], logits[:, 0]], 1)  # a head that has learned the flipped label well
-    value = expect_number(call(answer, adversary_logits.clone(), y.clone()), "the accuracy")
+    value = expect_number(call(answer, adversary_logits.clone(), y.clone()), text("the accuracy"))
     expected = reference_adversary_accuracy(adversary_logits, y)
     if math.isclose(value, expected, abs_tol=1e-6):
-        return f"the adversarial head is right on {expected:.1%} of 64 real pairs, counted against 1 - y"
+        return text("the adversarial head is right on {expected:.1%} of 64 real pairs, counted against 1 - y",
+                    expected=expected)
     if math.isclose(value, 1 - expected, abs_tol=1e-6):
-        raise Wrong("you compared with the true label y (seed 002's bug): the adversarial head is trained on the "
-                    "flipped label 1 - y, so its accuracy is measured against 1 - y.", mistake="wrong_label")
+        raise Wrong(text("you compared with the true label y (seed 002's bug): the adversarial head is trained on the "
+                         "flipped label 1 - y, so its accuracy is measured against 1 - y."), mistake="wrong_label")
     if math.isclose(value, expected * len(y), abs_tol=1e-6) or math.isclose(value, (1 - expected) * len(y), abs_tol=1e-6):
-        raise Wrong("that is a count: give the accuracy as a fraction in [0, 1] (`.float().mean()`).", mistake="count")
-    raise Wrong(f"{value:.4g}, expected {expected:.4g}.", mistake="unrecognised")
+        raise Wrong(text("that is a count: give the accuracy as a fraction in [0, 1] (`.float().mean()`)."),
+                    mistake="count")
+    raise Wrong(text("{value:.4g}, expected {expected:.4g}.", value=value, expected=expected), mistake="unrecognised")

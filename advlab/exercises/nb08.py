@@ -7,6 +7,7 @@ import torch
 from .. import attacks
 from . import fixtures
 from .core import Wrong, call, exercise, expect_number, expect_tensor, same
+from .language import Text, text
 
 
 # ----------------------------------------------------------------------------- 08.margin
@@ -35,30 +36,30 @@ def _ten_class_logits():
 
 
 @exercise("08.margin", "the margin loss", solution=lambda: reference_margin)
-def check_margin(answer) -> str:
+def check_margin(answer) -> Text:
     logits, y = _ten_class_logits()
-    value = expect_tensor(call(answer, logits.clone(), y.clone()), [len(y)], "the per-sample margins")
+    value = expect_tensor(call(answer, logits.clone(), y.clone()), [len(y)], text("the per-sample margins"))
     expected = reference_margin(logits, y)
     if same(value, expected, atol=1e-4, share=1.0):
-        return (f"max_{{j≠y}} z_j - z_y for {len(y)} samples of 10 classes (on some, every other logit is "
-                "negative), positive exactly on the misclassified ones")
+        return text("max_{{j≠y}} z_j - z_y for {n} samples of 10 classes (on some, every other logit is negative), "
+                    "positive exactly on the misclassified ones", n=len(y))
     true_logit = logits.gather(1, y[:, None]).squeeze(1)
     if same(value, logits.amax(dim=1) - true_logit, atol=1e-4, share=1.0):
-        raise Wrong("you took the max over ALL classes, the true one included: on a correct sample the margin is "
-                    "then 0 instead of negative. Mask the true class out first (scatter -inf at y).",
+        raise Wrong(text("you took the max over ALL classes, the true one included: on a correct sample the margin "
+                         "is then 0 instead of negative. Mask the true class out first (scatter -inf at y)."),
                     mistake="includes_true")
     if same(value, logits.scatter(1, y[:, None], 0.0).amax(dim=1) - true_logit, atol=1e-4, share=1.0):
-        raise Wrong("you masked the true class with 0, not -inf: on a sample whose other logits are all negative, "
-                    "that 0 is the largest, so the margin is wrong there. Mask with `float('-inf')`.",
+        raise Wrong(text("you masked the true class with 0, not -inf: on a sample whose other logits are all "
+                         "negative, that 0 is the largest, so the margin is wrong there. Mask with `float('-inf')`."),
                     mistake="mask_zero")
     if same(value, -expected, atol=1e-4, share=1.0):
-        raise Wrong("wrong sign: the attack climbs max_{j≠y} z_j - z_y, positive when the sample is misclassified.",
-                    mistake="sign")
+        raise Wrong(text("wrong sign: the attack climbs max_{{j≠y}} z_j - z_y, positive when the sample is "
+                         "misclassified."), mistake="sign")
     probabilities = logits.softmax(dim=1)
     if same(value, reference_margin(probabilities, y), atol=1e-4, share=1.0):
-        raise Wrong("you used probabilities: the margin is on the logits (softmax saturates and hides the gradient).",
-                    mistake="probabilities")
-    raise Wrong("not max_{j≠y} z_j - z_y.", mistake="unrecognised")
+        raise Wrong(text("you used probabilities: the margin is on the logits (softmax saturates and hides the "
+                         "gradient)."), mistake="probabilities")
+    raise Wrong(text("not max_{{j≠y}} z_j - z_y."), mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 08.worst_case
@@ -82,25 +83,25 @@ def _correct_masks() -> torch.Tensor:
 
 
 @exercise("08.worst_case", "the per-sample worst case", solution=lambda: reference_worst_case)
-def check_worst_case(answer) -> str:
+def check_worst_case(answer) -> Text:
     correct = _correct_masks()
-    value = expect_number(call(answer, correct.clone()), "the robust accuracy")
+    value = expect_number(call(answer, correct.clone()), text("the robust accuracy"))
     expected = reference_worst_case(correct)
     per_attack = correct.float().mean(dim=1)
     if abs(value - expected) < 1e-6:
-        return (f"worst case over 3 perturbations of 64 real pairs: {expected:.1%}, below the strongest single "
-                f"one's {per_attack.min().item():.1%}")
+        return text("worst case over 3 perturbations of 64 real pairs: {expected:.1%}, below the strongest single "
+                    "one's {strongest:.1%}", expected=expected, strongest=per_attack.min().item())
     if abs(value - per_attack.min().item()) < 1e-6:
-        raise Wrong("that is the lowest per-attack accuracy: each attack fools different samples, so the worst case "
-                    "is taken per sample (robust only if every attack fails), which can be lower still.",
+        raise Wrong(text("that is the lowest per-attack accuracy: each attack fools different samples, so the worst "
+                         "case is taken per sample (robust only if every attack fails), which can be lower still."),
                     mistake="min_of_means")
     if abs(value - per_attack.mean().item()) < 1e-6:
-        raise Wrong("you averaged the attacks' accuracies: an evaluation reports the worst case per sample.",
+        raise Wrong(text("you averaged the attacks' accuracies: an evaluation reports the worst case per sample."),
                     mistake="mean")
     if abs(value - correct.any(dim=0).float().mean().item()) < 1e-6:
-        raise Wrong("`any` counts a sample as robust if ONE attack fails on it; it must survive all: `all`.",
+        raise Wrong(text("`any` counts a sample as robust if ONE attack fails on it; it must survive all: `all`."),
                     mistake="any")
-    raise Wrong(f"{value:.4g}, expected {expected:.4g}.", mistake="unrecognised")
+    raise Wrong(text("{value:.4g}, expected {expected:.4g}.", value=value, expected=expected), mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 08.checkpoints
@@ -113,18 +114,20 @@ def reference_checkpoints(steps):
 
 
 @exercise("08.checkpoints", "APGD's checkpoints", solution=lambda: reference_checkpoints)
-def check_checkpoints(answer) -> str:
+def check_checkpoints(answer) -> Text:
     values = {steps: call(answer, steps) for steps in (STEPS, 10)}
     if not all(isinstance(value, (list, tuple)) for value in values.values()):
-        raise Wrong("return the checkpoints as a list of iteration numbers.", mistake="type")
+        raise Wrong(text("return the checkpoints as a list of iteration numbers."), mistake="type")
     expected = {steps: reference_checkpoints(steps) for steps in values}
     values = {steps: [int(v) if float(v).is_integer() else v for v in value] for steps, value in values.items()}
     if values == expected:
-        return f"checkpoints for {STEPS} steps: {expected[STEPS]}, and for 10 steps: {expected[10]}"
+        return text("checkpoints for {steps} steps: {expected}, and for 10 steps: {expected_10}", steps=STEPS,
+                    expected=expected[STEPS], expected_10=expected[10])
     got = values[STEPS]
     if len(got) > 1 and len({b - a for a, b in zip([0, *got], got)}) == 1:
-        raise Wrong("your gaps never shrink: each gap is 0.03·steps shorter than the last, down to 0.06·steps.",
+        raise Wrong(text("your gaps never shrink: each gap is 0.03·steps shorter than the last, down to 0.06·steps."),
                     mistake="constant_gap")
     if any(b - a < max(int(0.06 * STEPS), 1) for a, b in zip([0, *got], got)):
-        raise Wrong("a gap fell below 0.06·steps: stop shrinking there.", mistake="no_floor")
-    raise Wrong(f"for {STEPS} steps you give {got[:6]}..., expected {expected[STEPS][:6]}...", mistake="unrecognised")
+        raise Wrong(text("a gap fell below 0.06·steps: stop shrinking there."), mistake="no_floor")
+    raise Wrong(text("for {steps} steps you give {got}..., expected {expected}...", steps=STEPS, got=got[:6],
+                     expected=expected[STEPS][:6]), mistake="unrecognised")

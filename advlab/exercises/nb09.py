@@ -10,6 +10,7 @@ import torch
 
 from . import fixtures
 from .core import Wrong, call, exercise, expect_number, expect_tensor, same
+from .language import Text, text
 
 
 # ----------------------------------------------------------------------------- 09.interval_linear
@@ -33,25 +34,26 @@ def _box():
 
 
 @exercise("09.interval_linear", "interval bounds through a linear layer", solution=lambda: reference_interval_linear)
-def check_interval_linear(answer) -> str:
+def check_interval_linear(answer) -> Text:
     layer, lower, upper = _box()
     with torch.no_grad():
         result = call(answer, layer, lower.clone(), upper.clone())
         if not isinstance(result, tuple) or len(result) != 2:
-            raise Wrong("return the pair (lower, upper).", mistake="type")
+            raise Wrong(text("return the pair (lower, upper)."), mistake="type")
         shape = [len(lower), layer.out_features]
         got = tuple(expect_tensor(r, shape, name) for r, name in zip(result, ("lower", "upper")))
         if _same_pair(got, reference_interval_linear(layer, lower, upper)):
-            return ("sound and tight bounds for the trained head on 8 real feature boxes with a radius per feature "
-                    "(centre W·m + b, radius |W|·r)")
+            return text("sound and tight bounds for the trained head on 8 real feature boxes with a radius per "
+                        "feature (centre W·m + b, radius |W|·r)")
         if _same_pair(got, (layer(lower), layer(upper))):
-            raise Wrong("you pushed lower and upper through the layer separately (the same as a radius through W "
-                        "instead of |W|): a negative weight swaps them, so W·lower is not a lower bound. Use the "
-                        "centre W·m + b and |W| times the radius.", mistake="naive")
+            raise Wrong(text("you pushed lower and upper through the layer separately (the same as a radius through W "
+                             "instead of |W|): a negative weight swaps them, so W·lower is not a lower bound. Use the "
+                             "centre W·m + b and |W| times the radius."), mistake="naive")
         if any(_same_pair(got, bounds) for bounds in _one_radius_bounds(layer, lower, upper)):
-            raise Wrong("you used one radius for all features: every feature has its own, so the radius is a vector "
-                        "r = (upper - lower) / 2, and the output radius is r @ |W|.T.", mistake="scalar_radius")
-    raise Wrong("not the interval bounds of the layer.", mistake="unrecognised")
+            raise Wrong(text("you used one radius for all features: every feature has its own, so the radius is a "
+                             "vector r = (upper - lower) / 2, and the output radius is r @ |W|.T."),
+                        mistake="scalar_radius")
+    raise Wrong(text("not the interval bounds of the layer."), mistake="unrecognised")
 
 
 def _same_pair(got, want) -> bool:
@@ -79,21 +81,23 @@ def reference_smoothing_radius(p_lower, sigma):
 
 
 @exercise("09.smoothing_radius", "the certified radius of smoothing", solution=lambda: reference_smoothing_radius)
-def check_smoothing_radius(answer) -> str:
-    values = [expect_number(call(answer, p, SIGMA), f"the radius at p = {p}") for p in P_LOWER]
+def check_smoothing_radius(answer) -> Text:
+    values = [expect_number(call(answer, p, SIGMA), text("the radius at p = {p}", p=p)) for p in P_LOWER]
     expected = [reference_smoothing_radius(p, SIGMA) for p in P_LOWER]
     if all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(values, expected)):
-        return f"R = sigma·Phi^-1(p) for p in {P_LOWER} (sigma = {SIGMA}), 0 (abstain) when p <= 1/2"
+        return text("R = sigma·Phi^-1(p) for p in {points} (sigma = {sigma}), 0 (abstain) when p <= 1/2",
+                    points=P_LOWER, sigma=SIGMA)
     inverse = NormalDist().inv_cdf
     if any(a < 0 for a in values):
-        raise Wrong("a negative radius: when p_A_lower <= 1/2 smoothing abstains (radius 0).", mistake="no_abstain")
+        raise Wrong(text("a negative radius: when p_A_lower <= 1/2 smoothing abstains (radius 0)."),
+                    mistake="no_abstain")
     if all(math.isclose(a, SIGMA**2 * inverse(p) if p > 0.5 else 0.0, abs_tol=1e-6) for a, p in zip(values, P_LOWER)):
-        raise Wrong("you used sigma²: the radius is sigma·Phi^-1(p), in the units of the noise's standard deviation.",
-                    mistake="variance")
+        raise Wrong(text("you used sigma²: the radius is sigma·Phi^-1(p), in the units of the noise's standard "
+                         "deviation."), mistake="variance")
     if all(math.isclose(a, SIGMA * NormalDist().cdf(p) if p > 0.5 else 0.0, abs_tol=1e-6) for a, p in zip(values, P_LOWER)):
-        raise Wrong("that is Phi, the normal CDF; the radius needs its inverse Phi^-1 (scipy.stats.norm.ppf).",
+        raise Wrong(text("that is Phi, the normal CDF; the radius needs its inverse Phi^-1 (scipy.stats.norm.ppf)."),
                     mistake="cdf")
-    raise Wrong("not sigma·Phi^-1(p_A_lower).", mistake="unrecognised")
+    raise Wrong(text("not sigma·Phi^-1(p_A_lower)."), mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 09.sandwich
@@ -102,16 +106,16 @@ def reference_sandwich() -> list[str]:
 
 
 @exercise("09.sandwich", "order the three accuracies", solution=reference_sandwich)
-def check_sandwich(answer) -> str:
+def check_sandwich(answer) -> Text:
     if not isinstance(answer, (list, tuple)) or sorted(answer) != ["attack", "certified", "exact"]:
-        raise Wrong('order the three names "certified", "exact" and "attack" from lowest to highest accuracy.',
+        raise Wrong(text('order the three names "certified", "exact" and "attack" from lowest to highest accuracy.'),
                     mistake="type")
     answer = list(answer)
     if answer == reference_sandwich():
-        return ("certified (IBP, a sound lower bound) <= exact (MILP, the true robust accuracy) <= attack (an upper "
-                "bound: it may miss adversarial examples)")
+        return text("certified (IBP, a sound lower bound) <= exact (MILP, the true robust accuracy) <= attack (an "
+                    "upper bound: it may miss adversarial examples)")
     if answer.index("attack") < answer.index("exact"):
-        raise Wrong("an attack can only FIND adversarial examples, so the accuracy it measures is an upper bound: "
-                    "the exact robust accuracy is at most that.", mistake="attack_low")
-    raise Wrong("certification is sound but loose: what it certifies is at most what is truly robust.",
+        raise Wrong(text("an attack can only FIND adversarial examples, so the accuracy it measures is an upper bound: "
+                         "the exact robust accuracy is at most that."), mistake="attack_low")
+    raise Wrong(text("certification is sound but loose: what it certifies is at most what is truly robust."),
                 mistake="certified_high")

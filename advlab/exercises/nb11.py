@@ -10,6 +10,7 @@ import torch
 from . import fixtures
 from .attack_checks import input_gradient
 from .core import Findings, Wrong, call, describe_difference, exercise, expect_tensor, fail_if
+from .language import Text, text
 
 MOMENTUM_DECAY = 0.8  # not 1, so that a decay applied to the wrong term shows
 DIRECTION_SAMPLES = 101  # odd: the labels' mean is never exactly 0, so a missing baseline shows
@@ -51,21 +52,23 @@ def _per_sample(values: torch.Tensor) -> torch.Tensor:
 
 MOMENTUM_MISTAKES = [
     ("no_normalisation", lambda g, grad, mu: mu * g + grad,
-     "you added the raw gradient: divide it by its L1 norm first, per sample. Otherwise one step's large gradient "
-     "drowns the directions the momentum has accumulated (the point of MI-FGSM)."),
+     text("you added the raw gradient: divide it by its L1 norm first, per sample. Otherwise one step's large "
+          "gradient drowns the directions the momentum has accumulated (the point of MI-FGSM).")),
     ("l2", lambda g, grad, mu: mu * g + grad / _per_sample(grad.flatten(1).norm(dim=1)),
-     "you divided by the L2 norm: Dong et al. normalise by the L1 norm, ||grad||_1 = sum of |grad|, per sample."),
+     text("you divided by the L2 norm: Dong et al. normalise by the L1 norm, ||grad||_1 = sum of |grad|, per "
+          "sample.")),
     ("batch_norm", lambda g, grad, mu: mu * g + grad / grad.abs().sum(),
-     "you took one L1 norm over the whole batch: normalise each sample by its own, "
-     "`grad.flatten(1).abs().sum(dim=1)`."),
+     text("you took one L1 norm over the whole batch: normalise each sample by its own, "
+          "`grad.flatten(1).abs().sum(dim=1)`.")),
     ("mean_abs", lambda g, grad, mu: mu * g + grad / _per_sample(grad.flatten(1).abs().mean(dim=1)),
-     "you divided by the mean |grad| (as the paper's code does): that is d times the L1 normalisation. Used from "
-     "the first step on it only scales g, but the g you were given was built with the L1 norm: use the sum."),
+     text("you divided by the mean |grad| (as the paper's code does): that is d times the L1 normalisation. Used "
+          "from the first step on it only scales g, but the g you were given was built with the L1 norm: use the "
+          "sum.")),
     ("decay_on_gradient", lambda g, grad, mu: g + mu * reference_momentum_step(torch.zeros_like(g), grad, 0.0),
-     "the decay multiplies the momentum so far, not the new gradient: g <- decay·g + grad/||grad||_1."),
+     text("the decay multiplies the momentum so far, not the new gradient: g <- decay·g + grad/||grad||_1.")),
     ("sign", lambda g, grad, mu: mu * g + grad.sign(),
-     "you accumulated the gradient's sign: the momentum sums normalised gradients; the sign is taken only when "
-     "stepping, x <- x + alpha·sign(g)."),
+     text("you accumulated the gradient's sign: the momentum sums normalised gradients; the sign is taken only "
+          "when stepping, x <- x + alpha·sign(g).")),
 ]
 
 
@@ -75,24 +78,24 @@ def check_momentum(answer) -> Findings:
     inputs = [g.clone(), grad.clone()]
     value = call(answer, *inputs, MOMENTUM_DECAY)
     findings = Findings()
-    findings.verify("the new momentum", _new_momentum, value, g, grad)
-    findings.verify("the inputs untouched", fail_if, _mutated(inputs, (g, grad)),
-                    "you mutated g or grad in place (e.g. `g.mul_(decay)`, `g += ...`): return a new tensor; "
-                    "the attack still needs the old values.", "mutated_input")
+    findings.verify(text("the new momentum"), _new_momentum, value, g, grad)
+    findings.verify(text("the inputs untouched"), fail_if, _mutated(inputs, (g, grad)),
+                    text("you mutated g or grad in place (e.g. `g.mul_(decay)`, `g += ...`): return a new tensor; "
+                         "the attack still needs the old values."), "mutated_input")
     return findings
 
 
-def _new_momentum(value, g, grad) -> str:
-    value = expect_tensor(value, g.shape, "the new momentum")
+def _new_momentum(value, g, grad) -> Text:
+    value = expect_tensor(value, g.shape, text("the new momentum"))
     expected = reference_momentum_step(g, grad, MOMENTUM_DECAY)
     if _close(value, expected):
-        return (f"decay·g + grad/||grad||_1 per sample (decay={MOMENTUM_DECAY}) on the momentum of two MI-FGSM steps "
-                "on 8 real pairs")
+        return text("decay·g + grad/||grad||_1 per sample (decay={decay}) on the momentum of two MI-FGSM steps on 8 "
+                    "real pairs", decay=MOMENTUM_DECAY)
     for key, wrong, hint in MOMENTUM_MISTAKES:
         if _close(value, wrong(g, grad, MOMENTUM_DECAY)):
             raise Wrong(hint, mistake=key)
-    raise Wrong(f"not the momentum update: {describe_difference(value, expected, 1e-4 * expected.abs().max().item())}.",
-                mistake="unrecognised")
+    difference = describe_difference(value, expected, 1e-4 * expected.abs().max().item())
+    raise Wrong(text("not the momentum update: {difference}.", difference=difference), mistake="unrecognised")
 
 
 # ----------------------------------------------------------------------------- 11.direction
@@ -160,11 +163,11 @@ def check_direction(answer) -> Findings:
     inputs = [u.clone(), phi.clone()]
     value = call(answer, *inputs)
     findings = Findings()
-    findings.verify("the direction", _direction, value, u, phi, true_direction)
+    findings.verify(text("the direction"), _direction, value, u, phi, true_direction)
     if isinstance(value, torch.Tensor) and value.shape == u.shape[1:] and value.is_floating_point():
-        findings.verify("unit length", _unit_length, value)
-    findings.verify("the inputs untouched", fail_if, _mutated(inputs, (u, phi)),
-                    "you mutated u or phi in place: return a new tensor.", "mutated_input")
+        findings.verify(text("unit length"), _unit_length, value)
+    findings.verify(text("the inputs untouched"), fail_if, _mutated(inputs, (u, phi)),
+                    text("you mutated u or phi in place: return a new tensor."), "mutated_input")
     return findings
 
 
@@ -172,33 +175,33 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.flatten() @ b.flatten() / (a.norm() * b.norm()).clamp_min(1e-12)).item()
 
 
-def _direction(value, u, phi, true_direction) -> str:
-    value = expect_tensor(value, u.shape[1:], "the direction")
+def _direction(value, u, phi, true_direction) -> Text:
+    value = expect_tensor(value, u.shape[1:], text("the direction"))
     expected = reference_direction(u, phi)
     if _cosine(value, expected) > 0.9999:
         angle = math.degrees(math.acos(max(-1.0, min(1.0, _cosine(expected, true_direction)))))
-        return (f"mean_b (phi_b - mean phi) u_b from {len(phi)} labels at a real boundary point "
-                f"({(phi > 0).sum().item()} adversarial); it points {angle:.0f}° away from the true gradient "
-                "of the margin (90° would be a random guess in 784 dimensions)")
+        return text("mean_b (phi_b - mean phi) u_b from {n} labels at a real boundary point ({adversarial} "
+                    "adversarial); it points {angle:.0f}° away from the true gradient of the margin (90° would be a "
+                    "random guess in 784 dimensions)", n=len(phi), adversarial=(phi > 0).sum().item(), angle=angle)
     no_baseline = (phi.view(-1, 1, 1, 1) * u).mean(dim=0)
     if _cosine(value, no_baseline) > 0.9999:
-        raise Wrong(f"you left out the baseline: subtract mean(phi) (here {phi.mean().item():+.3f}) from every phi_b "
-                    "before weighting u_b. Without it the estimate keeps a share of mean(u), noise that does not "
-                    "depend on the boundary (Chen et al., Eq. 16).", mistake="no_baseline")
+        raise Wrong(text("you left out the baseline: subtract mean(phi) (here {mean:+.3f}) from every phi_b before "
+                         "weighting u_b. Without it the estimate keeps a share of mean(u), noise that does not depend "
+                         "on the boundary (Chen et al., Eq. 16).", mean=phi.mean().item()), mistake="no_baseline")
     if _cosine(value, expected) < -0.9999:
-        raise Wrong("your direction points the wrong way: phi = +1 marks an adversarial probe, so the estimate "
-                    "points towards the adversarial side (the gradient of S, which is > 0 when adversarial).",
+        raise Wrong(text("your direction points the wrong way: phi = +1 marks an adversarial probe, so the estimate "
+                         "points towards the adversarial side (the gradient of S, which is > 0 when adversarial)."),
                     mistake="sign")
-    raise Wrong(f"not the estimated direction: cosine {_cosine(value, expected):.3f} with the reference.",
-                mistake="unrecognised")
+    raise Wrong(text("not the estimated direction: cosine {cosine:.3f} with the reference.",
+                     cosine=_cosine(value, expected)), mistake="unrecognised")
 
 
-def _unit_length(value) -> str:
+def _unit_length(value) -> Text:
     norm = value.norm().item()
     if abs(norm - 1) > 1e-4:
-        raise Wrong(f"your direction has length {norm:.3g}: return g / ||g||_2 (HopSkipJump scales its step itself).",
-                    mistake="not_unit")
-    return "length 1"
+        raise Wrong(text("your direction has length {norm:.3g}: return g / ||g||_2 (HopSkipJump scales its step "
+                         "itself).", norm=norm), mistake="not_unit")
+    return text("length 1")
 
 
 # ----------------------------------------------------------------------------- 11.boundary
@@ -243,14 +246,16 @@ def check_boundary(answer) -> Findings:
         mutated |= _mutated(inputs, (x, x_other))
     budget = math.ceil(math.log2(1 / BOUNDARY_THETA))
     findings = Findings()
-    if findings.verify("the point is adversarial", _adversarial, results, pairs, model):
-        findings.verify(f"within theta={BOUNDARY_THETA:g} of the boundary", _near_boundary, results, pairs, model)
-    findings.verify(f"at most {budget + 1} queries", fail_if, max(queries) > budget + 1,
-                    f"you asked the model {max(queries)} times for one image: halving [low, high] needs only "
-                    f"log2(1/theta) = {math.log2(1 / BOUNDARY_THETA):.1f} questions; a scan in steps of theta asks "
-                    "1/theta. Queries are what a decision-only attacker pays for.", "too_many_queries")
-    findings.verify("the inputs untouched", fail_if, mutated,
-                    "you mutated x or x_adv in place: return a new tensor.", "mutated_input")
+    if findings.verify(text("the point is adversarial"), _adversarial, results, pairs, model):
+        findings.verify(text("within theta={theta:g} of the boundary", theta=BOUNDARY_THETA), _near_boundary, results,
+                        pairs, model)
+    findings.verify(text("at most {budget} queries", budget=budget + 1), fail_if, max(queries) > budget + 1,
+                    text("you asked the model {queries} times for one image: halving [low, high] needs only "
+                         "log2(1/theta) = {needed:.1f} questions; a scan in steps of theta asks 1/theta. Queries are "
+                         "what a decision-only attacker pays for.", queries=max(queries),
+                         needed=math.log2(1 / BOUNDARY_THETA)), "too_many_queries")
+    findings.verify(text("the inputs untouched"), fail_if, mutated,
+                    text("you mutated x or x_adv in place: return a new tensor."), "mutated_input")
     return findings
 
 
@@ -261,37 +266,37 @@ def _blend_of(point, x, x_other) -> tuple[float, float]:
     return a, ((1 - a) * x + a * x_other - point).norm().item()
 
 
-def _adversarial(results, pairs, model) -> str:
+def _adversarial(results, pairs, model) -> Text:
     for value, (x, y, x_other) in zip(results, pairs):
-        value = expect_tensor(value, x.shape, "the boundary point")
+        value = expect_tensor(value, x.shape, text("the boundary point"))
         with torch.no_grad():
             fooled = model(value[None]).argmax(1).item() != y
         if not fooled:
             a, off = _blend_of(value, x, x_other)
             boundary = _bisect(model, x, x_other, y)
             if off < 1e-3 and boundary - BOUNDARY_THETA - 1e-6 <= a < boundary:
-                raise Wrong("your point is on the clean side of the boundary: return the blend at `high`, the end of "
-                            "[low, high] that is still adversarial (the attack keeps only adversarial points).",
-                            mistake="low_end")
+                raise Wrong(text("your point is on the clean side of the boundary: return the blend at `high`, the end "
+                                 "of [low, high] that is still adversarial (the attack keeps only adversarial "
+                                 "points)."), mistake="low_end")
             if off < 1e-3 and a < boundary:
-                raise Wrong(f"your search ended at a = {a:.3g}, far on the clean side of the boundary (a = "
-                            f"{boundary:.3g}): when mid is adversarial the boundary lies in [low, mid], so set "
-                            "high = mid; else low = mid.", mistake="wrong_half")
-            raise Wrong("your point does not fool the model: the answer must be an adversarial point of the segment "
-                        "x -> x_adv.", mistake="not_adversarial")
-    return f"{len(results)} real pairs, each point misclassified"
+                raise Wrong(text("your search ended at a = {a:.3g}, far on the clean side of the boundary (a = "
+                                 "{boundary:.3g}): when mid is adversarial the boundary lies in [low, mid], so set "
+                                 "high = mid; else low = mid.", a=a, boundary=boundary), mistake="wrong_half")
+            raise Wrong(text("your point does not fool the model: the answer must be an adversarial point of the "
+                             "segment x -> x_adv."), mistake="not_adversarial")
+    return text("{n} real pairs, each point misclassified", n=len(results))
 
 
-def _near_boundary(results, pairs, model) -> str:
+def _near_boundary(results, pairs, model) -> Text:
     worst = 0.0
     for value, (x, y, x_other) in zip(results, pairs):
         a, off = _blend_of(value, x, x_other)
         if off > 1e-3:
-            raise Wrong("your point is not on the segment x -> x_adv: search the blends (1 - a)·x + a·x_adv.",
+            raise Wrong(text("your point is not on the segment x -> x_adv: search the blends (1 - a)·x + a·x_adv."),
                         mistake="off_segment")
         worst = max(worst, a - _bisect(model, x, x_other, y))
     if worst > BOUNDARY_THETA + 1e-6:
-        raise Wrong(f"your point lies {worst:.3g} (in blend a) past the boundary, more than theta: when mid is "
-                    "adversarial the boundary lies in [low, mid], so set high = mid; else low = mid; stop when "
-                    "high - low <= theta.", mistake="far_from_boundary")
-    return f"at most {max(worst, 0.0):.1e} past the boundary in blend a"
+        raise Wrong(text("your point lies {worst:.3g} (in blend a) past the boundary, more than theta: when mid is "
+                         "adversarial the boundary lies in [low, mid], so set high = mid; else low = mid; stop when "
+                         "high - low <= theta.", worst=worst), mistake="far_from_boundary")
+    return text("at most {worst:.1e} past the boundary in blend a", worst=max(worst, 0.0))
