@@ -66,8 +66,10 @@ def added_note(summary: dict) -> str:
     later = [e["name"][:2] for e in summary["notebooks"] if e.get("created")]
     if not later:
         return ""
-    return (f" Notebook{'s' if len(later) > 1 else ''} {', '.join(later)} come{'' if len(later) > 1 else 's'} "
-            "from a later run with the same settings, dated in its section.")
+    if len(later) == 1:
+        return f" Notebook {later[0]} comes from a later run with the same settings, dated in its section."
+    return (f" Notebooks {', '.join(later[:-1])} and {later[-1]} come from later runs with the same settings, "
+            "dated in their sections.")
 
 
 def merge(summary: dict, addition: dict) -> dict:
