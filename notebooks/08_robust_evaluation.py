@@ -419,10 +419,111 @@ assert rows["quantised input"]["BPDA PGD-20"] <= rows["quantised input"]["PGD-20
 assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost) its PGD-20 number"
 
 # %% [markdown]
+# **The loss along a line.** What does masking do to the loss surface? Take a few test pairs the
+# standard model gets right and walk away from each along a direction $d$ with
+# $\|d\|_\infty = 1$: the cross-entropy of a model at $\operatorname{clip}_{[0,1]}(x + t\,d)$ for
+# $t \in [-2\epsilon, 2\epsilon]$. Two directions: the **attack direction**
+# $d = \operatorname{sign}\nabla_x \text{CE}$ of the *standard* model (FGSM's step on the unmasked
+# model; behind the saturated softmax the margin loss finds the same direction, behind the
+# quantiser BPDA nearly the same, as it takes the standard model's gradient at $q(x)$), and a
+# **random direction**, a vector of random signs. A gradient attack sees only the slope at $t = 0$,
+# $\nabla_x \text{CE}\cdot d$, which predicts a rise of about $\epsilon\,\nabla_x \text{CE}\cdot d$ over
+# the budget. Below, per model: that slope, the rise it predicts, the largest rise the loss really
+# makes for $|t| \le \epsilon$ along each direction, the share of grid steps over which the loss does
+# not change at all (a flat loss, zero gradient), and the largest single step as a share of the
+# loss's range along the line (a cliff).
+
+# %%
+n_lines, line_t = 4, torch.linspace(-2 * eps, 2 * eps, 81)  # grid steps of eps / 20
+on_line = (evaluate.predict(standard, x_test) == y_test).nonzero().squeeze(1)[:n_lines]
+x_line, y_line = x_test[on_line], y_test[on_line]
+
+
+def input_gradient(model, x, y):
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    return grad
+
+
+@torch.no_grad()
+def loss_along(model, d):
+    """[len(line_t), n_lines] cross-entropy of `model` at clip(x + t d, 0, 1), one row per t of line_t."""
+    points = (x_line + line_t.view(-1, 1, 1, 1, 1) * d).clamp(0, 1)
+    losses = F.cross_entropy(model(points.flatten(0, 1)), y_line.repeat(len(line_t)), reduction="none")
+    return losses.view(len(line_t), len(x_line))
+
+
+directions = {"attack": input_gradient(standard, x_line, y_line).sign(),
+              "random": torch.randint(0, 2, x_line.shape, generator=torch.Generator().manual_seed(seed)) * 2.0 - 1}
+within = line_t.abs() <= eps + 1e-6
+line_losses, line_stats = {}, {}
+for name, model in {"standard": standard, **masked}.items():
+    losses = {kind: loss_along(model, d) for kind, d in directions.items()}
+    steps = losses["attack"].diff(dim=0)
+    at_x = losses["attack"][line_t.abs().argmin()]
+    line_losses[name] = losses
+    line_stats[name] = {
+        "slope": (input_gradient(model, x_line, y_line) * directions["attack"]).flatten(1).sum(1),
+        "attack rise": (losses["attack"][within] - at_x).amax(0),
+        "random rise": (losses["random"][within] - at_x).amax(0),
+        "flat steps": (steps == 0).float().mean(0),
+        "largest step": steps.abs().amax(0) / (losses["attack"].amax(0) - losses["attack"].amin(0)).clamp_min(1e-12),
+    }
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+for ax, (name, losses) in zip(axes, line_losses.items()):
+    for i in range(len(x_line)):
+        line, = ax.plot(line_t, losses["attack"][:, i], lw=1.4)
+        ax.plot(line_t, losses["random"][:, i], lw=1, ls="--", color=line.get_color())
+    for edge in (-eps, eps):
+        ax.axvline(edge, color="gray", lw=0.6, ls=":")
+    ax.set(title=name, xlabel="t (dotted: the budget eps)")
+    ax.grid(alpha=0.3)
+axes[0].set_ylabel("cross-entropy (solid: attack\ndirection, dashed: random)")
+fig.tight_layout()
+plt.show()
+print(f"{len(x_line)} test pairs, t in [{-2 * eps:g}, {2 * eps:g}] in steps of {eps / 20:g}; means over the pairs")
+print(f"{'model':>18} | slope at x | eps * slope | rise, attack dir | rise, random dir | flat steps | largest step")
+for name, s in line_stats.items():
+    print(f"{name:>18} | {s['slope'].mean():10.3g} | {eps * s['slope'].mean():11.3g} | {s['attack rise'].mean():16.3f} | "
+          f"{s['random rise'].mean():16.3f} | {s['flat steps'].mean():10.0%} | {s['largest step'].mean():12.0%}")
+
+# %% [markdown]
+# **What the picture shows** (what held at seeds 0, 1 and 2 in quick mode; the asserts below check
+# it in this run). On the standard model the loss is smooth and its slope at $x$ is positive for
+# every pair: the gradient points at the rise that is there. On both masked models autograd reports
+# a slope of 0, or one at least a million times smaller than the standard model's (a pair close to
+# the boundary keeps a trace of gradient through the saturated softmax), yet along the same
+# direction the loss rises within the budget: the mask
+# hides the rise from the gradient, it does not remove it. The saturated softmax is flat (its loss
+# is exactly 0 in float32) over at least half of the line, then a cliff where the line crosses the
+# decision boundary and the loss becomes 1000 times the margin. The quantiser is a staircase, its
+# largest single step (relative to its range) at least 3 times the standard model's, where many
+# pixels cross a grey level together. On all three models the attack direction raises the loss
+# within the budget at least twice as much as the random one: the direction is right, only the
+# masked gradient cannot see it.
+
+# %%
+for name, s in line_stats.items():
+    assert s["attack rise"].mean() >= 2 * s["random rise"].mean(), f"{name}: the attack direction beats a random one"
+assert (line_stats["standard"]["slope"] > 0).all(), "the standard model's gradient sees the rise"
+for name in masked:
+    assert (line_stats[name]["slope"].abs() <= 1e-6 * line_stats["standard"]["slope"]).all(), \
+        f"{name}: the gradient along the attack direction is (almost) 0"
+    assert line_stats[name]["attack rise"].mean() > 0, f"{name}: ... while the loss rises within the budget"
+assert line_stats["saturated softmax"]["flat steps"].mean() >= 0.5 > line_stats["standard"]["flat steps"].mean()
+assert line_stats["quantised input"]["largest step"].mean() >= 3 * line_stats["standard"]["largest step"].mean()
+print("largest |slope| of a masked model / the standard model's slope, over the pairs:",
+      ", ".join(f"{name} {(line_stats[name]['slope'].abs() / line_stats['standard']['slope']).max():.1e}" for name in masked))
+print("rise along the attack direction / along the random one:",
+      ", ".join(f"{name} {s['attack rise'].mean() / s['random rise'].mean():.3g}"
+                for name, s in line_stats.items()))
+
+# %% [markdown]
 # ## 4 · Carlini et al.'s checklist, as asserts
 #
 # Carlini et al. (2019, section 5 and appendix) list checks a robustness claim should pass.
-# We run four of them on notebook 04's models, with every attack of the ensemble run to its
+# We run five of them on notebook 04's models, with every attack of the ensemble run to its
 # full budget at several $\epsilon$. The same numbers feed the explorer of section 6: for each
 # attack we record **at which iteration** each sample was first fooled, so accuracy at any smaller
 # budget is a lookup (for APGD that is the state after $k$ iterations of a run scheduled for $N$;
@@ -551,6 +652,76 @@ transfer_rows = runs.cached("transfer from the standard model", transfer_and_whi
 for name, (transfer, white_box) in transfer_rows.items():
     print(f"{name}: transfer from standard {transfer:.1%}, white-box APGD-CE {white_box:.1%}")
     assert transfer >= white_box, f"{name}: a transfer attack must be weaker than the white-box one"
+
+# %% [markdown]
+# **Check 5: random noise is weaker than every attack.** Carlini et al.'s simplest baseline:
+# perturb each test pair at random within the same budget, `noise_draws` times, both uniformly in
+# the $L_\infty$ ball (each pixel moved by a number drawn from $[-\epsilon, \epsilon]$) and at random
+# corners of it (each pixel moved by $\pm\epsilon$, the sign at random), and count a pair as correct
+# only if it survives every draw. Noise knows nothing about the model, so an attack that does worse
+# than noise is broken, or the model hides its gradients. The check: on every model, noise leaves
+# at least the accuracy of the best attack (the worst case over the ensemble; for FGSM-AT, check 4's
+# white-box APGD-CE). The same comparison names the attacks that masking broke: those that noise beats.
+
+# %%
+noise_draws = 10
+
+
+def noise_accuracy(model, eps_values):
+    """{"uniform" / "corners": [accuracy at each eps]}, a pair counting only if all noise_draws draws leave it right."""
+    generator = torch.Generator().manual_seed(seed)
+    right = evaluate.predict(model, x_test) == y_test
+    found = {}
+    for kind in ["uniform", "corners"]:
+        found[kind] = []
+        for eps_value in eps_values:
+            u = torch.rand((noise_draws, *x_test.shape), generator=generator).mul_(2).sub_(1)
+            delta = u if kind == "uniform" else torch.where(u < 0, -1.0, 1.0)
+            predictions = evaluate.predict(model, (x_test + eps_value * delta).clamp(0, 1).flatten(0, 1))
+            found[kind].append(((predictions.view(noise_draws, -1) == y_test).all(0) & right).float().mean().item())
+    return found
+
+
+def noise_per_model(targets):
+    """{name: noise_accuracy(model, eps values)} for targets = {name: (model, eps values)}."""
+    return {name: noise_accuracy(model, eps_values) for name, (model, eps_values) in targets.items()}
+
+
+noise_eps = {"standard": eps_grid[1:], "PGD-AT": eps_grid[1:], "FGSM-AT": [eps], **{name: [eps] for name in masked}}
+noise = runs.cached("random noise", noise_per_model,
+                    {name: ({**models, **masked}[name], e) for name, e in noise_eps.items()})
+attacked = {name: {a: full_budget[name][a][1:] for a in [*curve_attacks, "worst case"]} for name in fooled_at}
+attacked["FGSM-AT"] = {"APGD-CE": [transfer_rows["FGSM-AT"][1]], "worst case": [transfer_rows["FGSM-AT"][1]]}
+attacked.update({name: {a: [acc] for a, acc in rows[name].items() if a != "clean"} for name in masked})
+noise_margin, beaten_by_noise = {}, {}
+print(f"accuracy under random noise ({noise_draws} draws a pair) and under the attacks, {len(y_test)} test pairs")
+for name, found in noise.items():
+    noisy = np.minimum(found["uniform"], found["corners"])
+    best_attack = np.asarray(attacked[name]["worst case"])
+    noise_margin[name] = (noisy - best_attack).min()
+    beaten_by_noise[name] = [a for a, acc in attacked[name].items() if (np.asarray(acc) > noisy + 1e-9).any()]
+    print(f"{name:>18}: " + ", ".join(f"eps {e:g}: uniform {u:.0%}, corners {c:.0%}, best attack {b:.0%}"
+                                      for e, u, c, b in zip(noise_eps[name], found["uniform"], found["corners"], best_attack)))
+    print(f"{'':>18}  noise minus best attack: {noise_margin[name]:+.1%} at the least; attacks noise beats: "
+          f"{', '.join(beaten_by_noise[name]) or 'none'}")
+
+# %% [markdown]
+# **Self-checks** (what held at seeds 0, 1 and 2 in quick mode; the asserts check it in this run).
+# On every model, at every $\epsilon$ tried, noise leaves at least the best attack's accuracy, and on
+# the three trained models it beats no attack at all. On both masked models it beats PGD-20 (which
+# never moves, so any pair noise flips is one PGD-20 missed): the check flags the attack that
+# section 3 showed broken, without knowing how it was broken.
+
+# %%
+for name in noise:
+    assert noise_margin[name] >= 0, f"{name}: random noise must not beat the best attack"
+for name in ["standard", "FGSM-AT", "PGD-AT"]:
+    assert not beaten_by_noise[name], f"{name}: random noise must not beat any attack"
+for name in masked:
+    assert "PGD-20" in beaten_by_noise[name], f"{name}: the noise baseline flags PGD-20 as broken"
+print("PGD-20 minus noise accuracy on the masked models:",
+      ", ".join(f"{name} {rows[name]['PGD-20'] - min(noise[name]['uniform'][0], noise[name]['corners'][0]):+.1%}"
+                for name in masked))
 
 # %% [markdown]
 # ## 5 · The suite's own claims, re-examined

@@ -358,9 +358,86 @@ assert rows["quantised input"]["BPDA PGD-20"] <= rows["quantised input"]["PGD-20
 assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost) its PGD-20 number"
 
 # %% [markdown]
+# **沿一条直线看损失。** 梯度掩蔽对损失曲面做了什么？取几个标准模型分类正确的测试样本对，从每个样本对出发沿方向 $d$（$\|d\|_\infty = 1$）走出去，看模型在 $\operatorname{clip}_{[0,1]}(x + t\,d)$ 处的交叉熵，其中 $t \in [-2\epsilon, 2\epsilon]$。取两个方向：一个是*标准*模型的**攻击方向** $d = \operatorname{sign}\nabla_x \text{CE}$（即 FGSM 在未掩蔽模型上走的那一步；在饱和 softmax 背后，间隔损失找到的正是同一方向；在量化器背后，BPDA 找到的几乎是同一方向，因为它取的是标准模型在 $q(x)$ 处的梯度）；另一个是**随机方向**，即由随机符号组成的向量。梯度攻击只能看到 $t = 0$ 处的斜率 $\nabla_x \text{CE}\cdot d$，它预测损失在整个预算内大约上升 $\epsilon\,\nabla_x \text{CE}\cdot d$。下面对每个模型打印：这个斜率、它预测的上升量、在 $|t| \le \epsilon$ 内损失沿每个方向实际达到的最大上升量、损失完全不变的网格步所占的比例（平坦的损失，梯度为零），以及最大的单步变化占损失沿这条直线的变化范围的比例（悬崖）。
+
+# %%
+n_lines, line_t = 4, torch.linspace(-2 * eps, 2 * eps, 81)  # 网格步长为 eps / 20
+on_line = (evaluate.predict(standard, x_test) == y_test).nonzero().squeeze(1)[:n_lines]
+x_line, y_line = x_test[on_line], y_test[on_line]
+
+
+def input_gradient(model, x, y):
+    x = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
+    return grad
+
+
+@torch.no_grad()
+def loss_along(model, d):
+    """[len(line_t), n_lines] cross-entropy of `model` at clip(x + t d, 0, 1), one row per t of line_t."""
+    points = (x_line + line_t.view(-1, 1, 1, 1, 1) * d).clamp(0, 1)
+    losses = F.cross_entropy(model(points.flatten(0, 1)), y_line.repeat(len(line_t)), reduction="none")
+    return losses.view(len(line_t), len(x_line))
+
+
+directions = {"attack": input_gradient(standard, x_line, y_line).sign(),
+              "random": torch.randint(0, 2, x_line.shape, generator=torch.Generator().manual_seed(seed)) * 2.0 - 1}
+within = line_t.abs() <= eps + 1e-6
+line_losses, line_stats = {}, {}
+for name, model in {"standard": standard, **masked}.items():
+    losses = {kind: loss_along(model, d) for kind, d in directions.items()}
+    steps = losses["attack"].diff(dim=0)
+    at_x = losses["attack"][line_t.abs().argmin()]
+    line_losses[name] = losses
+    line_stats[name] = {
+        "slope": (input_gradient(model, x_line, y_line) * directions["attack"]).flatten(1).sum(1),
+        "attack rise": (losses["attack"][within] - at_x).amax(0),
+        "random rise": (losses["random"][within] - at_x).amax(0),
+        "flat steps": (steps == 0).float().mean(0),
+        "largest step": steps.abs().amax(0) / (losses["attack"].amax(0) - losses["attack"].amin(0)).clamp_min(1e-12),
+    }
+
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.8))
+for ax, (name, losses) in zip(axes, line_losses.items()):
+    for i in range(len(x_line)):
+        line, = ax.plot(line_t, losses["attack"][:, i], lw=1.4)
+        ax.plot(line_t, losses["random"][:, i], lw=1, ls="--", color=line.get_color())
+    for edge in (-eps, eps):
+        ax.axvline(edge, color="gray", lw=0.6, ls=":")
+    ax.set(title=name, xlabel="t (dotted: the budget eps)")
+    ax.grid(alpha=0.3)
+axes[0].set_ylabel("cross-entropy (solid: attack\ndirection, dashed: random)")
+fig.tight_layout()
+plt.show()
+print(f"{len(x_line)} test pairs, t in [{-2 * eps:g}, {2 * eps:g}] in steps of {eps / 20:g}; means over the pairs")
+print(f"{'model':>18} | slope at x | eps * slope | rise, attack dir | rise, random dir | flat steps | largest step")
+for name, s in line_stats.items():
+    print(f"{name:>18} | {s['slope'].mean():10.3g} | {eps * s['slope'].mean():11.3g} | {s['attack rise'].mean():16.3f} | "
+          f"{s['random rise'].mean():16.3f} | {s['flat steps'].mean():10.0%} | {s['largest step'].mean():12.0%}")
+
+# %% [markdown]
+# **图中显示了什么**（在快速模式下于随机种子 0、1 和 2 上成立的结论；下面的 assert 在本次运行中检查它）。在标准模型上，损失是光滑的，它在 $x$ 处的斜率对每个样本对都为正：梯度指向确实存在的上升。在两个被掩蔽的模型上，autograd 给出的斜率为 0，或者比标准模型的小至少一百万倍（靠近决策边界的样本对在饱和 softmax 中还留有一丝梯度），然而沿同一方向，损失在预算之内确实上升了：掩蔽只是把上升藏起来不让梯度看到，并没有消除它。饱和 softmax 在这条直线的至少一半上是平坦的（在 float32 下其损失恰好为 0），然后在直线穿过决策边界、损失变为间隔的 1000 倍之处变成悬崖。量化器则是一道阶梯，其最大的单步变化（相对于其变化范围）至少是标准模型的 3 倍，出现在许多像素同时跨过一个灰度级的位置。在全部三个模型上，攻击方向在预算内使损失上升的幅度至少是随机方向的两倍：方向是对的，只是被掩蔽的梯度看不到它。
+
+# %%
+for name, s in line_stats.items():
+    assert s["attack rise"].mean() >= 2 * s["random rise"].mean(), f"{name}: the attack direction beats a random one"
+assert (line_stats["standard"]["slope"] > 0).all(), "the standard model's gradient sees the rise"
+for name in masked:
+    assert (line_stats[name]["slope"].abs() <= 1e-6 * line_stats["standard"]["slope"]).all(), \
+        f"{name}: the gradient along the attack direction is (almost) 0"
+    assert line_stats[name]["attack rise"].mean() > 0, f"{name}: ... while the loss rises within the budget"
+assert line_stats["saturated softmax"]["flat steps"].mean() >= 0.5 > line_stats["standard"]["flat steps"].mean()
+assert line_stats["quantised input"]["largest step"].mean() >= 3 * line_stats["standard"]["largest step"].mean()
+print("largest |slope| of a masked model / the standard model's slope, over the pairs:",
+      ", ".join(f"{name} {(line_stats[name]['slope'].abs() / line_stats['standard']['slope']).max():.1e}" for name in masked))
+print("rise along the attack direction / along the random one:",
+      ", ".join(f"{name} {s['attack rise'].mean() / s['random rise'].mean():.3g}"
+                for name, s in line_stats.items()))
+
+# %% [markdown]
 # ## 4 · Carlini 等的检查清单，写成 assert
 #
-# Carlini 等（2019，第 5 节及附录）列出了一个鲁棒性论断应当通过的检查。我们在笔记本 04 的模型上运行其中四项，集成中的每个攻击都在多个 $\epsilon$ 下跑满预算。同样的数字也供第 6 节的交互探索器（explorer）使用：对每个攻击，我们记录每个样本**在第几次迭代**首次被骗过，这样任何更小预算下的准确率都只需查表（对 APGD 而言，那是一次按 $N$ 次迭代调度的运行在 $k$ 次迭代后的状态；Square 每步获得 `square_per_step` 次查询）。
+# Carlini 等（2019，第 5 节及附录）列出了一个鲁棒性论断应当通过的检查。我们在笔记本 04 的模型上运行其中五项，集成中的每个攻击都在多个 $\epsilon$ 下跑满预算。同样的数字也供第 6 节的交互探索器（explorer）使用：对每个攻击，我们记录每个样本**在第几次迭代**首次被骗过，这样任何更小预算下的准确率都只需查表（对 APGD 而言，那是一次按 $N$ 次迭代调度的运行在 $k$ 次迭代后的状态；Square 每步获得 `square_per_step` 次查询）。
 
 # %%
 eps_grid = [0.0, 0.1, 0.2, 0.4] if quick else [0.0, 0.05, 0.1, 0.2, 0.3, 0.4]
@@ -475,6 +552,65 @@ transfer_rows = runs.cached("transfer from the standard model", transfer_and_whi
 for name, (transfer, white_box) in transfer_rows.items():
     print(f"{name}: transfer from standard {transfer:.1%}, white-box APGD-CE {white_box:.1%}")
     assert transfer >= white_box, f"{name}: a transfer attack must be weaker than the white-box one"
+
+# %% [markdown]
+# **检查 5：随机噪声弱于每一个攻击。** 这是 Carlini 等给出的最简单的基线：在同样的预算内对每个测试样本对随机扰动 `noise_draws` 次，既在 $L_\infty$ 球内均匀采样（每个像素移动一个从 $[-\epsilon, \epsilon]$ 中抽取的数），也取球的随机顶点（每个像素移动 $\pm\epsilon$，符号随机），只有经受住每一次抽样的样本对才算分类正确。噪声对模型一无所知，所以一个比噪声还弱的攻击要么本身有问题，要么模型隐藏了它的梯度。检查的内容是：在每个模型上，加噪声后的准确率不低于最强攻击下的准确率（即整个集成上的最坏情况；对 FGSM-AT 而言是检查 4 中的白盒 APGD-CE）。同一个比较还能点出被掩蔽破坏了的攻击：就是被噪声胜过的那些。
+
+# %%
+noise_draws = 10
+
+
+def noise_accuracy(model, eps_values):
+    """{"uniform" / "corners": [accuracy at each eps]}, a pair counting only if all noise_draws draws leave it right."""
+    generator = torch.Generator().manual_seed(seed)
+    right = evaluate.predict(model, x_test) == y_test
+    found = {}
+    for kind in ["uniform", "corners"]:
+        found[kind] = []
+        for eps_value in eps_values:
+            u = torch.rand((noise_draws, *x_test.shape), generator=generator).mul_(2).sub_(1)
+            delta = u if kind == "uniform" else torch.where(u < 0, -1.0, 1.0)
+            predictions = evaluate.predict(model, (x_test + eps_value * delta).clamp(0, 1).flatten(0, 1))
+            found[kind].append(((predictions.view(noise_draws, -1) == y_test).all(0) & right).float().mean().item())
+    return found
+
+
+def noise_per_model(targets):
+    """{name: noise_accuracy(model, eps values)} for targets = {name: (model, eps values)}."""
+    return {name: noise_accuracy(model, eps_values) for name, (model, eps_values) in targets.items()}
+
+
+noise_eps = {"standard": eps_grid[1:], "PGD-AT": eps_grid[1:], "FGSM-AT": [eps], **{name: [eps] for name in masked}}
+noise = runs.cached("random noise", noise_per_model,
+                    {name: ({**models, **masked}[name], e) for name, e in noise_eps.items()})
+attacked = {name: {a: full_budget[name][a][1:] for a in [*curve_attacks, "worst case"]} for name in fooled_at}
+attacked["FGSM-AT"] = {"APGD-CE": [transfer_rows["FGSM-AT"][1]], "worst case": [transfer_rows["FGSM-AT"][1]]}
+attacked.update({name: {a: [acc] for a, acc in rows[name].items() if a != "clean"} for name in masked})
+noise_margin, beaten_by_noise = {}, {}
+print(f"accuracy under random noise ({noise_draws} draws a pair) and under the attacks, {len(y_test)} test pairs")
+for name, found in noise.items():
+    noisy = np.minimum(found["uniform"], found["corners"])
+    best_attack = np.asarray(attacked[name]["worst case"])
+    noise_margin[name] = (noisy - best_attack).min()
+    beaten_by_noise[name] = [a for a, acc in attacked[name].items() if (np.asarray(acc) > noisy + 1e-9).any()]
+    print(f"{name:>18}: " + ", ".join(f"eps {e:g}: uniform {u:.0%}, corners {c:.0%}, best attack {b:.0%}"
+                                      for e, u, c, b in zip(noise_eps[name], found["uniform"], found["corners"], best_attack)))
+    print(f"{'':>18}  noise minus best attack: {noise_margin[name]:+.1%} at the least; attacks noise beats: "
+          f"{', '.join(beaten_by_noise[name]) or 'none'}")
+
+# %% [markdown]
+# **自检**（在快速模式下于随机种子 0、1 和 2 上成立的结论；下面的 assert 在本次运行中检查它）。在每个模型上、在所试的每个 $\epsilon$ 下，加噪声后的准确率都不低于最强攻击下的准确率；在三个训练出来的模型上，噪声没有胜过任何一个攻击。在两个被掩蔽的模型上，噪声都胜过了 PGD-20：这项检查不必知道攻击是如何被破坏的，就点出了第 3 节中已被证明失效的那个攻击。
+
+# %%
+for name in noise:
+    assert noise_margin[name] >= 0, f"{name}: random noise must not beat the best attack"
+for name in ["standard", "FGSM-AT", "PGD-AT"]:
+    assert not beaten_by_noise[name], f"{name}: random noise must not beat any attack"
+for name in masked:
+    assert "PGD-20" in beaten_by_noise[name], f"{name}: the noise baseline flags PGD-20 as broken"
+print("PGD-20 minus noise accuracy on the masked models:",
+      ", ".join(f"{name} {rows[name]['PGD-20'] - min(noise[name]['uniform'][0], noise[name]['corners'][0]):+.1%}"
+                for name in masked))
 
 # %% [markdown]
 # ## 5 · 重新审视本套件自己的论断
