@@ -55,6 +55,10 @@ PLAYER_FRAMES = 12  # values of the first slider a headless explorer precomputes
 PLAYER_DPI = 60  # the player's frames are smaller than the live picture (80 dpi): a report stays light
 PLAYER_COLORS = 128  # frames are stored as palette PNGs: about a third of matplotlib's RGBA size, looks the same
 STATUS_CLASS = "advlab-explorer-status"  # the CSS class of an explorer's status line
+# A control's label is written in English in the notebook's code (the same code in both editions);
+# the Chinese edition shows these words instead. Symbols (eps, epsilon, xi, λ, γ, L2 eps) stay.
+CONTROL_WORDS_ZH = {"step size": "步长", "steps": "步数", "train eps": "训练 eps", "train": "训练", "budget": "预算",
+                    "poison rate": "投毒率", "sample": "样本", "show": "显示", "review": "评论", "run": "运行"}
 
 
 def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
@@ -65,6 +69,13 @@ def compact_png(png: bytes, colors: int = PLAYER_COLORS) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+def label_in_language(control: widgets.DOMWidget, lang: str | None = None) -> widgets.DOMWidget:
+    """Show `control`'s description in the learner's language (``config.language()``); return the control."""
+    if config.language(lang) == "zh":
+        control.description = CONTROL_WORDS_ZH.get(control.description, control.description)
+    return control
 
 
 def readout(control: widgets.ValueWidget, value) -> str:
@@ -107,6 +118,7 @@ class Explorer:
         self._drawing = False  # a redraw is running
         self._moving_from_code = False  # set() moves controls and redraws once itself
         for control in controls.values():
+            label_in_language(control)
             control.observe(self._on_change, names="value")
         # flex-start: show the PNG at its own size instead of stretching it (blurry) to the cell's width
         self.box = widgets.VBox(

@@ -162,3 +162,24 @@ def test_headless_display_adds_the_player_and_jupyterlab_gets_the_widget_only(mo
     shown.clear()
     explorer._ipython_display_()
     assert shown[0] is explorer.box and 'class="advlab-player"' in shown[1].data and explorer.player_seconds > 0
+
+
+def test_control_labels_follow_the_learners_language(monkeypatch):
+    """The Chinese edition runs the same code: an explorer shows its controls' words in Chinese there."""
+    import re
+    from pathlib import Path
+
+    from advlab import widgets
+
+    monkeypatch.setenv("ADVLAB_LANG", "zh")
+    explorer = Explorer(lambda fig, eps, steps: draw_line(fig, eps), eps=FloatSlider(value=0.1, description="eps"),
+                        steps=IntSlider(value=3, min=1, max=10, description="steps"))
+    assert [c.description for c in explorer.controls.values()] == ["eps", "步数"]  # a symbol stays, a word is translated
+    monkeypatch.setenv("ADVLAB_LANG", "en")
+    assert Explorer(draw_line, slope=FloatSlider(description="steps")).controls["slope"].description == "steps"
+    # every word a notebook labels a control with has its Chinese form (symbols excepted)
+    symbols = {"eps", "epsilon", "xi", "λ", "γ", "L2 eps"}
+    notebooks = Path(__file__).resolve().parent.parent / "notebooks"
+    used = {d for p in notebooks.glob("[0-9][0-9]_*.py") for d in re.findall(r'description="([^"]*)"', p.read_text())}
+    assert used - symbols <= set(widgets.CONTROL_WORDS_ZH), sorted(used - symbols - set(widgets.CONTROL_WORDS_ZH))
+    assert "步长" in widgets.CONTROL_WORDS_ZH.values()
