@@ -33,6 +33,17 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> 
     return torch.cat(chunks)
 
 
+@torch.no_grad()
+def features(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """The penultimate features model.features(x) (what the model's head sees), [N, F], in eval mode, on the CPU."""
+    check_int("batch_size", batch_size, minimum=1)
+    if not callable(getattr(model, "features", None)):
+        raise TypeError(f"model must have a features(x) method (e.g. SmallCNN), got {type(model).__name__}")
+    device = model_device(model)
+    with eval_mode(model):
+        return torch.cat([model.features(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+
+
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Predicted classes argmax model(x), [N] int64."""
     return predict_proba(model, x, batch_size).argmax(dim=1)

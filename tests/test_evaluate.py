@@ -49,3 +49,21 @@ def test_accuracy_by_digit_pair_is_symmetric_and_correct():
     assert math.isnan(table[1, 1])
     with pytest.raises(ValueError, match="correct"):
         evaluate.accuracy_by_digit_pair(correct[:3], digits)
+
+
+def test_features_are_the_heads_input_batched_in_eval_mode_and_checked():
+    from advlab.models import SmallCNN
+
+    torch.manual_seed(0)
+    model = SmallCNN(num_classes=2).train()
+    x = torch.rand(7, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.eval().features(x)
+    model.train()
+    got = evaluate.features(model, x, batch_size=3)
+    assert got.shape == (7, 1764) and torch.allclose(got, expected, atol=1e-6)
+    assert model.training, "the model's mode is restored"
+    with pytest.raises(TypeError, match="features"):
+        evaluate.features(torch.nn.Linear(784, 2), x)
+    with pytest.raises(ValueError, match="batch_size"):
+        evaluate.features(model, x, batch_size=0)

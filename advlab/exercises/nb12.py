@@ -7,7 +7,7 @@ import functools
 
 import torch
 
-from .. import data, poisoning
+from .. import data, evaluate, poisoning
 from ..models import SmallCNN
 from ..train import fit
 from . import fixtures
@@ -159,8 +159,7 @@ def _backdoored_features() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         torch.manual_seed(0)
         model = SmallCNN(num_classes=2)
         fit(model, (x_p, y_p), epochs=3, seed=0, live=False, progress=False)
-    with torch.no_grad():
-        features = model.eval().features(x_p)
+    features = evaluate.features(model, x_p)
     poisoned = torch.zeros(len(y_p), dtype=torch.bool)
     poisoned[index] = True
     return features, y_p, poisoned

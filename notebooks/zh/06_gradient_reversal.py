@@ -454,9 +454,9 @@ def pca_2d(features):
     return centred @ v
 
 
-@torch.no_grad()
-def domain_features(model, n=300):
-    return torch.cat([model.features(x_source_test[:n].to(device)), model.features(x_target_test[:n].to(device))]).cpu()
+def domain_features(model, x_source_images, x_target_images, n):
+    """The features of the first n images of each domain: (source, target)."""
+    return evaluate.features(model, x_source_images[:n]), evaluate.features(model, x_target_images[:n])
 
 
 def centroid_gap(points, n=300):
@@ -468,7 +468,7 @@ torch.manual_seed(seed)  # pca_lowrank 会随机抽取一个草图矩阵（rando
 fig, axes = plt.subplots(1, 2, figsize=(9.5, 4))
 gaps = {}
 for ax, (name, model) in zip(axes, [("before: source only", source_only), ("after: DANN", dann)]):
-    points = pca_2d(domain_features(model))
+    points = pca_2d(torch.cat(domain_features(model, x_source_test, x_target_test, 300)))
     gaps[name] = centroid_gap(points)
     ax.scatter(*points[:300].T, s=6, alpha=0.5, label="source")
     ax.scatter(*points[300:].T, s=6, alpha=0.5, label="target")
@@ -532,12 +532,7 @@ def pad_interval(errors, scored, confidence=0.95):
     return 2 * (1 - 2 * errors / scored), 2 * (1 - 2 * high), 2 * (1 - 2 * low)
 
 
-@torch.no_grad()
-def frozen_features(model, x_source_images, x_target_images):
-    return tuple(model.features(x[:judged].to(device)).cpu() for x in (x_source_images, x_target_images))
-
-
-judge_inputs = {run_seed: {name: frozen_features(model, *images) for name, model in models.items()}
+judge_inputs = {run_seed: {name: domain_features(model, *images, judged) for name, model in models.items()}
                 for run_seed, (models, images) in trained.items()}
 verdicts = runs.cached("linear-SVM domain judges", judge_every_network, judge_inputs)
 pads = {name: [] for name in ("source only", "DANN")}  # 每个网络：(d_A, low, high)，每个种子一组

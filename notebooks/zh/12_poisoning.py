@@ -317,13 +317,8 @@ def spectral_from_scratch(features, y, label):
     return (centred @ v) ** 2
 
 
-def features_of(model, x):
-    with torch.no_grad():
-        return torch.cat([model.features(batch.to(device)).cpu() for batch in x.split(500)])
-
-
 x_p, y_p, index_p = poisoned_sets[seed, rate]
-features = features_of(sweep_models[seed, rate], x_p)
+features = evaluate.features(sweep_models[seed, rate], x_p)
 _, theirs = poisoning.spectral_signature_scores(features, y_p, target_label)
 torch.testing.assert_close(spectral_from_scratch(features, y_p, target_label), theirs, rtol=1e-9, atol=1e-9)
 print(f"from scratch == advlab.poisoning.spectral_signature_scores on the {len(theirs)} items labelled {target_label} "
@@ -333,7 +328,7 @@ print(f"from scratch == advlab.poisoning.spectral_signature_scores on the {len(t
 def detect(model, x, y, index, r, s):
     """Spectral signatures and activation clustering on one poisoned set: for each, the flagged positions in the
     training set and (precision, recall)."""
-    features = features_of(model, x)
+    features = evaluate.features(model, x)
     poisoned = torch.zeros(len(y), dtype=torch.bool)
     poisoned[index] = True
     label_index, tau = poisoning.spectral_signature_scores(features, y, target_label)
