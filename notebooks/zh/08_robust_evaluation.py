@@ -366,12 +366,6 @@ on_line = (evaluate.predict(standard, x_test) == y_test).nonzero().squeeze(1)[:n
 x_line, y_line = x_test[on_line], y_test[on_line]
 
 
-def input_gradient(model, x, y):
-    x = x.clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
-    return grad
-
-
 @torch.no_grad()
 def loss_along(model, d):
     """[len(line_t), n_lines] cross-entropy of `model` at clip(x + t d, 0, 1), one row per t of line_t."""
@@ -380,7 +374,7 @@ def loss_along(model, d):
     return losses.view(len(line_t), len(x_line))
 
 
-directions = {"attack": input_gradient(standard, x_line, y_line).sign(),
+directions = {"attack": at.input_gradients(standard, x_line, y_line, create_graph=False).view_as(x_line).sign(),
               "random": torch.randint(0, 2, x_line.shape, generator=torch.Generator().manual_seed(seed)) * 2.0 - 1}
 within = line_t.abs() <= eps + 1e-6
 line_losses, line_stats = {}, {}
@@ -390,7 +384,7 @@ for name, model in {"standard": standard, **masked}.items():
     at_x = losses["attack"][line_t.abs().argmin()]
     line_losses[name] = losses
     line_stats[name] = {
-        "slope": (input_gradient(model, x_line, y_line) * directions["attack"]).flatten(1).sum(1),
+        "slope": (at.input_gradients(model, x_line, y_line, create_graph=False) * directions["attack"].flatten(1)).sum(1),
         "attack rise": (losses["attack"][within] - at_x).amax(0),
         "random rise": (losses["random"][within] - at_x).amax(0),
         "flat steps": (steps == 0).float().mean(0),
