@@ -25,7 +25,7 @@
 #
 # $$x_{\text{adv}} = \operatorname{clip}_{[0,1]}\big(x + \epsilon\,\operatorname{sign}(\nabla_x J(\theta, x, y))\big).$$
 #
-# One forward and one backward pass, and the prediction flips.
+# One forward and one backward pass, and for most images the prediction flips.
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
@@ -126,7 +126,7 @@ print(f"from scratch == advlab.attacks.fgsm on {len(x_batch)} images; "
 
 # %% [markdown]
 # **Direction, not size.** Random $\pm\epsilon$ noise has exactly the same $L_\infty$ size as
-# the FGSM perturbation. Compare what each does to the loss:
+# the FGSM perturbation, before the clip to $[0, 1]$. Compare what each does to the loss:
 
 # %%
 random_signs = torch.randint(0, 2, x_batch.shape, generator=generator).to(device) * 2.0 - 1
@@ -237,8 +237,11 @@ plt.show()
 # reached at $\delta = -s\,\epsilon\,\operatorname{sign}(w)$: exactly FGSM. (With the image box $[0, 1]$ the
 # maximiser is that step clipped pixel by pixel, which is what `attacks.fgsm` returns.) Below: a
 # logistic regression (a two-logit linear layer; $w$ is the difference of its two rows) on the same
-# task, the formula checked against 20 steps of PGD without the image box, and then the
-# **robust linear model** it gives for free: train on the exact worst-case loss.
+# task, the closed-form formula checked against the loss that 20 steps of PGD without the image box
+# reach, and then the **robust linear model** it gives for free: train on the exact worst-case loss.
+# What that check tests is the formula (the label's sign $s$, the $\epsilon\|w\|_1$ term), not PGD: on a
+# linear model the gradient's sign is the same at every point, so PGD with steps of $\epsilon/4$ reaches
+# FGSM's corner after four steps and stays there.
 
 # %%
 linear_eps = 0.1
@@ -280,7 +283,7 @@ for _ in range(20):
 with torch.no_grad():
     pgd_free = F.cross_entropy(linear_standard(x_free), y_lin).item()
 print(f"logistic regression, eps {linear_eps}: exact worst-case loss {exact:.5f}, PGD-20 without the box {pgd_free:.5f}")
-assert abs(exact - pgd_free) < 1e-4 * exact, "PGD finds the exact inner maximum of a linear model"
+assert abs(exact - pgd_free) < 1e-4 * exact, "the closed-form worst case is the loss at the corner PGD reaches"
 
 linear_robust = linear_model()
 runs.fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
@@ -316,18 +319,20 @@ print(f"FGSM eps = 0.25: error {error_025:.1%};  eps = 0.30: accuracy {acc_030:.
 # %%
 print(f"{'':38s}{'published':>12s}{'this notebook':>16s}")
 print(f"{'error at eps = 0.25 (Goodfellow 2015)':38s}{'89.4%':>12s}{error_025:>16.1%}")
-print(f"{'accuracy at eps = 0.3 (Madry 2018)':38s}{'6.4%':>12s}{acc_030:>16.1%}")
+print(f"{'accuracy at eps = 0.3 (Madry 2018)':38s}{'6.4% *':>12s}{acc_030:>16.1%}")
+print("* as quoted for Madry et al. 2018; we have not confirmed the table or figure it comes from")
 assert mnist_clean >= 0.9, "the 10-class model must work before we attack it"
 assert error_025 > 0.5, "FGSM at eps = 0.25 misclassifies most test digits, as in the paper"
 assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the clean accuracy"
 
 # %% [markdown]
 # **Reading the comparison.** Goodfellow et al. report an error rate of 89.4 % at
-# $\epsilon = 0.25$ for a *maxout* network trained on all 60,000 MNIST digits; Madry et al.
-# report 6.4 % accuracy at $\epsilon = 0.3$ for a *naturally trained CNN*, again on full
-# MNIST. Our numbers above come from a different, smaller network (the seed's SmallCNN), a
-# few epochs, and, when full MNIST cannot be downloaded, the offline subset's 4,000 training images (the
-# notice above says which data were used). They are not a reproduction: what carries over is
+# $\epsilon = 0.25$ for a *maxout* network trained on all 60,000 MNIST digits. The second row,
+# 6.4 % accuracy at $\epsilon = 0.3$ for a *naturally trained CNN* on full MNIST, is the number
+# commonly quoted for Madry et al.; we could not confirm which table or figure of their paper
+# gives it, so read that row as unconfirmed. Our numbers above come from a different, smaller
+# network (the seed's SmallCNN), a few epochs, and, when full MNIST cannot be downloaded, the
+# offline subset's 4,000 training images (the notice above says which data were used). They are not a reproduction: what carries over is
 # the order of magnitude, a model that is right almost always on clean digits is wrong
 # on most of them after one signed gradient step of a quarter of the pixel range.
 

@@ -23,7 +23,7 @@
 #
 # $$x_{\text{adv}} = \operatorname{clip}_{[0,1]}\big(x + \epsilon\,\operatorname{sign}(\nabla_x J(\theta, x, y))\big).$$
 #
-# 一次前向传播、一次反向传播，预测就翻转了。
+# 一次前向传播、一次反向传播，大多数图像的预测就翻转了。
 
 # %% tags=["parameters"]
 quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
@@ -120,7 +120,7 @@ print(f"from scratch == advlab.attacks.fgsm on {len(x_batch)} images; "
       f"largest pixel change {(theirs - x_batch).abs().max():.3f} (eps = {eps})")
 
 # %% [markdown]
-# **关键是方向，而不是大小。** 随机的 $\pm\epsilon$ 噪声与 FGSM 扰动（perturbation）的 $L_\infty$ 大小完全相同。
+# **关键是方向，而不是大小。** 在裁剪到 $[0, 1]$ 之前，随机的 $\pm\epsilon$ 噪声与 FGSM 扰动（perturbation）的 $L_\infty$ 大小完全相同。
 # 比较两者对损失的影响：
 
 # %%
@@ -224,8 +224,10 @@ plt.show()
 # $$\max_{\|\delta\|_\infty \le \epsilon} L\big(s\,(w^\top(x+\delta) + b)\big) = L\big(s\,(w^\top x + b) - \epsilon\|w\|_1\big),$$
 #
 # 最大值在 $\delta = -s\,\epsilon\,\operatorname{sign}(w)$ 处取到：这恰好就是 FGSM。（加上图像取值范围 $[0, 1]$ 的约束后，
-# 最大值点就是这一步再逐像素裁剪，这正是 `attacks.fgsm` 返回的结果。）下面：在同一任务上训练一个逻辑回归（一个输出两个 logit 的线性层；$w$ 是它两行权重之差），用不加图像范围约束的 20 步投影梯度下降（PGD）检验这个公式，
+# 最大值点就是这一步再逐像素裁剪，这正是 `attacks.fgsm` 返回的结果。）下面：在同一任务上训练一个逻辑回归（一个输出两个 logit 的线性层；$w$ 是它两行权重之差），用不加图像范围约束的 20 步投影梯度下降（PGD）所达到的损失来检验这个闭式公式，
 # 然后是它顺带给出的**鲁棒线性模型**：直接在精确的最坏情况损失上训练。
+# 这项检查检验的是公式本身（标签的符号 $s$、$\epsilon\|w\|_1$ 这一项），而不是 PGD：在线性模型上，梯度的符号处处相同，
+# 所以步长为 $\epsilon/4$ 的 PGD 走四步就到达 FGSM 的那个角点，之后一直停在那里。
 
 # %%
 linear_eps = 0.1
@@ -267,7 +269,7 @@ for _ in range(20):
 with torch.no_grad():
     pgd_free = F.cross_entropy(linear_standard(x_free), y_lin).item()
 print(f"logistic regression, eps {linear_eps}: exact worst-case loss {exact:.5f}, PGD-20 without the box {pgd_free:.5f}")
-assert abs(exact - pgd_free) < 1e-4 * exact, "PGD finds the exact inner maximum of a linear model"
+assert abs(exact - pgd_free) < 1e-4 * exact, "the closed-form worst case is the loss at the corner PGD reaches"
 
 linear_robust = linear_model()
 runs.fit(linear_robust, (x_train, y_train), epochs=epochs, seed=seed, live=False, progress=False, clean_weight=0,
@@ -302,15 +304,17 @@ print(f"FGSM eps = 0.25: error {error_025:.1%};  eps = 0.30: accuracy {acc_030:.
 # %%
 print(f"{'':38s}{'published':>12s}{'this notebook':>16s}")
 print(f"{'error at eps = 0.25 (Goodfellow 2015)':38s}{'89.4%':>12s}{error_025:>16.1%}")
-print(f"{'accuracy at eps = 0.3 (Madry 2018)':38s}{'6.4%':>12s}{acc_030:>16.1%}")
+print(f"{'accuracy at eps = 0.3 (Madry 2018)':38s}{'6.4% *':>12s}{acc_030:>16.1%}")
+print("* as quoted for Madry et al. 2018; we have not confirmed the table or figure it comes from")
 assert mnist_clean >= 0.9, "the 10-class model must work before we attack it"
 assert error_025 > 0.5, "FGSM at eps = 0.25 misclassifies most test digits, as in the paper"
 assert acc_030 < 0.5 * mnist_clean, "FGSM at eps = 0.3 costs more than half the clean accuracy"
 
 # %% [markdown]
 # **如何解读这一对比。** Goodfellow 等人报告：在全部 60,000 张 MNIST 数字上训练的 *maxout* 网络，
-# 在 $\epsilon = 0.25$ 时错误率为 89.4 %；Madry 等人报告：一个*自然训练的 CNN*（naturally trained CNN），
-# 同样是在完整 MNIST 上，在 $\epsilon = 0.3$ 时准确率为 6.4 %。我们上面的数字来自一个不同的、更小的网络（种子文章中的 SmallCNN），只训练了几个 epoch，而且在无法下载完整 MNIST 时，用的是离线子集中的 4,000 张训练图像（上面的提示说明了用的是哪份数据）。它们不是复现：能迁移过来的是数量级，即一个在干净数字上几乎总是判对的模型，
+# 在 $\epsilon = 0.25$ 时错误率为 89.4 %。第二行，即一个*自然训练的 CNN*（naturally trained CNN）
+# 同样在完整 MNIST 上、在 $\epsilon = 0.3$ 时准确率为 6.4 %，是通常被归于 Madry 等人的数字；
+# 我们未能确认它出自其论文的哪张表或哪幅图，所以这一行应视为未经确认。我们上面的数字来自一个不同的、更小的网络（种子文章中的 SmallCNN），只训练了几个 epoch，而且在无法下载完整 MNIST 时，用的是离线子集中的 4,000 张训练图像（上面的提示说明了用的是哪份数据）。它们不是复现：能迁移过来的是数量级，即一个在干净数字上几乎总是判对的模型，
 # 在一步幅度为像素取值范围四分之一的符号梯度步之后，对其中大多数都会判错。
 
 # %% [markdown]
