@@ -103,6 +103,7 @@ def pgd(
     targeted: bool = False,
     generator: torch.Generator | None = None,
     callback: Callable[[PGDStep], None] | None = None,
+    stop_when_fooled: bool = False,
 ) -> torch.Tensor:
     """Projected gradient descent (Madry et al., 2018): `steps` steps of size alpha, projected on the eps ball.
 
@@ -116,6 +117,13 @@ def pgd(
     from `generator` (else torch's global generator). With ``restarts=R`` (needs a random
     start) the attack runs R times and keeps, per sample, the result with the highest loss.
     ``callback(PGDStep)``, if given, sees every iterate and its logits (for live plots).
+
+    ``stop_when_fooled=True`` is for evaluation (untargeted, no callback): a sample leaves the
+    attack at its first misclassified iterate, which is returned, and each restart runs only on
+    the samples no earlier restart fooled. Every sample still takes the same steps from the same
+    random start (the gradient keeps the whole batch's 1/N), so it comes back misclassified iff
+    *some* iterate of some restart was: at least as strong as the last iterate, and cheaper, since
+    fooled samples cost nothing more. A sample never fooled comes back at its last restart's end.
     """
     x_in, y, eps = _check_common(x, y, eps)
     alpha = check_number("alpha", alpha, minimum=0, strict=True)
@@ -128,7 +136,16 @@ def pgd(
         raise ValueError(f"restarts={restarts} needs random_start=True: without a random start every restart is the same")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if not isinstance(stop_when_fooled, bool):
+        raise TypeError(f"stop_when_fooled must be True or False, got {stop_when_fooled!r}")
+    if stop_when_fooled and (targeted or callback is not None):
+        raise ValueError("stop_when_fooled=True is for untargeted evaluation: it takes no target and no callback")
 
+    if stop_when_fooled:
+        with _attacking(model) as device:
+            x_adv = _pgd_until_fooled(model, x_in.to(device), y.to(device), eps, alpha, steps, norm,
+                                      random_start, restarts, generator)
+        return x_adv.to(x.device)
     with _attacking(model) as device:
         x0, y0 = x_in.to(device), y.to(device)
         best, best_objective = None, None
@@ -167,6 +184,39 @@ def _pgd_run(model, x, y, x_adv, eps, alpha, steps, norm, targeted, callback, re
         callback(PGDStep(restart, steps, x_adv, logits))
     return x_adv, objective
 
+
+
+def _pgd_until_fooled(model, x, y, eps, alpha, steps, norm, random_start, restarts, generator):
+    """PGD whose samples drop out at their first misclassified iterate (see `pgd`'s stop_when_fooled)."""
+    result = x.clone()
+    standing = torch.ones(len(x), dtype=torch.bool, device=x.device)  # not fooled by any iterate so far
+    scale = 1.0 / len(x)  # the whole batch's mean: each sample's gradient as in the full attack
+    for restart in range(restarts):
+        start = _random_start(x, eps, norm, generator) if random_start else x  # drawn for all: same starts
+        rows = standing.nonzero().squeeze(1)
+        x_k, x_rows, y_rows = start[rows], x[rows], y[rows]
+        for step in range(steps + 1):
+            if len(rows) == 0:
+                return result
+            x_k = x_k.detach().requires_grad_(step < steps)
+            with torch.set_grad_enabled(step < steps):
+                logits = model(x_k)
+            if step == 0 and restart == 0:
+                check_labels("y", y_rows, len(x_rows), num_classes=logits.shape[1])
+            fooled = logits.argmax(dim=1) != y_rows
+            result[rows] = x_k.detach()  # the fooled keep this iterate; the others are overwritten later
+            standing[rows[fooled]] = False
+            if step == steps:
+                break
+            (grad,) = torch.autograd.grad(F.cross_entropy(logits, y_rows, reduction="sum") * scale, x_k)
+            keep = ~fooled
+            rows, x_k, x_rows, y_rows, grad = rows[keep], x_k.detach()[keep], x_rows[keep], y_rows[keep], grad[keep]
+            if norm == "inf":
+                delta = (x_k + alpha * grad.sign() - x_rows).clamp(-eps, eps)
+            else:
+                delta = _project_l2(x_k + alpha * unit_l2(grad) - x_rows, eps)
+            x_k = (x_rows + delta).clamp(0, 1)
+    return result
 
 # ----------------------------------------------------------------------------- norms
 def unit_l2(g: torch.Tensor) -> torch.Tensor:

@@ -239,7 +239,9 @@ def default_ensemble(
     """The AutoAttack-style ensemble: PGD (random start, restarts), APGD-CE, APGD-margin, Square.
 
     Each entry is ``attack(model, x, y, eps, norm, generator) -> x_adv``. PGD uses the step
-    alpha = 2.5 eps / steps of Madry et al.; APGD needs no step size. Square is L-inf only,
+    alpha = 2.5 eps / steps (the `robustness` library's convention) and counts a sample as broken
+    at its first misclassified iterate of any restart (``stop_when_fooled``: a fooled sample costs
+    no further steps, and the next restart runs only on the rest); APGD needs no step size. Square is L-inf only,
     so for ``norm="2"`` the ensemble has the three gradient attacks. This is *not* AutoAttack:
     AutoAttack runs APGD-CE, APGD-T (DLR), FAB-T and Square at fixed budgets, and its DLR loss
     needs at least 3 classes; our margin loss stands in for DLR on two classes.
@@ -248,7 +250,7 @@ def default_ensemble(
 
     def pgd(model, x, y, eps, norm, generator):
         return attacks.pgd(model, x, y, eps, alpha=2.5 * eps / pgd_steps, steps=pgd_steps, norm=norm,
-                           random_start=True, restarts=pgd_restarts, generator=generator)
+                           random_start=True, restarts=pgd_restarts, generator=generator, stop_when_fooled=True)
 
     def apgd(loss):
         return lambda model, x, y, eps, norm, generator: attacks.apgd(

@@ -151,6 +151,51 @@ def test_restarts_keep_the_highest_loss_per_sample():
     assert torch.equal(several, again), "same generator seed, same result"
 
 
+
+# ----------------------------------------------------------------------------- PGD for evaluation: stop when fooled
+@PROPERTY
+@given(seed=seeds, n=st.integers(1, 6), eps=epsilons, norm=st.sampled_from(["inf", "2"]), restarts=st.integers(1, 3))
+def test_stopping_pgd_fools_every_sample_the_full_attack_fools(seed, n, eps, norm, restarts):
+    model = tiny_model(seed)
+    x, y = tiny_inputs(seed, n)
+    x_before = x.clone()
+    kwargs = dict(eps=eps, alpha=max(eps, 1e-3) / 2, steps=3, norm=norm, random_start=True, restarts=restarts)
+    full = attacks.pgd(model, x, y, **kwargs, generator=torch.Generator().manual_seed(seed))
+    stopping = attacks.pgd(model, x, y, **kwargs, generator=torch.Generator().manual_seed(seed), stop_when_fooled=True)
+    assert torch.equal(x, x_before)
+    assert stopping.min() >= 0 and stopping.max() <= 1
+    assert (attacks.perturbation_norms(stopping, x, norm) <= eps + TOL).all()
+    with torch.no_grad():
+        fooled_full = model.eval()(full).argmax(dim=1) != y
+        fooled_stopping = model(stopping).argmax(dim=1) != y
+    assert (fooled_stopping | ~fooled_full).all(), "a sample the full attack fools is fooled by some iterate"
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_stopping_pgd_follows_the_full_trajectory_of_every_sample_it_does_not_fool(norm):
+    model = tiny_model(3).eval()
+    x, y = tiny_inputs(3, 40)
+    kwargs = dict(eps=0.3, alpha=0.05, steps=6, norm=norm, random_start=True)
+    full = attacks.pgd(model, x, y, **kwargs, generator=torch.Generator().manual_seed(2))
+    stopping = attacks.pgd(model, x, y, **kwargs, generator=torch.Generator().manual_seed(2), stop_when_fooled=True)
+    with torch.no_grad():
+        standing = model(stopping).argmax(dim=1) == y
+    assert 0 < standing.sum() < len(y), "the check needs samples of both kinds"
+    torch.testing.assert_close(stopping[standing], full[standing], rtol=0, atol=1e-12)
+    assert not torch.equal(stopping[~standing], full[~standing]), "fooled samples stopped early"
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [(dict(stop_when_fooled="yes"), TypeError), (dict(stop_when_fooled=True, targeted=True), ValueError),
+     (dict(stop_when_fooled=True, callback=print), ValueError)],
+)
+def test_stopping_pgd_rejects_what_it_cannot_do(change, error):
+    model = tiny_model(0)
+    x, y = tiny_inputs(0, 2)
+    with pytest.raises(error, match="stop_when_fooled"):
+        attacks.pgd(model, x, y, eps=0.1, alpha=0.05, steps=2, **change)
+
 def test_callback_sees_every_iterate_and_its_logits():
     model = tiny_model(6)
     x, y = tiny_inputs(6, 3)
