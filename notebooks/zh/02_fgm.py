@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 02 · FGM：采用 $L_2$ 预算的快速梯度法
 #
-# 笔记本（notebook）01 中的快速梯度符号法（FGSM）把预算平均分配：每个像素都恰好移动 $\epsilon$。
+# 笔记本（notebook）01 中的快速梯度符号法（FGSM）把预算平均分配：每个像素都恰好移动 $\epsilon$（在裁剪到 $[0, 1]$ 之前）。
 # **快速梯度法**（FGM；Miyato、Dai 与 Goodfellow，*Adversarial Training Methods for
 # Semi-Supervised Text Classification*（半监督文本分类的对抗训练方法），2017，即种子文章 `001` 所讲的方法）
 # 保留梯度本身的形状，只把它缩放到固定的 $L_2$ 长度：
@@ -25,7 +25,9 @@
 #   \max_{\|\eta\|_2 \le \epsilon} g^\top \eta = \epsilon\,\|g\|_2 \text{ at } \eta = \epsilon\,\frac{g}{\|g\|_2}.$$
 #
 # $L_\infty$ 这把尺子允许每个像素都移动一点（最优解在立方体的一个*顶点*上）；$L_2$ 这把尺子允许少数像素移动很多（最优解指向 $g$ 的方向）。在 NLP 中，输入是离散 token 的序列，FGM 转而扰动*嵌入*（embedding），
-# 这正是它成为文本竞赛“上分神器”（secret weapon）的原因（第 6 节）。
+# 这正是它成为文本竞赛“上分神器”（secret weapon）的原因（第 6 节）。叫这个名字的有两个版本：
+# Miyato 等人扰动的是每个样本自己的（归一化后的）嵌入向量序列，每个样本各算一个范数；
+# 竞赛代码扰动的是共享的嵌入矩阵，对整个矩阵只算一个范数。
 
 # %% tags=["parameters"]
 quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
@@ -236,25 +238,35 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **自检。** 在每个预算下，FGM 攻击后模型的准确率都不高于同样 $L_2$ 长度的符号步攻击后的准确率：正如第 1 节的一阶论证所预言，
-# 梯度本身的方向是对 $L_2$ 预算更好的利用。而且裁剪让符号步损失的长度比 FGM 多：符号步把长度分摊到每个像素上，
-# 包括黑色背景，在那里变暗的一步是白费的；而 FGM 把预算放在笔画上。
+# **自检（这个模型，这一次运行）。** 在这个模型上、这一次运行中，在网格的每个预算下，FGM 攻击后模型的准确率
+# 都不高于同样 $L_2$ 长度的符号步攻击后的准确率。这与第 1 节相符，但比第 1 节说的更多：一阶论证预言的是
+# 步长足够小时*损失的上升*更大，而不是在每个 $\epsilon$ 下准确率都更低；在较大的预算下，损失在这一步的范围内远非线性。
+# 这里还有一个混杂因素：裁剪从符号步上去掉的长度比从 FGM 上去掉的多（右图），因为符号步把长度分摊到每个像素上，
+# 包括黑色背景，在那里变暗的一步是白费的；而 FGM 把预算放在笔画上。所以差距有一部分来自裁剪，而不是方向；
+# 只有一个模型、一个随机种子，这一差距有多普遍仍是未知数。
 
 # %%
 at = {float(e): (f, s) for e, f, s in zip(eps_grid, fgm_accuracy, sign_accuracy)}
 print("eps (L2)   FGM acc   FGSM-at-equal-L2 acc")
 for e in [1.0, 2.0, 3.0, 4.0]:
     print(f"{e:8.1f}   {at[e][0]:7.1%}   {at[e][1]:7.1%}")
-assert all(f <= s for f, s in zip(fgm_accuracy, sign_accuracy)), "FGM is at least as strong per unit of L2"
+assert all(f <= s for f, s in zip(fgm_accuracy, sign_accuracy)), "in this run, FGM is at least as strong per unit of L2"
 assert sum(s - f for f, s in zip(fgm_accuracy, sign_accuracy)) > 0, "and strictly stronger somewhere"
 assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), "the clip shortens the sign step more"
 
 # %% [markdown]
 # ## 6 · 预告：嵌入矩阵上的 FGM（NLP，种子文章 `001`）
 #
-# 一个句子是 token id 的序列；没有可以微调的“像素”。文本上的 FGM 转而扰动**嵌入矩阵** $E$
-# （所有行一起扰动，在种子文章的代码里是对整个矩阵算一个 $L_2$ 范数），公式相同：$r = \epsilon\, g/\|g\|_2$，
-# $g = \nabla_E J$。种子文章中一个训练步的做法：
+# 一个句子是 token id 的序列；没有可以微调的“像素”。文本上的 FGM 转而扰动嵌入，公式相同：$r = \epsilon\, g/\|g\|_2$，
+# 有两个版本：
+#
+# * **Miyato 等人**扰动每个样本的（归一化后的）嵌入向量序列 $s$，即它的 token 查到的那些向量：
+#   $g = \nabla_s J$，**每个样本**一个 $L_2$ 范数，和第 3 节对每张图像的做法一样；
+# * **竞赛代码**（种子文章 `001`）扰动的是共享的**嵌入矩阵** $E$ 本身：$g = \nabla_E J$ 逐行累加整个批次中
+#   用到该行的每个 token 的梯度，并且对整个矩阵只算**一个** $L_2$ 范数。于是一个样本的扰动取决于批次中的其他样本，
+#   而在多个样本中出现的同一个 token 共用同一个扰动。
+#
+# 种子文章中一个训练步的做法：
 #
 # 1. 在干净批次上做前向和反向传播（每个参数都得到梯度，$g$ 存在 $E$ 的 `.grad` 中）；
 # 2. `attack()`：备份 $E$，然后令 $E \leftarrow E + \epsilon\, g/\|g\|_2$；
@@ -267,7 +279,7 @@ assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), 
 # > 所以 `loss_adv` *就是*干净损失，它的反向传播只是把干净梯度又加了一遍。这会造成什么后果取决于优化器：
 # > 在 **SGD** 下，更新是 $\theta \leftarrow \theta - \eta\cdot 2g$，相当于学习率加倍的普通训练；
 # > 在 **Adam** 下（竞赛代码和笔记本 04 用的都是它），所有梯度都加倍时更新量 $m/\sqrt{v}$ 不变，
-# > 因此种子文章的循环每一步都*就是*普通训练。（而且只要中间抛出任何异常，`restore()` 就会被跳过，
+# > 因此种子文章的循环每一步都*就是*普通训练，差别只在 Adam 分母中的 1e-8。（而且只要中间抛出任何异常，`restore()` 就会被跳过，
 # > 模型从此一直处于被扰动的状态。）下面在一个输入为随机 token id 的玩具文本分类器上展示这一差别：
 # > 先看一步，再看两种优化器下每种循环各训练五步的结果，每种都从五个不同的初始化出发（这样任何结论都不依赖于单个随机种子（seed））。
 
