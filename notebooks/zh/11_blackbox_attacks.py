@@ -34,8 +34,10 @@
 # 只凭标签估计边界的法向，所需的查询要少得多。它的代价以**查询**（query）次数计，它返回的是一个**距离**，
 # 即它找到的最近那张对抗图像的距离。
 #
-# 两种攻击都在笔记本 04 的模型（数字 0 混合任务）上运行，并且都与白盒攻击者在同一批图像上得到的结果相比较，
-# 这也是笔记本 08 的评估所用的标尺。代码：`advlab/blackbox.py`（`mifgsm`、`hop_skip_jump`）。
+# 两种攻击都在笔记本 04 的模型（数字 0 混合任务）上运行，并且都与同一批图像上的白盒攻击相比较：对迁移攻击，
+# 参照的是在目标模型本身上运行的 FGSM、I-FGSM 和 MI-FGSM 三者中最强的那个（`attack_steps` 次迭代，不重启：
+# 只是一个快速的参照，弱于笔记本 08 的评估）；对基于查询的攻击，参照的是 $L_2$ PGD 的二分搜索和 APGD-CE（第 6 节）。
+# 代码：`advlab/blackbox.py`（`mifgsm`、`hop_skip_jump`）。
 
 # %% tags=["parameters"]
 quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
@@ -121,8 +123,9 @@ target = models["standard"]
 # %% [markdown]
 # ## 1 · 迁移攻击，以及从零实现动量迭代 FGSM
 #
-# 攻击者拥有替代模型 $f_1, \dots, f_K$，并攻击它们**在 logits 上的集成** $\bar f(x) = \frac1K\sum_k f_k(x)$（Liu
-# 等；Dong 等，第 3.2 节），所用方法是 MI-FGSM（Dong 等，Algorithm 1）：从 $x_0 = x$、$g_0 = 0$ 出发，取
+# 攻击者拥有替代模型 $f_1, \dots, f_K$，并攻击它们**在 logits 上的集成** $\bar f(x) = \frac1K\sum_k f_k(x)$
+# （Dong 等，第 3.2 节：他们比较了在 logits、预测概率和损失上融合，选择了 logits；Liu 等则是对 softmax
+# 输出取平均），所用方法是 MI-FGSM（Dong 等，Algorithm 1）：从 $x_0 = x$、$g_0 = 0$ 出发，取
 # $\alpha = \epsilon/T$，
 #
 # $$g_{t+1} = \mu\, g_t + \frac{\nabla_x J(\bar f(x_t), y)}{\|\nabla_x J(\bar f(x_t), y)\|_1},\qquad
@@ -207,7 +210,8 @@ for name in architectures:
 # 每个替代模型族在 $\epsilon$ = `transfer_eps` 下用 FGSM、I-FGSM 和 MI-FGSM（`attack_steps` 次迭代，
 # $\alpha = \epsilon/T$）攻击测试样本对：每种架构单独攻击一次；对 MI-FGSM，还把三者作为一个集成来攻击。
 # 得到的图像送到全部三个目标模型上。我们报告**目标模型在重放图像上的准确率**（越低，说明迁移越有效）。作为参照，
-# 同样三种攻击也在每个目标模型上以**白盒**方式运行，三者中最强的结果即为白盒数字。
+# 同样三种攻击也在每个目标模型上以**白盒**方式运行，三者中最强的结果即为白盒数字：“白盒（FGSM、I-FGSM、MI-FGSM
+# 三者最强）”，不重启，只是一个参照，而不是一次彻底的评估。
 
 # %%
 transfer_attacks = {
@@ -241,7 +245,7 @@ def white_box_accuracies(targets, x, y):
 tables = [runs.cached(f"transfer from surrogate family {seed + 1 + k}", transfer_accuracies, family, models,
                       x_test, y_test) for k, family in enumerate(families)]
 white_box = runs.cached("white-box attacks on the targets", white_box_accuracies, models, x_test, y_test)
-white_best = {name: min(row.values()) for name, row in white_box.items()}
+white_best = {name: min(row.values()) for name, row in white_box.items()}  # 白盒：FGSM、I-FGSM、MI-FGSM 三者最强
 
 
 def over_seeds(source_name, attack_name, target_name):
@@ -252,12 +256,12 @@ def over_seeds(source_name, attack_name, target_name):
 cells = [(s, a) for s in sources for a in transfer_attacks if s != "ensemble" or a == "MI-FGSM"]
 print(f"target accuracy on images crafted on the surrogates, eps {transfer_eps}, {len(y_test)} test pairs, "
       f"mean ± sd over {surrogate_seeds} surrogate families")
-print(f"{'source, attack':>20} | " + " | ".join(f"{name:>16}" for name in models))
-print(f"{'(clean)':>20} | " + " | ".join(f"{clean[name]:>16.1%}" for name in models))
+print(f"{'source, attack':>41} | " + " | ".join(f"{name:>16}" for name in models))
+print(f"{'(clean)':>41} | " + " | ".join(f"{clean[name]:>16.1%}" for name in models))
 for s, a in cells:
-    print(f"{s + ', ' + a:>20} | " + " | ".join(f"{stats.spread(over_seeds(s, a, name), over=None):>16}"
+    print(f"{s + ', ' + a:>41} | " + " | ".join(f"{stats.spread(over_seeds(s, a, name), over=None):>16}"
                                                for name in models))
-print(f"{'white-box, best':>20} | " + " | ".join(f"{white_best[name]:>16.1%}" for name in models))
+print(f"{'white-box (best of FGSM, I-FGSM, MI-FGSM)':>41} | " + " | ".join(f"{white_best[name]:>16.1%}" for name in models))
 
 fig, axes = plt.subplots(1, len(models), figsize=(12, 3.6), sharey=True)
 colors = {"FGSM": "tab:blue", "I-FGSM": "tab:orange", "MI-FGSM": "tab:green"}
@@ -271,7 +275,7 @@ for ax, name in zip(axes, models):
             ax.bar(i + offset, values.mean(), width=0.25, color=colors[a], yerr=values.std(ddof=1) if len(values) > 1 else 0,
                    capsize=2, label=a if i == 0 else None)
     ax.axhline(clean[name], color="black", lw=1, label="clean")
-    ax.axhline(white_best[name], color="crimson", lw=1.2, ls="--", label="white-box (best)")
+    ax.axhline(white_best[name], color="crimson", lw=1.2, ls="--", label="white-box (best of FGSM, I-FGSM, MI-FGSM)")
     ax.set_xticks(range(len(sources)), sources, fontsize=8)
     ax.set(title=f"target: {name}", ylim=(0, 1.02))
     ax.grid(alpha=0.3, axis="y")
@@ -285,7 +289,7 @@ plt.show()
 # **自检**，每一条都在每个替代模型族上检验：
 #
 # 1. **迁移有效。** 在标准目标模型上，每个来源、每种攻击都让准确率至少下降 20 个百分点：而攻击者从未查询过它。
-# 2. **迁移弱于白盒。** 在每个目标模型上，没有哪个迁移攻击能让目标模型的准确率低于该目标模型上最强的白盒攻击。
+# 2. **迁移弱于白盒。** 在每个目标模型上，没有哪个迁移攻击能让目标模型的准确率低于该目标模型上白盒 FGSM、I-FGSM 和 MI-FGSM 中最强的那个。
 # 3. **平均而言，集成比单个替代模型迁移得更好。** 在集成上运行的 MI-FGSM
 #    让标准目标模型的准确率至多等于三个单独替代模型结果的平均值。
 # 4. **对抗训练能抵御迁移。** 在集成的 MI-FGSM 下，PGD-AT 的准确率比标准模型至少高 20 个百分点。
@@ -300,7 +304,7 @@ best_single = np.min([over_seeds(s, "MI-FGSM", "standard") for s in architecture
 ensemble_gain = single_mean - over_seeds("ensemble", "MI-FGSM", "standard")
 robust_gap = over_seeds("ensemble", "MI-FGSM", "PGD-AT") - over_seeds("ensemble", "MI-FGSM", "standard")
 print(f"1. smallest accuracy drop on the standard target: {standard_drop:.1%}")
-print(f"2. smallest margin of a transfer attack over the best white-box one: {white_gap:+.1%}")
+print(f"2. smallest margin of a transfer attack over the white-box one (best of FGSM, I-FGSM, MI-FGSM): {white_gap:+.1%}")
 print(f"3. ensemble below the single surrogates' mean, per family: {', '.join(f'{v:+.1%}' for v in ensemble_gain)}; "
       f"below the best single one: {', '.join(f'{v:+.1%}' for v in best_single - over_seeds('ensemble', 'MI-FGSM', 'standard'))}")
 print(f"4. PGD-AT minus standard under the ensemble's MI-FGSM, per family: {', '.join(f'{v:+.1%}' for v in robust_gap)}")
@@ -379,7 +383,8 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 # 非定向）让一个点 $x_t$ 保持在**决策边界上**，并把它向 $x$ 移近：
 #
 # 1. **起点**取任意一张对抗图像（这里：属于另一类、且目标模型也把它判为另一类的最近测试图像，
-#    与论文为其定向攻击（targeted attack）选取起点的方式相同），并在从 $x$ 到它的线段上**二分搜索**边界，混合系数的精度为
+#    与论文为其定向攻击（targeted attack）选取起点的方式相同；选取起点让攻击者对每张候选图像花了一次标签查询，
+#    这些查询不计入预算），并在从 $x$ 到它的线段上**二分搜索**边界，混合系数的精度为
 #    $\theta = d^{-3/2}$。
 # 2. **只用标签估计边界的法向**：$B_t = 100\sqrt t$ 个探测点 $x_t + \delta_t u_b$，$u_b$ 在单位球面上均匀分布，
 #    得到的回答为 $\phi_b = \pm1$，
@@ -447,13 +452,15 @@ def hsj_from_scratch(model, x, y, x_start, max_queries, generator, init_evals=10
 correct = (target_predictions == y_test).nonzero().squeeze(1)
 chosen = correct[:n_decision]
 x_decision, y_decision = x_test[chosen], y_test[chosen]
-pool = correct[n_decision:]  # 攻击者自己的带标签图像，用作起点
+pool = correct[n_decision:]  # 攻击者自己的带标签图像，用作起点；`correct` 用到了目标模型的标签
 x_pool, y_pool = x_test[pool], y_test[pool]
 gaps = torch.cdist(x_decision.flatten(1), x_pool.flatten(1))
 gaps[y_decision[:, None] == y_pool[None, :]] = math.inf  # 起点必须属于另一类
 x_start = x_pool[gaps.argmin(dim=1)]
 print(f"{len(y_decision)} attacked pairs, each started at the nearest of {len(y_pool)} other test pairs of the other "
       f"class (L2 distance {stats.spread(gaps.min(dim=1).values.numpy(), '.2f', over=None)})")
+print(f"choosing the starts cost the attacker one label query per candidate image: {len(y_test) - len(y_decision)} "
+      f"queries (every test pair not attacked), not counted in HopSkipJump's budget")
 
 ours = hsj_from_scratch(target, x_decision[0], y_decision[0], x_start[0], 300, torch.Generator().manual_seed(seed))
 theirs = blackbox.hop_skip_jump(target, x_decision[:1], y_decision[:1], 300, x_init=x_start[:1],
@@ -590,10 +597,11 @@ assert (square_fooled_at <= max_queries).sum() <= apgd_fooled.sum() + 1, "Square
 
 # %% [markdown]
 # **这对评估意味着什么。** 仅决策攻击或基于分数的攻击（score-based attack）不需要梯度，
-# 所以梯度掩蔽躲不过它（笔记本 08，检查 3）；但它的每一个回答都要付出代价，在学习者负担得起的预算下，
+# 所以梯度掩蔽误导不了它，尽管预算小时它仍可能力有不逮（笔记本 08，第 3 节）；但它的每一个回答都要付出代价，
+# 在学习者负担得起的预算下，
 # 面对梯度诚实的模型，它找到的距离始终明显高于白盒距离。所以它是白盒评估的**合理性检查**，而不是替代品：
 # 如果仅凭标签找到的对抗样本比梯度找到的还近，那就说明梯度在说谎。而完全不需要查询的迁移攻击，
-# 在每个目标模型上都不及白盒攻击（第 3 节的检查 2）：一个“对迁移攻击鲁棒”的模型，仍可能被白盒攻击攻破。
+# 在每个目标模型上都不及白盒攻击（FGSM、I-FGSM、MI-FGSM 三者最强；第 3 节的检查 2）：一个“对迁移攻击鲁棒”的模型，仍可能被白盒攻击攻破。
 
 # %%
 print(f"notebook time so far: {time.perf_counter() - started:.0f} s")
