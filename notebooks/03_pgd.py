@@ -109,8 +109,10 @@ print(f"from scratch == advlab.attacks.pgd ({steps} steps); one step of size eps
 # **Why the sign?** PGD is *normalised steepest ascent*: for the $L_\infty$ ball the steepest step
 # of length $\alpha$ is $\alpha\,\operatorname{sign}(g)$, whatever the size of $g$ (notebook 02's two rulers).
 # A raw gradient step $x + \alpha g$ would move each pixel by $\alpha |g_i|$, and on a trained network
-# $|g_i|$ is tiny where the loss is small, so the iterate barely leaves $x$ where it matters most. The
-# same 20 steps of $\alpha$ = `alpha`, both projected the same way, on (at most) 300 test pairs:
+# $|g_i|$ is tiny where the loss is small; here every $g_i$ is also divided by the batch size (up to
+# 300 images), since the loss is the batch mean. So the iterate barely leaves $x$ where it matters
+# most. The same `steps` steps of $\alpha$ = `alpha`, both projected the same way, on (at most) 300
+# test pairs:
 
 # %%
 def projected_ascent(x, y, step, steps=steps):
@@ -133,7 +135,7 @@ for name, step in ascent.items():
                             attacks.perturbation_norms(x_adv, x_three).mean().item())
     print(f"{name:>20}: mean loss {ascent_results[name][0]:.3f}, accuracy {ascent_results[name][1]:.1%}, "
           f"mean largest pixel change {ascent_results[name][2]:.5f} (eps = {eps})")
-assert ascent_results["raw gradient steps"][2] < 0.1 * eps, "raw gradient steps stall near x"
+assert ascent_results["raw gradient steps"][2] < 0.1 * eps, "raw gradient steps (of a batch-mean loss) stall near x"
 assert ascent_results["sign steps (PGD)"][0] > 2 * ascent_results["raw gradient steps"][0], "sign steps climb much higher"
 
 # %% [markdown]
@@ -278,7 +280,8 @@ print("final loss of each random start: " + ", ".join(f"{value:.3f}" for value i
 # first run of `restarts=5` is the run of `restarts=1` with the same generator, so the loss
 # can only go up, and on a two-class task a higher loss of the true class can only turn a
 # right answer into a wrong one: the accuracy with restarts can only fall. Check, on the
-# first 300 test pairs (restarts multiply the cost):
+# first 300 test pairs (restarts multiply the cost). The inequality is a demonstration of that
+# construction, so it is printed, not asserted; the size of the gain is what the run measures.
 
 # %%
 x_some, y_some = x_test[:300], y_test[:300]
@@ -301,7 +304,8 @@ def restart_table():
 restart_accuracy = runs.cached(f"PGD-{steps} with and without restarts", restart_table)
 for name, value in restart_accuracy.items():
     print(f"PGD-{steps}, eps = {eps}, {name:26s}: accuracy {value:.1%}")
-assert restart_accuracy["random start, 5 restarts"] <= restart_accuracy["random start"]
+print(f"demonstration (true by construction): 5 restarts <= 1 random start: "
+      f"{restart_accuracy['random start, 5 restarts'] <= restart_accuracy['random start']}")
 gain = restart_accuracy["random start"] - restart_accuracy["random start, 5 restarts"]
 print(f"5 restarts lower the accuracy by {gain:.1%} on this model" + (
     ": here every start climbs to about the same maximum, so restarts buy nothing. They matter where the loss "
@@ -314,8 +318,10 @@ print(f"5 restarts lower the accuracy by {gain:.1%} on this model" + (
 # With two classes "wrong" means "the other class". On 10-class MNIST three things change
 # (Kolter & Madry, chapter 3). The **margin loss** of Carlini & Wagner, $\max_{j\ne y} z_j - z_y$,
 # pushes the best wrong logit past the true one, instead of pushing the true class's probability
-# down (cross-entropy saturates once an image is misclassified with confidence). A **targeted**
-# attack walks *down* the loss of a chosen wrong class. And across restarts, "keep the run with the
+# down. (Cross-entropy saturates on images classified right with confidence: as $p_y \to 1$ its
+# gradient vanishes, while the margin's does not. On a confidently misclassified image it is the
+# other way round: cross-entropy grows without bound and its gradient tends to a constant.) A
+# **targeted** attack walks *down* the loss of a chosen wrong class. And across restarts, "keep the run with the
 # highest cross-entropy" is no longer the same as "keep any run that fooled the model": a run can
 # raise the loss more and still leave the true class on top (advlab's `restarts` keeps the highest
 # loss; the printout counts what that rule throws away on this model). Below: a SmallCNN trained on
@@ -417,9 +423,10 @@ for e, f, p in zip(eps_grid, fgsm_curve, pgd_curve):
 # **Where does PGD end up?** Notebook 01's linear argument says the best $L_\infty$ step is
 # $\epsilon\,\operatorname{sign}(\nabla_x J)$, one corner of the cube. If the loss were linear inside the
 # ball, PGD would walk to that same corner and the two curves would coincide. Measure it at
-# $\epsilon = 0.2$ on all the test pairs: for the pixels PGD moved, how often does its perturbation
-# have the sign of FGSM's, and how many of them sit at $\pm\epsilon$ (a corner) rather than
-# inside the ball?
+# $\epsilon = 0.2$ on all the test pairs. FGSM leaves a pixel unmoved where its gradient at $x$ is
+# zero or the clip to $[0, 1]$ removes its step: how many of the pixels PGD moved are such pixels?
+# For the pixels both attacks moved, how often does PGD's perturbation have the sign of FGSM's? And
+# how many of the pixels PGD moved sit at $\pm\epsilon$ (a corner) rather than inside the ball?
 
 # %%
 eps_far = float(eps_grid[-1])
@@ -429,23 +436,34 @@ x_pgd_far = runs.cached(
     model, x_test, y_test, lambda m, x, y: attacks.pgd(m, x, y, eps_far, 2.5 * eps_far / curve_steps, curve_steps))
 delta_fgsm, delta_pgd = x_fgsm_far - x_test, x_pgd_far - x_test
 moved = delta_pgd.abs() > 1e-6
-sign_agreement = (delta_pgd.sign() == delta_fgsm.sign())[moved].float().mean().item()
+fgsm_moved = delta_fgsm.abs() > 1e-6  # FGSM's delta is 0 where its gradient is 0 or the clip removed its step
+sign_agreement = (delta_pgd.sign() == delta_fgsm.sign())[moved & fgsm_moved].float().mean().item()
+only_pgd = (~fgsm_moved)[moved].float().mean().item()  # share of PGD's moved pixels that FGSM left unmoved
 at_eps = (delta_pgd.abs() >= eps_far - 1e-6)[moved].float().mean().item()
 inside = moved & (delta_pgd.abs() < eps_far - 1e-6)
 at_box = ((x_pgd_far <= 1e-6) | (x_pgd_far >= 1 - 1e-6))[inside].float().mean().item()
 strictly_inside = (1 - at_eps) * (1 - at_box)  # share of the moved pixels neither at ±eps nor at 0 or 1
 gap_far = fgsm_curve[-1] - pgd_curve[-1]
-print(f"eps = {eps_far}: PGD moved {moved.float().mean():.1%} of all pixels; of those, {sign_agreement:.1%} have "
-      f"FGSM's sign and {at_eps:.1%} sit at ±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1; "
-      f"{strictly_inside:.1%} of the moved pixels are strictly inside)")
-print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1%} (gap {gap_far:.1%})")
+fgsm_right = evaluate.predict_proba(model, x_fgsm_far).argmax(1) == y_test
+pgd_right = evaluate.predict_proba(model, x_pgd_far).argmax(1) == y_test
+paired = fgsm_right.float() - pgd_right.float()  # per pair: 1 where only PGD fools the model, -1 where only FGSM does
+gap_se = (paired.std() / len(paired) ** 0.5).item()
+print(f"eps = {eps_far}: PGD moved {moved.float().mean():.1%} of all pixels, {only_pgd:.1%} of them pixels FGSM left "
+      f"unmoved; where both moved, {sign_agreement:.1%} have FGSM's sign. Of the pixels PGD moved, {at_eps:.1%} sit at "
+      f"±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1; {strictly_inside:.1%} of the moved "
+      f"pixels are strictly inside)")
+print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1%} (gap {gap_far:.1%}, paired "
+      f"standard error {gap_se:.1%} on {len(paired):,} pairs)")
 
 # %% [markdown]
 # **Self-checks.** At every $\epsilon$, PGD leaves the model at most as accurate as FGSM, and
-# at $\epsilon = 0.2$ the gap is not modest. The loss is *not* linear over a ball of radius 0.2:
-# PGD's iterate does not sit in FGSM's corner. A sizeable share of the moved pixels point the
-# other way from FGSM's step, and many stop inside the ball (neither at $\pm\epsilon$ nor at the
-# image's edge), where the curvature of the loss made the iterate turn back. Each step re-reads
+# at $\epsilon = 0.2$ the gap is not modest (more than two paired standard errors). The loss is
+# *not* linear over a ball of radius 0.2: PGD's iterate does not sit in FGSM's corner. Where both
+# attacks moved a pixel, PGD mostly keeps FGSM's sign; the differences lie elsewhere. A sizeable
+# share of the pixels PGD moved are pixels FGSM's step left where they were (zero gradient at $x$,
+# or a step the clip removed), so the slope there changed along the way; and many of PGD's moved
+# pixels stop inside the ball (neither at $\pm\epsilon$ nor at the image's edge), where the
+# curvature of the loss made the iterate turn back. Each step re-reads
 # the local slope, and at this radius the slope at $x$ is a poor guide to the slope across the
 # ball: that is all PGD exploits, and it is enough. (The printout above has the numbers, the
 # asserts below their bounds. That both curves start at the clean accuracy is true by
@@ -455,8 +473,9 @@ print(f"accuracy: FGSM {fgsm_curve[-1]:.1%}, PGD-{curve_steps} {pgd_curve[-1]:.1
 assert all(p <= f for p, f in zip(pgd_curve, fgsm_curve)), "PGD's accuracy is never above FGSM's"
 gap = max(f - p for f, p in zip(fgsm_curve, pgd_curve))
 print(f"largest gap between the curves: {gap:.1%}")
-assert gap_far >= 0.05, "PGD is much stronger than FGSM at eps 0.2 (more than two standard errors on 200 pairs)"
-assert sign_agreement < 0.9, "PGD's perturbation is not FGSM's: more than one moved pixel in ten has the other sign"
+assert gap_far >= 0.05 and gap_far > 2 * gap_se, "PGD is much stronger than FGSM at eps 0.2 (5 points, two paired SEs)"
+assert sign_agreement > 0.8, "where both attacks moved a pixel, PGD mostly keeps FGSM's sign"
+assert only_pgd > 0.1, "PGD moves pixels FGSM's single step left unmoved: the slope changed along the way"
 assert at_eps < 0.8 and strictly_inside > 0.1, "and many of PGD's moved pixels stop inside the ball"
 
 # %% [markdown]
