@@ -89,8 +89,11 @@ def pgd_attack(model, x, y, eps, steps=eval_steps):
 def fair_attacks(restarts):
     """The evaluation a robustness claim needs, in the order the cascade runs them: PGD from x
     (the attack the tables above rely on), PGD from random starts with restarts, and notebook 08's
-    AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the gradient-free Square).
-    Each entry is attack(model, x, y, eps, norm, generator), as `evaluate.worst_case_accuracy` calls it."""
+    AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the gradient-free Square),
+    on a small budget: APGD with 2 * eval_steps steps and Square with 10 * eval_steps queries
+    (40 and 200 in full mode), against AutoAttack's 100 steps and 5,000 queries, so even its worst
+    case is an upper bound on robust accuracy. Each entry is attack(model, x, y, eps, norm, generator),
+    as `evaluate.worst_case_accuracy` calls it."""
     table = {f"PGD-{eval_steps} from x": lambda m, x, y, eps, norm, generator: pgd_attack(m, x, y, eps)}
     ensemble = evaluate.default_ensemble(pgd_steps=eval_steps, pgd_restarts=restarts,
                                          apgd_steps=2 * eval_steps, square_queries=10 * eval_steps)
@@ -161,10 +164,14 @@ methods = {
     "grad penalty": {"extra_losses": {"penalty loss": at.gradient_penalty(eps_l2 / 2, norm="2")}},
 }
 # (forward, backward) passes per batch. The loop always runs the clean forward (it reports the
-# training accuracy), even when the clean loss has weight 0 (PGD-AT, fast-AT).
+# training accuracy), even when the clean loss has weight 0 (PGD-AT, fast-AT). The gradient penalty
+# runs a second forward of its own: at.input_gradients differentiates with respect to a detached copy
+# of x, which the loop's clean forward did not track. Its backward passes: grad_x J with create_graph,
+# then total.backward() through the clean forward (1) and through the penalty's forward and gradient
+# graph (the double backprop, about 2).
 passes_per_batch = {name: (term.forward_passes_per_batch, term.backward_passes_per_batch)
                     for name, kwargs in methods.items() if (term := kwargs.get("extra_losses", {}).get("adv loss"))}
-passes_per_batch |= {"standard": (1, 1), "grad penalty": (1, 3)}  # GP: grad_x J with create_graph, then ~2 for the double backprop
+passes_per_batch |= {"standard": (1, 1), "grad penalty": (2, 4)}
 models, histories = {}, {}
 fgsm_few = lambda m: evaluate.robust_accuracy(m, x_rob[:50], y_rob[:50], lambda mm, xx, yy: attacks.fgsm(mm, xx, yy, eps))
 metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)} | ({} if quick else {"FGSM test acc": fgsm_few})
@@ -244,12 +251,16 @@ for name in names:
 # each only on the pairs every earlier attack failed on. So each column is the robust accuracy
 # *after* that attack and all those to its left: how much each stronger attack still finds. The
 # last column is the **worst case per sample** (a pair counts as robust only if it survives every
-# attack).
+# attack). The budgets are small: APGD runs $2\times$ `eval_steps` steps and Square $10\times$ `eval_steps`
+# queries (40 and 200 in full mode), where AutoAttack runs 100 steps and 5,000 queries. So this is an
+# AutoAttack-style evaluation on a small budget, and its worst case is still only an upper bound on
+# the robust accuracy.
 
 # %%
 print(f"{'method':>13} | " + " | ".join(fair_at_eps["standard"]) + f"   (eps {eps}, {len(y_rob)} pairs)")
 for name, row in fair_at_eps.items():
     print(f"{name:>13} | " + " | ".join(f"{value:>{len(column)}.1%}" for column, value in row.items()))
+print(f"budgets: APGD {2 * eval_steps} steps, Square {10 * eval_steps} queries (AutoAttack: 100 steps, 5,000 queries)")
 
 # %% [markdown]
 # **Self-checks.** PGD-AT resists PGD at the training $\epsilon$ far better than the standard
@@ -282,8 +293,9 @@ assert clean["FGSM-AT"] >= clean["standard"] - 0.05, "FGSM-AT keeps clean accura
 # $$J(x + \epsilon\, g/\|g\|_2) - J(x) = \epsilon\,\|g\|_2 + O(\epsilon^2),\qquad
 #   J(x + \epsilon\,\operatorname{sign} g) - J(x) = \epsilon\,\|g\|_1 + O(\epsilon^2).$$
 #
-# So FGM-AT is, for small $\epsilon$, training with the penalty $\epsilon\|\nabla_x J\|_2$ (and FGSM-AT
-# with $\epsilon\|\nabla_x J\|_1$, the dual norm of the $L_\infty$ ball). We check the first formula
+# So FGM-AT as defined above is, for small $\epsilon$, training on $J + (\epsilon/2)\|\nabla_x J\|_2$ (and
+# FGSM-AT on $J + (\epsilon/2)\|\nabla_x J\|_1$, the dual norm of the $L_\infty$ ball): the halves come from
+# the weight ½ on each term, and they are why section 1 uses $\lambda = \epsilon_2/2$. We check the first formula
 # on real test pairs with the standard model, in double precision. One wrinkle: the black
 # background makes ReLU/max-pool **ties**, where the network has kinks and the expansion fails
 # at any scale; a faint dither of $10^{-3}$ moves the images off the ties. The step is not
@@ -315,8 +327,10 @@ assert relative_error[0] < 0.01 and relative_error[0] < relative_error[-1], "the
 
 # %% [markdown]
 # **FGM-AT versus the gradient penalty.** Both models trained above: FGM-AT at $\epsilon_2$ and the
-# penalty $\tfrac{\epsilon_2}{2}\|\nabla_x J\|_2$. We attack both with FGM and with L2 PGD at $\epsilon_2$
-# and check that both beat the standard model under L2 PGD and that their FGM accuracies lie
+# penalty $\tfrac{\epsilon_2}{2}\|\nabla_x J\|_2$. We attack both with FGM and with L2 PGD from $x$ at
+# $\epsilon_2$ (no random start, no restarts, no stronger attack after it: a weak evaluation, so its
+# numbers are upper bounds on L2 robust accuracy, and this section runs no L2 cascade) and check that
+# both beat the standard model under L2 PGD from $x$ and that their FGM accuracies lie
 # within a few points of each other. *Similar, not equal*: the match is first order, and
 # $\epsilon_2 = 1.5$ is not small. How much of FGM-AT's gain over the standard model the penalty
 # recovers is computed below, per attack.
@@ -324,7 +338,7 @@ assert relative_error[0] < 0.01 and relative_error[0] < relative_error[-1], "the
 # %%
 l2_attacks = {
     "FGM": lambda m, x, y: attacks.fgm(m, x, y, eps_l2),
-    f"L2 PGD-{eval_steps}": lambda m, x, y: attacks.pgd(m, x, y, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps, norm="2"),
+    f"L2 PGD-{eval_steps} from x": lambda m, x, y: attacks.pgd(m, x, y, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps, norm="2"),
 }
 
 
@@ -337,7 +351,8 @@ def robust_table(models, x, y, attacks_by_name):
 l2_robust = runs.cached(f"L2 attacks at eps_l2 {eps_l2}, three models", robust_table,
                         {name: models[name] for name in ["standard", "FGM-AT", "grad penalty"]}, x_rob, y_rob, l2_attacks)
 for name, row in l2_robust.items():
-    print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}")
+    print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}"
+          " (L2 PGD from x: a weak evaluation)")
 fgm_name = "FGM"
 gap = abs(l2_robust["FGM-AT"][fgm_name] - l2_robust["grad penalty"][fgm_name])
 print(f"FGM-AT vs gradient penalty under FGM: gap {gap:.1%}")
@@ -347,33 +362,33 @@ for attack_name in l2_attacks:
     share = penalty_gain / fgm_at_gain if fgm_at_gain > 0 else float("nan")
     print(f"under {attack_name}: FGM-AT gains {fgm_at_gain:+.1%} over standard, the penalty {penalty_gain:+.1%}: "
           f"it recovers {share:.0%} of FGM-AT's gain")
-pgd_l2 = f"L2 PGD-{eval_steps}"
+pgd_l2 = f"L2 PGD-{eval_steps} from x"
 assert min(l2_robust["FGM-AT"][pgd_l2], l2_robust["grad penalty"][pgd_l2]) > l2_robust["standard"][pgd_l2], \
-    "both the penalty and FGM-AT beat the standard model under L2 PGD"
+    "both the penalty and FGM-AT beat the standard model under L2 PGD from x"
 # The bound is two standard errors of a difference of two accuracies near 0.8 on the quick mode's 200 pairs,
 # 2 * sqrt(2 * 0.8 * 0.2 / 200) = 0.08: finer than that the sample cannot resolve.
 assert gap <= 0.08, "FGM-AT and the gradient penalty reach similar FGM robustness (within 8 points)"
 
 # %% [markdown]
-# **Why the penalty buys little against $L_\infty$ attacks.** Section 2's table shows the
-# gradient-penalty model's PGD accuracy at $\epsilon = 0.1$ ($L_\infty$) below FGM-AT's (asserted below),
+# **Why the penalty buys little against $L_\infty$ attacks.** Section 2's cascade shows the
+# gradient-penalty model's worst-case accuracy at $\epsilon = 0.1$ ($L_\infty$) below FGM-AT's (asserted below),
 # and, depending on the run, not far from the standard model's. The first-order formula says what
 # to look at: an $L_\infty$ step of size $\epsilon$ raises the loss by about $\epsilon\|g\|_1$, the *dual* norm of
 # the $L_\infty$ ball, while the penalty asks only for a small $\|g\|_2$. It controls $\|g\|_1$ only through
 # $\|g\|_1 \le \sqrt{784}\,\|g\|_2 = 28\,\|g\|_2$, a loose bound. FGM-AT trains on actually perturbed images
 # and is not limited to the first-order term. Below, each model's mean gradient norms on the attacked
 # test pairs: of the two models trained against the $L_2$ budget, the one whose $\|g\|_1$ (the first-order
-# $L_\infty$ gain) fell less below the standard model's should be the less $L_\infty$-robust; the PGD column
-# beside it says whether it is (printed, not asserted: the first-order reading is a guide, not a law).
+# $L_\infty$ gain) fell less below the standard model's should be the less $L_\infty$-robust; the worst-case
+# accuracy beside it says whether it is (printed, not asserted: the first-order reading is a guide, not a law).
 
 # %%
 for name in ["standard", "FGM-AT", "grad penalty"]:
     g = at.input_gradients(models[name].eval(), x_rob.to(device), y_rob.to(device), create_graph=False)  # [N, 784]
     print(f"{name:>13}: mean ||grad_x J||_2 {g.norm(dim=1).mean():.4f}, ||grad_x J||_1 {g.abs().sum(1).mean():.3f} "
           f"(first-order L-inf gain at eps {eps}: {eps * g.abs().sum(1).mean():.3f}), "
-          f"PGD accuracy at eps {eps}: {curves[name]['PGD'][at_train_eps]:.1%}")
-assert curves["FGM-AT"]["PGD"][at_train_eps] > curves["grad penalty"]["PGD"][at_train_eps], \
-    "FGM-AT is more L-inf robust than the L2 gradient penalty"
+          f"worst-case accuracy at eps {eps}: {fair_at_eps[name]['worst case']:.1%}")
+assert fair_at_eps["FGM-AT"]["worst case"] > fair_at_eps["grad penalty"]["worst case"], \
+    "FGM-AT is more L-inf robust than the L2 gradient penalty (worst case of the cascade)"
 
 # %% [markdown]
 # ## 4 · Catastrophic overfitting, label leaking, and a fair evaluation
@@ -393,13 +408,16 @@ assert curves["FGM-AT"]["PGD"][at_train_eps] > curves["grad penalty"]["PGD"][at_
 # * **Label leaking** (Kurakin, Goodfellow & Bengio, 2017): FGSM built from the *true* label
 #   carries information about that label, and a model trained on such examples can learn to
 #   read it, so its accuracy *under FGSM* can climb even above its clean accuracy. The leak can
-#   only show on images the model gets *wrong*: there FGSM from the label points away from the
+#   only be *detected* on images the model gets *wrong*: there FGSM from the label points away from the
 #   right answer, and a model that reads the perturbation can be pushed *to* it. The usual
 #   control, FGSM built from the model's *predicted* label, is the very same image wherever the
 #   prediction is right, so it measures something only on the misclassified images.
 #
 # The failure needs a hard threat model, so this section leaves the running example for
-# Wong et al.'s own MNIST setting: **10-class MNIST at $\epsilon = 0.3$**. The same loop, the same
+# Wong et al.'s own MNIST threat model: **10-class MNIST at $\epsilon = 0.3$**. Wong et al. report that
+# fast-AT succeeds there with their settings (their network, step size and training schedule); what
+# this section finds is a property of this small setup (a small network, a few thousand images, a few
+# epochs, this step size), not a contradiction of the paper. The same loop, the same
 # epochs, only the training attack differs:
 #
 # | run | start of the step | step |
@@ -466,9 +484,9 @@ plt.show()
 # %% [markdown]
 # **A fair evaluation.** The final models under every attack we have, on the same 200 test
 # images: FGSM (true label), FGSM built from the *predicted* label (the label-leaking control),
-# then the cascade of section 2: PGD-20 from $x$ (the attack this section used to rely on), and
-# after it, on the images still standing, PGD-20 from random starts with restarts, APGD
-# (cross-entropy and margin) and Square. Each cascade column is the accuracy after that attack
+# then the cascade of section 2: PGD-20 from $x$ (PGD-10 in quick mode; the weak attack), and
+# after it, on the images still standing, PGD-20 (10 in quick mode) from random starts with
+# restarts, APGD (cross-entropy and margin) and Square, on section 2's small budgets. Each cascade column is the accuracy after that attack
 # and those to its left; the last is the worst case per image.
 # Then the same for the weights that early stopping kept (the epoch where its signal peaked). The
 # FGSM column is the run's "FGSM test acc" at that epoch: the same attack on the same images, not run twice;
@@ -554,20 +572,22 @@ print(f"FGSM from the label made {fixes['FGSM from the label']} misclassified im
 
 # %% [markdown]
 # The split accounts for the table: the FGSM column above was measured during training (the run's
-# last "FGSM test acc") and the prediction column by the cascade, both on all 200 images at once,
-# while the split recounts them image by image. If FGSM from the label and from the prediction
-# differed on a single correctly classified image, the difference of the two columns would not be
-# the difference of their fixes on the misclassified ones, and the check below would fail.
+# last "FGSM test acc") and the prediction column by `evaluate.robust_accuracy` in `fair_rows`, both
+# on all 200 images at once, while the split recounts them image by image. The recount runs the same
+# attacks on the same model and images, so it must reproduce the two columns, and since the two FGSM
+# images coincide wherever the prediction is right, the difference of the two columns is the
+# difference of their fixes on the misclassified ones. These hold by construction, so the cell below
+# prints them as a consistency note (a demonstration), not as checks.
 
 # %%
 n_watch = len(y_watch)
-assert abs(outcomes["FGSM from the label"].float().mean().item() - collapsed["FGSM"]) < 0.5 / n_watch, \
-    "the recount matches the FGSM column"
-assert abs(outcomes["FGSM from the prediction"].float().mean().item() - collapsed["FGSM from prediction"]) < 0.5 / n_watch, \
-    "the recount matches the prediction column"
 column_gap = collapsed["FGSM"] - collapsed["FGSM from prediction"]
-assert abs(column_gap - (fixes["FGSM from the label"] - fixes["FGSM from the prediction"]) / n_watch) < 0.5 / n_watch, \
-    "the two FGSM columns differ only on the misclassified images"
+print("consistency note (true by construction, shown, not checked):")
+print(f"  FGSM column {collapsed['FGSM']:.1%}, recount {outcomes['FGSM from the label'].float().mean().item():.1%}")
+print(f"  prediction column {collapsed['FGSM from prediction']:.1%}, "
+      f"recount {outcomes['FGSM from the prediction'].float().mean().item():.1%}")
+print(f"  gap between the two columns {column_gap * n_watch:.0f} images, difference of the fixes on the misclassified "
+      f"images {fixes['FGSM from the label'] - fixes['FGSM from the prediction']}")
 
 # %% [markdown]
 # **What happens at $\epsilon = 0.3$, read from the fair columns.**
@@ -583,9 +603,9 @@ assert abs(column_gap - (fixes["FGSM from the label"] - fixes["FGSM from the pre
 # * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
 #   robustness; adding PGD from random starts takes it to a few percent (the next column). The
 #   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
-#   follows it stalls, while one that starts elsewhere in the ball does not. The claim this
-#   section used to assert, "fast-AT beats FGSM training by ten points", held only against the
-#   weak attack.
+#   follows it stalls, while one that starts elsewhere in the ball does not. A general warning
+#   follows: a comparison of two single-step recipes made with PGD from $x$ alone can measure how
+#   well each masks its gradient rather than how robust it is; compare them by the worst-case column.
 # * **Early stopping** on the random-start signal keeps the epoch where the model was most robust:
 #   the early-stopped rows show what that buys and what it costs in clean accuracy; the check below
 #   asks only that it does not rescue either recipe.
@@ -697,15 +717,19 @@ print(f"PGD on the embedding: ||W - W0|| = {distance:.3f} (eps = {embedding_eps}
 #
 # Move the slider, press **train**: a fresh SmallCNN is trained with fast-AT at that $\epsilon$ on a
 # small subset, its live plot appears below, then its clean accuracy and its accuracy under
-# section 2's PGD (from $x$) at the notebook's `eps`, whatever training $\epsilon$ you chose: so runs
-# at different training budgets are compared against the same attack.
+# section 2's PGD from $x$ at the notebook's `eps`, whatever training $\epsilon$ you chose: so runs
+# at different training budgets are compared against the same attack. That attack is the weak one
+# (an upper bound on robust accuracy, and section 4 shows how far above it can be); the worst-case
+# cascade is too slow for a button.
 # (The run is kept tiny so that it takes seconds; raise `button_pairs` for a real one.)
 #
 # **Reading the default run.** The cell below runs once by itself, at the slider's starting
 # value, which is `eps`: the same recipe as fast-AT in section 1, on fewer pairs (`button_pairs`)
 # and for fewer epochs (`button_epochs`). Compare its printed PGD accuracy with fast-AT's row in
-# section 2's table: the difference is what the smaller run costs. Then train at 0 (standard
-# training) and at larger budgets, and watch the trade-off between the clean and the PGD number.
+# section 2's table (the same attack): the difference is what the smaller run costs. Then train at 0
+# (standard training) and at larger budgets, and watch the trade-off between the clean number and the
+# PGD-from-$x$ number, remembering that the second is an upper bound: a large rise can be gradient
+# masking rather than robustness.
 
 # %%
 from contextlib import nullcontext
@@ -732,7 +756,8 @@ def train_at_slider_eps(_button=None):
                       **setup)
         pgd_acc = evaluate.robust_accuracy(model.eval(), x_rob, y_rob, lambda m, x, y: pgd_attack(m, x, y, eps))
         button_results.append((budget, history.last("test acc"), pgd_acc))
-        print(f"train eps {budget:.2f}: clean {history.last('test acc'):.1%}, PGD@{eps} {pgd_acc:.1%}, "
+        print(f"train eps {budget:.2f}: clean {history.last('test acc'):.1%}, "
+              f"PGD from x at eps {eps} (weak; an upper bound on robust accuracy) {pgd_acc:.1%}, "
               f"{sum(history.epoch_seconds):.1f} s")
 
 
@@ -740,7 +765,8 @@ train_button.on_click(train_at_slider_eps)
 display(VBox([HBox([eps_slider, train_button]), run_output]))
 train_button.click()  # one default run, so the notebook shows it
 budget, clean_acc, pgd_acc = button_results[-1]
-print(f"default run: fast-AT at eps {budget:.2f} on {button_pairs} pairs: clean {clean_acc:.1%}, PGD@{eps} {pgd_acc:.1%}")
+print(f"default run: fast-AT at eps {budget:.2f} on {button_pairs} pairs: clean {clean_acc:.1%}, "
+      f"PGD from x at eps {eps} (weak; an upper bound on robust accuracy) {pgd_acc:.1%}")
 
 # %% [markdown]
 # ## Graded exercises

@@ -85,8 +85,11 @@ def pgd_attack(model, x, y, eps, steps=eval_steps):
 def fair_attacks(restarts):
     """The evaluation a robustness claim needs, in the order the cascade runs them: PGD from x
     (the attack the tables above rely on), PGD from random starts with restarts, and notebook 08's
-    AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the gradient-free Square).
-    Each entry is attack(model, x, y, eps, norm, generator), as `evaluate.worst_case_accuracy` calls it."""
+    AutoAttack-style attacks (APGD on cross-entropy and on the margin, and the gradient-free Square),
+    on a small budget: APGD with 2 * eval_steps steps and Square with 10 * eval_steps queries
+    (40 and 200 in full mode), against AutoAttack's 100 steps and 5,000 queries, so even its worst
+    case is an upper bound on robust accuracy. Each entry is attack(model, x, y, eps, norm, generator),
+    as `evaluate.worst_case_accuracy` calls it."""
     table = {f"PGD-{eval_steps} from x": lambda m, x, y, eps, norm, generator: pgd_attack(m, x, y, eps)}
     ensemble = evaluate.default_ensemble(pgd_steps=eval_steps, pgd_restarts=restarts,
                                          apgd_steps=2 * eval_steps, square_queries=10 * eval_steps)
@@ -139,10 +142,13 @@ methods = {
     "grad penalty": {"extra_losses": {"penalty loss": at.gradient_penalty(eps_l2 / 2, norm="2")}},
 }
 # 每个批次的（前向，反向）传播次数。即使干净损失的权重为 0（PGD-AT、fast-AT），
-# 循环也总会对干净样本做一次前向传播（用来报告训练准确率）。
+# 循环也总会对干净样本做一次前向传播（用来报告训练准确率）。梯度惩罚还要自己再做一次前向传播：
+# at.input_gradients 对 x 的一个分离副本求导，而循环的干净前向传播并没有跟踪这个副本。它的反向传播：
+# 一次带 create_graph 的 grad_x J，然后 total.backward() 穿过干净前向传播（1 次），
+# 再穿过惩罚项的前向传播及其梯度图（二阶反向传播，约 2 次）。
 passes_per_batch = {name: (term.forward_passes_per_batch, term.backward_passes_per_batch)
                     for name, kwargs in methods.items() if (term := kwargs.get("extra_losses", {}).get("adv loss"))}
-passes_per_batch |= {"standard": (1, 1), "grad penalty": (1, 3)}  # 梯度惩罚：带 create_graph 求 grad_x J，再加约 2 次用于二阶反向传播
+passes_per_batch |= {"standard": (1, 1), "grad penalty": (2, 4)}
 models, histories = {}, {}
 fgsm_few = lambda m: evaluate.robust_accuracy(m, x_rob[:50], y_rob[:50], lambda mm, xx, yy: attacks.fgsm(mm, xx, yy, eps))
 metrics = {"test acc": lambda m: evaluate.accuracy(m, x_test, y_test)} | ({} if quick else {"FGSM test acc": fgsm_few})
@@ -210,12 +216,13 @@ for name in names:
           f"{curves[name]['PGD'][at_train_eps]:.3f}   | {seconds:7.2f} | {passes_per_batch[name][0]}, {passes_per_batch[name][1]}")
 
 # %% [markdown]
-# **更强的评估。** 攻击只能给出最坏情况损失的一个*下界*，所以一个鲁棒性数字的可信程度取决于它背后的攻击。在训练 $\epsilon$ 处，各攻击以**级联**方式运行（`evaluate.worst_case_accuracy`，即 AutoAttack 的工作顺序）：先是从 $x$ 出发的 PGD，然后是带随机重启、从随机起点出发的 PGD，再然后是笔记本 08 的 AutoAttack 风格攻击（基于交叉熵（cross-entropy）和基于 Carlini–Wagner 间隔（margin）的 APGD，以及不依赖梯度的 Square 攻击），每种攻击只在此前所有攻击都失败了的样本对上运行。因此每一列都是经过该攻击及其左侧所有攻击*之后*的鲁棒准确率：即每种更强的攻击还能再找到多少。最后一列是**逐样本的最坏情况**（一个样本对只有经受住所有攻击，才算鲁棒）。
+# **更强的评估。** 攻击只能给出最坏情况损失的一个*下界*，所以一个鲁棒性数字的可信程度取决于它背后的攻击。在训练 $\epsilon$ 处，各攻击以**级联**方式运行（`evaluate.worst_case_accuracy`，即 AutoAttack 的工作顺序）：先是从 $x$ 出发的 PGD，然后是带随机重启、从随机起点出发的 PGD，再然后是笔记本 08 的 AutoAttack 风格攻击（基于交叉熵（cross-entropy）和基于 Carlini–Wagner 间隔（margin）的 APGD，以及不依赖梯度的 Square 攻击），每种攻击只在此前所有攻击都失败了的样本对上运行。因此每一列都是经过该攻击及其左侧所有攻击*之后*的鲁棒准确率：即每种更强的攻击还能再找到多少。最后一列是**逐样本的最坏情况**（一个样本对只有经受住所有攻击，才算鲁棒）。这里的预算很小：APGD 运行 $2\times$ `eval_steps` 步，Square 运行 $10\times$ `eval_steps` 次查询（完整模式下为 40 和 200），而 AutoAttack 用的是 100 步和 5,000 次查询。所以这是一种小预算下的 AutoAttack 风格的评估（AutoAttack-style evaluation），它的最坏情况也仍然只是鲁棒准确率的一个上界。
 
 # %%
 print(f"{'method':>13} | " + " | ".join(fair_at_eps["standard"]) + f"   (eps {eps}, {len(y_rob)} pairs)")
 for name, row in fair_at_eps.items():
     print(f"{name:>13} | " + " | ".join(f"{value:>{len(column)}.1%}" for column, value in row.items()))
+print(f"budgets: APGD {2 * eval_steps} steps, Square {10 * eval_steps} queries (AutoAttack: 100 steps, 5,000 queries)")
 
 # %% [markdown]
 # **自检。** 在训练 $\epsilon$ 下，PGD-AT 对 PGD 的抵抗力远好于标准模型，而 FGSM-AT 的干净准确率与标准模型相差不超过几个百分点。这一领先幅度随训练而增大（见上表以及 $\epsilon = 0.2$ 处的 PGD 面板）；快速模式（quick mode）只有三个短 epoch，领先幅度较小，因此检查在完整模式（full mode）下要求 15 个百分点，在快速模式下要求 5 个百分点。（每个 epoch 的秒数是在运行本笔记本的那台机器上测得的；每个批次的传播次数才是真实开销：PGD-AT 每个批次要付出 steps + 2 次前向传播（攻击的几次、对抗样本的一次，以及循环总会运行的干净样本的一次）和 steps + 1 次反向传播。）
@@ -240,7 +247,7 @@ assert clean["FGSM-AT"] >= clean["standard"] - 0.05, "FGSM-AT keeps clean accura
 # $$J(x + \epsilon\, g/\|g\|_2) - J(x) = \epsilon\,\|g\|_2 + O(\epsilon^2),\qquad
 #   J(x + \epsilon\,\operatorname{sign} g) - J(x) = \epsilon\,\|g\|_1 + O(\epsilon^2).$$
 #
-# 因此，对较小的 $\epsilon$，FGM-AT 相当于带惩罚项 $\epsilon\|\nabla_x J\|_2$ 的训练（而 FGSM-AT 对应 $\epsilon\|\nabla_x J\|_1$，即 $L_\infty$ 球的对偶范数）。我们用标准模型在真实测试样本对上、以双精度验证第一个公式。有一个小麻烦：黑色背景会造成 ReLU/max-pool 的**并列点**（ties，即取值相等之处），网络在那里有折点，展开式在任何尺度上都不成立；加上 $10^{-3}$ 的微弱抖动（dither），就能让图像离开这些并列点。这里的步不裁剪到 $[0, 1]$：这是关于 $J$ 的陈述，而不是关于图像的。
+# 因此，对较小的 $\epsilon$，上面定义的 FGM-AT 相当于在 $J + (\epsilon/2)\|\nabla_x J\|_2$ 上训练（而 FGSM-AT 相当于在 $J + (\epsilon/2)\|\nabla_x J\|_1$ 上训练，L1 范数是 $L_\infty$ 球的对偶范数）：这两个一半来自每一项上的权重 ½，这也正是第 1 节取 $\lambda = \epsilon_2/2$ 的原因。我们用标准模型在真实测试样本对上、以双精度验证第一个公式。有一个小麻烦：黑色背景会造成 ReLU/max-pool 的**并列点**（ties，即取值相等之处），网络在那里有折点，展开式在任何尺度上都不成立；加上 $10^{-3}$ 的微弱抖动（dither），就能让图像离开这些并列点。这里的步不裁剪到 $[0, 1]$：这是关于 $J$ 的陈述，而不是关于图像的。
 
 # %%
 smooth = copy.deepcopy(models["standard"]).double().cpu().eval()
@@ -267,12 +274,12 @@ print("relative error:", ", ".join(f"{e:.0e}: {r:.2e}" for e, r in zip(check_eps
 assert relative_error[0] < 0.01 and relative_error[0] < relative_error[-1], "the expansion is first order"
 
 # %% [markdown]
-# **FGM-AT 与梯度惩罚的对比。** 两个模型都已在上面训练好：以 $\epsilon_2$ 训练的 FGM-AT，以及带惩罚项 $\tfrac{\epsilon_2}{2}\|\nabla_x J\|_2$ 的模型。我们在 $\epsilon_2$ 下用 FGM 和 L2 PGD 攻击两者，检查两者在 L2 PGD 下都胜过标准模型，且它们的 FGM 准确率相差不超过几个百分点。*相近，而非相等*：两者只在一阶上吻合，而 $\epsilon_2 = 1.5$ 并不小。惩罚项能挽回 FGM-AT 相对标准模型的增益中的多少，下面按攻击逐一计算。
+# **FGM-AT 与梯度惩罚的对比。** 两个模型都已在上面训练好：以 $\epsilon_2$ 训练的 FGM-AT，以及带惩罚项 $\tfrac{\epsilon_2}{2}\|\nabla_x J\|_2$ 的模型。我们在 $\epsilon_2$ 下用 FGM 和从 $x$ 出发的 L2 PGD 攻击两者（没有随机起点、没有重启，之后也没有更强的攻击：这是一种弱评估，所以它的数字只是 L2 鲁棒准确率的上界，本节也不运行 L2 级联），检查两者在从 $x$ 出发的 L2 PGD 下都胜过标准模型，且它们的 FGM 准确率相差不超过几个百分点。*相近，而非相等*：两者只在一阶上吻合，而 $\epsilon_2 = 1.5$ 并不小。惩罚项能挽回 FGM-AT 相对标准模型的增益中的多少，下面按攻击逐一计算。
 
 # %%
 l2_attacks = {
     "FGM": lambda m, x, y: attacks.fgm(m, x, y, eps_l2),
-    f"L2 PGD-{eval_steps}": lambda m, x, y: attacks.pgd(m, x, y, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps, norm="2"),
+    f"L2 PGD-{eval_steps} from x": lambda m, x, y: attacks.pgd(m, x, y, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps, norm="2"),
 }
 
 
@@ -285,7 +292,8 @@ def robust_table(models, x, y, attacks_by_name):
 l2_robust = runs.cached(f"L2 attacks at eps_l2 {eps_l2}, three models", robust_table,
                         {name: models[name] for name in ["standard", "FGM-AT", "grad penalty"]}, x_rob, y_rob, l2_attacks)
 for name, row in l2_robust.items():
-    print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}")
+    print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}"
+          " (L2 PGD from x: a weak evaluation)")
 fgm_name = "FGM"
 gap = abs(l2_robust["FGM-AT"][fgm_name] - l2_robust["grad penalty"][fgm_name])
 print(f"FGM-AT vs gradient penalty under FGM: gap {gap:.1%}")
@@ -295,24 +303,24 @@ for attack_name in l2_attacks:
     share = penalty_gain / fgm_at_gain if fgm_at_gain > 0 else float("nan")
     print(f"under {attack_name}: FGM-AT gains {fgm_at_gain:+.1%} over standard, the penalty {penalty_gain:+.1%}: "
           f"it recovers {share:.0%} of FGM-AT's gain")
-pgd_l2 = f"L2 PGD-{eval_steps}"
+pgd_l2 = f"L2 PGD-{eval_steps} from x"
 assert min(l2_robust["FGM-AT"][pgd_l2], l2_robust["grad penalty"][pgd_l2]) > l2_robust["standard"][pgd_l2], \
-    "both the penalty and FGM-AT beat the standard model under L2 PGD"
+    "both the penalty and FGM-AT beat the standard model under L2 PGD from x"
 # 这个界是快速模式 200 个样本对上、两个约为 0.8 的准确率之差的两倍标准误，
 # 2 * sqrt(2 * 0.8 * 0.2 / 200) = 0.08：比这更小的差别，这么多样本分辨不出来。
 assert gap <= 0.08, "FGM-AT and the gradient penalty reach similar FGM robustness (within 8 points)"
 
 # %% [markdown]
-# **为什么惩罚项对 $L_\infty$ 攻击帮助不大。** 第 2 节的表格显示，梯度惩罚模型在 $\epsilon = 0.1$（$L_\infty$）下的 PGD 准确率低于 FGM-AT（下面有断言），并且视具体运行而定，与标准模型相差不远。一阶公式告诉我们该看什么：大小为 $\epsilon$ 的 $L_\infty$ 步使损失大约增加 $\epsilon\|g\|_1$，这是 $L_\infty$ 球的*对偶*范数，而惩罚项只要求 $\|g\|_2$ 较小。它只能通过 $\|g\|_1 \le \sqrt{784}\,\|g\|_2 = 28\,\|g\|_2$ 这个宽松的界来控制 $\|g\|_1$。FGM-AT 是在真正被扰动的图像上训练的，不受限于一阶项。下面给出每个模型在受攻击测试样本对上的平均梯度范数：在两个针对 $L_2$ 预算训练的模型中，$\|g\|_1$（一阶的 $L_\infty$ 增益）相对标准模型下降得较少的那个，应当是 $L_\infty$ 鲁棒性较差的那个；旁边的 PGD 列说明事实是否如此（只打印，不断言：一阶解读只是参考，而非定律）。
+# **为什么惩罚项对 $L_\infty$ 攻击帮助不大。** 第 2 节的级联显示，梯度惩罚模型在 $\epsilon = 0.1$（$L_\infty$）下的最坏情况准确率低于 FGM-AT（下面有断言），并且视具体运行而定，与标准模型相差不远。一阶公式告诉我们该看什么：大小为 $\epsilon$ 的 $L_\infty$ 步使损失大约增加 $\epsilon\|g\|_1$，这是 $L_\infty$ 球的*对偶*范数，而惩罚项只要求 $\|g\|_2$ 较小。它只能通过 $\|g\|_1 \le \sqrt{784}\,\|g\|_2 = 28\,\|g\|_2$ 这个宽松的界来控制 $\|g\|_1$。FGM-AT 是在真正被扰动的图像上训练的，不受限于一阶项。下面给出每个模型在受攻击测试样本对上的平均梯度范数：在两个针对 $L_2$ 预算训练的模型中，$\|g\|_1$（一阶的 $L_\infty$ 增益）相对标准模型下降得较少的那个，应当是 $L_\infty$ 鲁棒性较差的那个；旁边的最坏情况准确率说明事实是否如此（只打印，不断言：一阶解读只是参考，而非定律）。
 
 # %%
 for name in ["standard", "FGM-AT", "grad penalty"]:
     g = at.input_gradients(models[name].eval(), x_rob.to(device), y_rob.to(device), create_graph=False)  # [N, 784]
     print(f"{name:>13}: mean ||grad_x J||_2 {g.norm(dim=1).mean():.4f}, ||grad_x J||_1 {g.abs().sum(1).mean():.3f} "
           f"(first-order L-inf gain at eps {eps}: {eps * g.abs().sum(1).mean():.3f}), "
-          f"PGD accuracy at eps {eps}: {curves[name]['PGD'][at_train_eps]:.1%}")
-assert curves["FGM-AT"]["PGD"][at_train_eps] > curves["grad penalty"]["PGD"][at_train_eps], \
-    "FGM-AT is more L-inf robust than the L2 gradient penalty"
+          f"worst-case accuracy at eps {eps}: {fair_at_eps[name]['worst case']:.1%}")
+assert fair_at_eps["FGM-AT"]["worst case"] > fair_at_eps["grad penalty"]["worst case"], \
+    "FGM-AT is more L-inf robust than the L2 gradient penalty (worst case of the cascade)"
 
 # %% [markdown]
 # ## 4 · 灾难性过拟合、标签泄漏与公平评估
@@ -320,9 +328,9 @@ assert curves["FGM-AT"]["PGD"][at_train_eps] > curves["grad penalty"]["PGD"][at_
 # 单步训练只用**一**个梯度步来构造每个训练样本。这可能出两种不同的问题，而且二者很容易混淆：
 #
 # * **灾难性过拟合**（catastrophic overfitting；Wong、Rice 与 Kolter，2020）：在一两个 epoch 之内，模型学会了挫败那唯一的一步。干净准确率保持很高，FGSM 准确率也保持很高，而多步攻击下的准确率跌到约为零：$x$ 处的梯度不再指向上坡方向（梯度掩蔽，gradient masking），PGD 则绕过了它。Wong 等人用**随机起点**和 $1.25\epsilon$ 的步长（“fast-AT”）让 FGSM 训练变得可行；他们报告说，更大的步长又会过拟合。Andriushchenko 与 Flammarion（2020）解释了随机起点为何有用：投影回球内之后，从随机点出发的一步平均而言比从 $x$ 出发的完整 $\epsilon$ 步*更短*，因此训练用的扰动实际上更弱（他们还针对更大的 $\epsilon$ 提出了正则化方法 GradAlign）。
-# * **标签泄漏**（label leaking；Kurakin、Goodfellow 与 Bengio，2017）：由*真实*标签构造的 FGSM 携带了该标签的信息，在这类样本上训练的模型可能学会读出它，因此它*在 FGSM 下*的准确率甚至可能超过干净准确率。泄漏只可能出现在模型*分错*的图像上：在那里，由标签构造的 FGSM 指向远离正确答案的方向，而能读懂扰动的模型可能被推*向*正确答案。常用的对照是由模型*预测*的标签构造的 FGSM，而它在预测正确的地方与前者是完全相同的图像，因此它只在被误分类的图像上才测得出东西。
+# * **标签泄漏**（label leaking；Kurakin、Goodfellow 与 Bengio，2017）：由*真实*标签构造的 FGSM 携带了该标签的信息，在这类样本上训练的模型可能学会读出它，因此它*在 FGSM 下*的准确率甚至可能超过干净准确率。泄漏只可能在模型*分错*的图像上被*检测*到：在那里，由标签构造的 FGSM 指向远离正确答案的方向，而能读懂扰动的模型可能被推*向*正确答案。常用的对照是由模型*预测*的标签构造的 FGSM，而它在预测正确的地方与前者是完全相同的图像，因此它只在被误分类的图像上才测得出东西。
 #
-# 这种失效需要一个困难的威胁模型（threat model），因此本节离开贯穿始终的示例任务，转到 Wong 等人自己的 MNIST 设定：**10 类 MNIST，$\epsilon = 0.3$**。同样的循环、同样的 epoch 数，只有训练所用的攻击不同：
+# 这种失效需要一个困难的威胁模型（threat model），因此本节离开贯穿始终的示例任务，转到 Wong 等人自己的 MNIST 威胁模型：**10 类 MNIST，$\epsilon = 0.3$**。Wong 等人报告说，在他们的设置下（他们的网络、步长和训练日程），fast-AT 在那里是成功的；本节发现的现象是这个小规模设定（小网络、几千张图像、几个 epoch、这个步长）的性质，并不与该论文相矛盾。同样的循环、同样的 epoch 数，只有训练所用的攻击不同：
 #
 # | 运行 | 这一步的起点 | 步长 |
 # |---|---|---|
@@ -383,7 +391,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# **公平评估。** 在同样的 200 张测试图像上，用我们拥有的每一种攻击评估最终模型：FGSM（真实标签）、由*预测*标签构造的 FGSM（标签泄漏的对照），然后是第 2 节的级联：从 $x$ 出发的 PGD-20（本节过去所依赖的攻击），之后在仍然幸存的图像上依次运行带随机重启、从随机起点出发的 PGD-20，APGD（交叉熵和间隔）以及 Square。每个级联列都是经过该攻击及其左侧各攻击之后的准确率；最后一列是逐图像的最坏情况。然后对早停保留的权重（其信号达到峰值的那个 epoch）做同样的评估。FGSM 列取该运行在那个 epoch 的“FGSM test acc”：同样的攻击、同样的图像，不重复运行；如果早停保留的是最后一个 epoch，它那一行就是最终模型的那一行。
+# **公平评估。** 在同样的 200 张测试图像上，用我们拥有的每一种攻击评估最终模型：FGSM（真实标签）、由*预测*标签构造的 FGSM（标签泄漏的对照），然后是第 2 节的级联：从 $x$ 出发的 PGD-20（快速模式下为 PGD-10；即弱攻击），之后在仍然幸存的图像上依次运行带随机重启、从随机起点出发的 PGD-20（快速模式下为 10 步），APGD（交叉熵和间隔）以及 Square，预算都是第 2 节的小预算。每个级联列都是经过该攻击及其左侧各攻击之后的准确率；最后一列是逐图像的最坏情况。然后对早停保留的权重（其信号达到峰值的那个 epoch）做同样的评估。FGSM 列取该运行在那个 epoch 的“FGSM test acc”：同样的攻击、同样的图像，不重复运行；如果早停保留的是最后一个 epoch，它那一行就是最终模型的那一行。
 
 # %%
 def fgsm_from_prediction(m, x, y):
@@ -456,23 +464,23 @@ print(f"FGSM from the label made {fixes['FGSM from the label']} misclassified im
          else "no label leaking beyond the controls in this run."))
 
 # %% [markdown]
-# 这个拆分与表格是对得上的：上面的 FGSM 列是在训练过程中测得的（该运行最后的“FGSM test acc”），预测列则由级联测得，两者都是一次性在全部 200 张图像上算出的，而拆分是逐张图像重新计数。如果由标签和由预测构造的 FGSM 哪怕在一张分类正确的图像上有差别，两列之差就不会等于两者在误分类图像上的修正数之差，下面的检查也就会失败。
+# 这个拆分与表格是对得上的：上面的 FGSM 列是在训练过程中测得的（该运行最后的“FGSM test acc”），预测列则由 `fair_rows` 中的 `evaluate.robust_accuracy` 测得，两者都是一次性在全部 200 张图像上算出的，而拆分是逐张图像重新计数。重新计数是在同一个模型、同样的图像上运行同样的攻击，所以它必然复现这两列；又因为在预测正确的地方两张 FGSM 图像完全相同，两列之差就等于两者在误分类图像上的修正数之差。这些都是构造上必然成立的，所以下面的单元格只把它们作为一致性说明（演示）打印出来，而不作为检查。
 
 # %%
 n_watch = len(y_watch)
-assert abs(outcomes["FGSM from the label"].float().mean().item() - collapsed["FGSM"]) < 0.5 / n_watch, \
-    "the recount matches the FGSM column"
-assert abs(outcomes["FGSM from the prediction"].float().mean().item() - collapsed["FGSM from prediction"]) < 0.5 / n_watch, \
-    "the recount matches the prediction column"
 column_gap = collapsed["FGSM"] - collapsed["FGSM from prediction"]
-assert abs(column_gap - (fixes["FGSM from the label"] - fixes["FGSM from the prediction"]) / n_watch) < 0.5 / n_watch, \
-    "the two FGSM columns differ only on the misclassified images"
+print("consistency note (true by construction, shown, not checked):")
+print(f"  FGSM column {collapsed['FGSM']:.1%}, recount {outcomes['FGSM from the label'].float().mean().item():.1%}")
+print(f"  prediction column {collapsed['FGSM from prediction']:.1%}, "
+      f"recount {outcomes['FGSM from the prediction'].float().mean().item():.1%}")
+print(f"  gap between the two columns {column_gap * n_watch:.0f} images, difference of the fixes on the misclassified "
+      f"images {fixes['FGSM from the label'] - fixes['FGSM from the prediction']}")
 
 # %% [markdown]
 # **$\epsilon = 0.3$ 时发生了什么：从公平评估的各列读出。**
 #
 # * **FGSM 训练发生了灾难性过拟合。** 在每一种 PGD 攻击下，它的准确率都约为零，而 FGSM 准确率仍然很高：它训练时所针对的那一步攻击已经找不到损失的最大值了。由标签构造的 FGSM 是否还能在两个对照之外修正被误分类的图像（即标签泄漏），取决于具体的运行（上面的拆分给出了本次运行的情况），因此本笔记本只打印而不检查它。FGSM 准确率高于干净准确率，本身并不等于标签泄漏：这次运行的损失没有干净项，所以 FGSM 图像*就是*它的训练分布，干净图像反倒是发生了偏移的那一方；而且从错误预测出发的 FGSM 步（即对照）也能修正被误分类的图像。
-# * **在这里，fast-AT 同样经不起公平的攻击。** 从 $x$ 出发的 PGD 认为它有一定的鲁棒性；加上从随机起点出发的 PGD 后，它降到百分之几（下一列）。$x$ 处的梯度被掩蔽了（它指向没有用的方向），所以从 $x$ 出发并沿着它走的攻击会停滞，而从球内其他地方出发的攻击则不会。本节过去所断言的结论“fast-AT 比 FGSM 训练高出十个百分点”，只在弱攻击下成立。
+# * **在这里，fast-AT 同样经不起公平的攻击。** 从 $x$ 出发的 PGD 认为它有一定的鲁棒性；加上从随机起点出发的 PGD 后，它降到百分之几（下一列）。$x$ 处的梯度被掩蔽了（它指向没有用的方向），所以从 $x$ 出发并沿着它走的攻击会停滞，而从球内其他地方出发的攻击则不会。由此得到一条一般性的警告：只用从 $x$ 出发的 PGD 来比较两种单步方案，测到的可能是各自把梯度掩蔽得有多好，而不是它们有多鲁棒；请用最坏情况那一列来比较它们。
 # * **早停**依据随机起点信号，保留模型最鲁棒的那个 epoch：早停的几行显示了这样做换来了什么、在干净准确率上付出了什么；下面的检查只要求它没能挽救这两种方案中的任何一种。
 # * **还能尝试的**是延伸思考第 4 项：更小的步长、更小的 $\epsilon$、更长的训练，或者 Andriushchenko 与 Flammarion 的 GradAlign，即他们针对大 $\epsilon$ 给出的方案。作为参照：Madry 等人报告，在全部 MNIST 上用更大的网络、以远长于本节几秒钟训练的时间做多步 PGD 训练之后，在 $\epsilon = 0.3$ 下达到 89 %（PGD-100，20 次随机重启）。
 #
@@ -562,9 +570,9 @@ print(f"PGD on the embedding: ||W - W0|| = {distance:.3f} (eps = {embedding_eps}
 # %% [markdown]
 # ## 6 · 轮到你了：选定训练 eps，按下按钮
 #
-# 移动滑块（slider），按下 **train**：会在一个小子集上用 fast-AT、以该 $\epsilon$ 训练一个新的 SmallCNN，其实时曲线图显示在下方，随后给出它的干净准确率，以及在本笔记本的 `eps` 下、用第 2 节的 PGD（从 $x$ 出发）攻击时的准确率，无论你选的训练 $\epsilon$ 是多少：这样，不同训练预算下的运行都是用同一个攻击来比较的。（这次运行刻意保持很小，只需几秒；若要做一次真正的运行，请调大 `button_pairs`。）
+# 移动滑块（slider），按下 **train**：会在一个小子集上用 fast-AT、以该 $\epsilon$ 训练一个新的 SmallCNN，其实时曲线图显示在下方，随后给出它的干净准确率，以及在本笔记本的 `eps` 下、用第 2 节从 $x$ 出发的 PGD 攻击时的准确率，无论你选的训练 $\epsilon$ 是多少：这样，不同训练预算下的运行都是用同一个攻击来比较的。这个攻击是弱攻击（只给出鲁棒准确率的一个上界，第 4 节展示了它可能高出多少）；最坏情况的级联对一个按钮来说太慢了。（这次运行刻意保持很小，只需几秒；若要做一次真正的运行，请调大 `button_pairs`。）
 #
-# **解读默认运行。** 下面的单元格会在滑块的初始值（即 `eps`）处自行运行一次：与第 1 节中的 fast-AT 是同一方案，只是样本对更少（`button_pairs`）、epoch 更少（`button_epochs`）。把它打印出的 PGD 准确率与第 2 节表格中 fast-AT 那一行比较：差值就是较小规模运行的代价。然后在 0（标准训练）和更大的预算下训练，观察干净准确率与 PGD 准确率之间的权衡。
+# **解读默认运行。** 下面的单元格会在滑块的初始值（即 `eps`）处自行运行一次：与第 1 节中的 fast-AT 是同一方案，只是样本对更少（`button_pairs`）、epoch 更少（`button_epochs`）。把它打印出的 PGD 准确率与第 2 节表格中 fast-AT 那一行比较（同一个攻击）：差值就是较小规模运行的代价。然后在 0（标准训练）和更大的预算下训练，观察干净准确率与从 $x$ 出发的 PGD 准确率之间的权衡，并记住后者只是一个上界：大幅上升可能是梯度掩蔽，而不是鲁棒性。
 
 # %%
 from contextlib import nullcontext
@@ -591,7 +599,8 @@ def train_at_slider_eps(_button=None):
                       **setup)
         pgd_acc = evaluate.robust_accuracy(model.eval(), x_rob, y_rob, lambda m, x, y: pgd_attack(m, x, y, eps))
         button_results.append((budget, history.last("test acc"), pgd_acc))
-        print(f"train eps {budget:.2f}: clean {history.last('test acc'):.1%}, PGD@{eps} {pgd_acc:.1%}, "
+        print(f"train eps {budget:.2f}: clean {history.last('test acc'):.1%}, "
+              f"PGD from x at eps {eps} (weak; an upper bound on robust accuracy) {pgd_acc:.1%}, "
               f"{sum(history.epoch_seconds):.1f} s")
 
 
@@ -599,7 +608,8 @@ train_button.on_click(train_at_slider_eps)
 display(VBox([HBox([eps_slider, train_button]), run_output]))
 train_button.click()  # 运行一次默认训练，让笔记本中能看到结果
 budget, clean_acc, pgd_acc = button_results[-1]
-print(f"default run: fast-AT at eps {budget:.2f} on {button_pairs} pairs: clean {clean_acc:.1%}, PGD@{eps} {pgd_acc:.1%}")
+print(f"default run: fast-AT at eps {budget:.2f} on {button_pairs} pairs: clean {clean_acc:.1%}, "
+      f"PGD from x at eps {eps} (weak; an upper bound on robust accuracy) {pgd_acc:.1%}")
 
 # %% [markdown]
 # ## 评分练习
