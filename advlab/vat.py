@@ -105,7 +105,11 @@ def virtual_adversarial_perturbation(
 ) -> torch.Tensor:
     """The virtual adversarial perturbation r_vadv, [N, ...] like x, with ||r_i||_2 = eps per sample.
 
-        d ~ N(0, I);  K times: d <- grad_d KL(p(.|x) || p(.|x + xi d/||d||));  r = eps d/||d||
+        d ~ N(0, I);  K times: d <- grad_r KL(p(.|x) || p(.|x + r)) at r = xi d/||d||  (≈ xi H d/||d||);
+        r_vadv = eps d/||d||
+
+    The gradient is taken with respect to the step r, not with respect to d through the
+    normalisation (that gradient would be orthogonal to d), as in Miyato et al.
 
     `clean_logits` (model(x), detached here) saves a forward pass when the caller has them.
     `d` replaces the random start (to compare implementations on the same d); otherwise it
