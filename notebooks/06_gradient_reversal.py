@@ -148,8 +148,9 @@ assert abs(grl.dann_lr_factor(1.0) - 11 ** -0.75) < 1e-12
 # information as $y$. For two classes, negated logits swap the probabilities, so an adversary
 # that copies the label head with the sign flipped, $G_d = -G_y$, predicts $1-y$ as well as
 # the label head predicts $y$, with the same loss. And then the reversed gradient it sends
-# into the features is exactly minus the label head's: the two **cancel**. We check that on a
-# real batch:
+# into the features is exactly minus the label head's: the two **cancel**. We show that on a
+# real batch; once $G_d = -G_y$ is copied in, both equalities are identities, so the cell prints
+# them as an identity check (a demonstration), not as asserts:
 
 # %%
 x_train, y_train, digits_train = data.digit0_mixture("train", n=n_pairs, seed=seed, source=source)
@@ -166,10 +167,9 @@ label_loss = F.cross_entropy(net.head(features), y_train[:64])
 adversary_loss = F.cross_entropy(net.adversary(grl.grad_reverse(features, 1.0)), 1 - y_train[:64])
 label_grad, = torch.autograd.grad(label_loss, features)
 adversary_grad, = torch.autograd.grad(adversary_loss, features)
-print(f"label loss {label_loss:.4f}, adversary loss on 1 - y {adversary_loss:.4f}; "
+print(f"identity check (a demonstration, true by construction once G_d = -G_y): label loss {label_loss:.4f}, "
+      f"adversary loss on 1 - y {adversary_loss:.4f}; "
       f"largest |sum of feature gradients| {(label_grad + adversary_grad).abs().max():.1e}")
-assert torch.allclose(label_loss, adversary_loss, atol=1e-6)
-assert torch.allclose(label_grad, -adversary_grad, atol=1e-7), "the reversed gradient cancels the label gradient"
 
 # %% [markdown]
 # So the seed's extractor is told, through the GRL, to *remove* the information that the
@@ -219,8 +219,10 @@ print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
 
 # %% [markdown]
 # Whether one run's adversary beats chance is a draw: the GRL's game ($\lambda = 1$ from the first
-# batch) amplifies float rounding, so the same seed on another CPU kernel can end anywhere from
-# below chance to 90 %. The claim is checked over the seeds of the comparison below. Where the
+# batch) amplifies float rounding, so the same seed on another CPU kernel can end far from where
+# it ends here, even below chance. The check below asks only that the mean over the comparison's
+# seeds is above chance, and prints its standard error beside it: over so few seeds that is a
+# weak test, evidence of a direction rather than a measurement of how often the adversary wins. Where the
 # adversarial head learns the flipped label better than chance, its
 # reversed gradient pulls against the label head's, as in the cancellation above; scored the
 # seed's way the same head looks *worse* than chance. Now the honest test of the seed's claim: the same network
@@ -243,7 +245,9 @@ variant_curves = {variant: torch.tensor(curves) for variant, curves in variant_c
 print(f"{2 * n_seeds - 1} more runs in {time.perf_counter() - started:.0f} s\n")
 adversary_accuracies = torch.tensor(adversary_accuracies)
 print("adversarial head on 1 - y, per seed: " + ", ".join(f"{a:.1%}" for a in adversary_accuracies.tolist())
-      + f"; mean {stats.spread(adversary_accuracies)}")
+      + f"; mean {stats.spread(adversary_accuracies)}, {stats.spread(adversary_accuracies, error='se')}; "
+      f"above chance by {(adversary_accuracies.mean().item() - 0.5) / stats.standard_error(adversary_accuracies):.1f} "
+      f"standard errors")
 assert adversary_accuracies.mean() > 0.5, "on average over the seeds, the adversary beats chance on 1 - y"
 print(f"{'test accuracy':<16}{'after epoch 1':>22}{f'after epoch {seed_epochs}':>22}")
 for variant, curves in variant_curves.items():
@@ -262,8 +266,8 @@ plt.show()
 # %% [markdown]
 # **What the numbers show** (computed just below). The seed-to-seed spread is the largest
 # standard deviation of either variant's accuracy. The claim we can check, and `assert`, in
-# every mode: the GRL head does **not** make the label head better, nor faster: its mean
-# accuracy does not exceed the plain network's by more than two standard errors of the paired
+# every mode: we find no gain from the GRL head beyond the noise, neither better nor faster: its
+# mean accuracy does not exceed the plain network's by more than two standard errors of the paired
 # difference (plus one point, the resolution of a 1,000-pair test set). Whether it is *worse*
 # beyond the spread depends on how long we train (the printout says which, for this run).
 # This is what the cancellation predicts: the flipped label is the label, so the adversary
@@ -273,10 +277,11 @@ plt.show()
 # **A different regime from the seed's.** The seed trains with SGD at learning rate $10^{-3}$,
 # batches of 1,000 and 1,000 epochs, and plots accuracy on its *training* batches; we train
 # with Adam, batches of 64, a few epochs, and measure on held-out test pairs. The conclusion does
-# not rest on the regime: the cancellation above is an identity of the gradients (the flipped
-# label's reversed gradient is minus the label head's gradient, whatever the optimizer, batch size
-# or length of training), and training-batch accuracy, the seed's only measurement, cannot show a
-# gain in generalisation in any regime. What the regime changes is how long the adversary takes
+# not rest on the regime: the cancellation above holds exactly once the adversary mirrors the label
+# head ($G_d = -G_y$), and an adversary that predicts $1 - y$ well must read the same feature
+# directions as the label head, so its reversed gradient pulls against it whatever the optimizer,
+# batch size or length of training; and training-batch accuracy, the seed's only measurement,
+# cannot show a gain in generalisation in any regime. What the regime changes is how long the adversary takes
 # to learn $1 - y$, not the direction of its pull.
 #
 # The check below pairs the runs: for each seed both variants start from the same extractor and
@@ -326,9 +331,9 @@ plt.show()
 # %% [markdown]
 # Three runs, each with a live plot and the target test accuracy measured after every epoch:
 #
-# 1. **source only**: the plain SmallCNN trained on the source, the lower bound;
+# 1. **source only**: the plain SmallCNN trained on the source, the baseline;
 # 2. **DANN**: the same, plus the domain loss behind the GRL;
-# 3. **train on target**: the SmallCNN trained on the *labelled* target, the upper bound
+# 3. **train on target**: the SmallCNN trained on the *labelled* target, the oracle reference
 #    (cheating: it uses the labels DANN never sees).
 #
 # All three use DANN's learning-rate annealing $\mu(p)$ (`lr_schedule=grl.dann_lr_factor`) and
@@ -399,8 +404,9 @@ print(f"DANN's gain on the target, seed {seed}: {gain:+.1%}")
 # target images and textures, test sets, initial weights and batches, exactly as the runs above
 # did for `seed`; the new runs only skip the live plot and the per-epoch evaluation (their final
 # accuracy is the same either way). Their trained networks are kept for the proxy $\mathcal A$-distance
-# at the end of this section. Train on target is not repeated: it shows the ceiling, and
-# it beats source only by more than 20 points on every seed we measured (see the self-check).
+# at the end of this section. Train on target is not repeated: it is the oracle reference, and it
+# beats source only by a wide margin on every seed measured in `benchmarks/dann_gain_seeds.py`
+# (here one seed, checked only to beat source only).
 
 # %%
 def source_only_and_dann(run_seed):
@@ -439,20 +445,17 @@ print(f"\nDANN's gain on the target: mean {stats.spread(gains, '+.1%')}, smalles
 # %% [markdown]
 # **Self-check.** Averaged over the seeds, DANN beats source only on the target by at least
 # 2 points; training on the labelled target beats source only, and in full mode it beats DANN
-# too. The floor was set from measured margins, not from one run: `benchmarks/dann_gain_seeds.py`
-# ran this section for seeds 0-9 on two data sources (the bundled subset, and a full-size
-# stand-in made of 60,000 shifted copies of it: another distribution, not full MNIST), in full
-# and in quick mode, 40 runs in all. DANN gained in every one of them, but by very different
-# amounts: from +2 to +49 points in full mode (on some seeds it stays within a few points of
-# source only for the whole run), from +5 to +33 in quick mode. The mean over the 3 consecutive
-# seeds of a full-mode run was never below +13.6 points; even the 3 weakest seeds of a source
-# average +5.0 (subset) and +7.4 (full-size). So one run's gain says little; the mean over a few
-# seeds, with its spread, is the claim. (Only 3 seeds in full mode and 2 in quick mode, for
-# time: each extra seed costs about 40 s or 10 s of CPU.)
+# too. The floor was set from measured margins, not from one run: `python benchmarks/dann_gain_seeds.py`
+# repeats this section over many seeds, on two data sources, in full and in quick mode (its results
+# and the command are in `docs/performance.md`). There DANN's gain varies a lot from seed to seed
+# (on some seeds it stays within a few points of source only for the whole run), and the floor
+# sits below what even the weakest seeds clear on average. So one run's gain says little; the
+# mean over a few seeds, with its spread, is the claim. (Only a few seeds here, for time: each
+# extra seed is two more training runs.)
 #
-# In quick mode (4 epochs on 2,000 images) the labelled target run is undertrained and no
-# upper bound: over those 10 seeds DANN tied it once (seed 8 on the subset, both 82.5 %) and came
-# within a point of it once (seed 9), so "better than DANN" is checked in full mode only.
+# In quick mode (fewer epochs on fewer images) the labelled target run is undertrained and no
+# oracle reference: in the benchmark's quick-mode runs DANN sometimes tied it or came within a
+# point of it, so "better than DANN" is checked in full mode only.
 
 # %%
 # Why these bounds: DANN's gain varies a lot from seed to seed, so the check is on the mean over this run's seeds,
@@ -462,7 +465,7 @@ print(f"\nDANN's gain on the target: mean {stats.spread(gains, '+.1%')}, smalles
 assert gains.mean() >= 0.02, f"DANN should gain at least 2 points on average, got {gains.mean():+.1%}"
 assert results["train on target"] > results["source only"], "the labelled target beats source only"
 if not quick:
-    assert results["train on target"] > results["DANN"], "in full mode the labelled target is the upper bound"
+    assert results["train on target"] > results["DANN"], "in full mode the labelled target is the oracle reference"
 
 # %% [markdown]
 # ### What the features look like
@@ -621,7 +624,9 @@ assert min(lowest.values()) > 1.5, "a fresh linear judge separates the domains, 
 # press **run**: it fine-tunes a copy of the source-only network above, with a fresh domain
 # head, for 3 epochs of batch 32 on 256 source and 256 target images (Adam, lr $3\cdot10^{-3}$),
 # and draws the losses, the target accuracy on 200 target test images and the domain head's
-# accuracy on 100 + 100. $\lambda = 0$ is plain fine-tuning on the source.
+# accuracy on 100 + 100. $\lambda = 0$ is plain fine-tuning on the source. Choosing $\lambda$ or
+# $\gamma$ by the target accuracy this explorer shows is target-label model selection: fine for
+# exploring, never for a reported number.
 #
 # *Why a button.* That training takes about a second of CPU, longer on a busy machine, which
 # is too slow to rerun on every slider move. So the sliders only redraw the schedule (instant)
@@ -835,6 +840,7 @@ reports.headline({f"target accuracy, {name}": value for name, value in results.i
 #    for source-only, and does DANN still help?
 # 4. In the explorer, try $\lambda = 2$ and $\gamma = 1$ or $30$. Which values help the target
 #    most in this tiny run, and what does the domain accuracy do when $\lambda$ is too large?
+#    (This is target-label model selection: fine for exploring, never for a reported number.)
 # 5. Read the domain head's accuracy after DANN (printed under the PCA figure). If it is well
 #    above 50 %, is that a contradiction with DANN's gain on the target?
 #    Compare the PCA pictures with the domain accuracy curve.
