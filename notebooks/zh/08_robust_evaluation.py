@@ -9,7 +9,7 @@
 # %% [markdown]
 # # 08 · 到底有多鲁棒？APGD、Square、最坏情况集成，以及梯度掩蔽
 #
-# 笔记本（notebook）01–07 攻击模型、防御模型，而到目前为止，每一个鲁棒性（robustness）数字都只来自**一次** PGD 运行。但攻击只能*找到*对抗样本（adversarial example）；当它一个也没找到时，这既说明了模型，也同样说明了攻击本身。对于模型 $f$、扰动（perturbation）预算 $\epsilon$ 和任意攻击 $A$，
+# 笔记本（notebook）01–06 攻击模型、防御模型，引用的鲁棒性（robustness）数字大多只来自**一次**从 $x$ 出发的 PGD 运行；笔记本 04 和 07 已经借用了本笔记本的最坏情况集成，而这里讲的正是它的来历。攻击只能*找到*对抗样本（adversarial example）；当它一个也没找到时，这既说明了模型，也同样说明了攻击本身。对于模型 $f$、扰动（perturbation）预算 $\epsilon$ 和任意攻击 $A$，
 #
 # $$\underbrace{\Pr\big[\forall\,\|\delta\|\le\epsilon:\ f(x+\delta)=y\big]}_{\text{true robust accuracy}}
 #   \;\le\; \Pr\big[f(A(x))=y\big]\qquad\text{for every attack } A,$$
@@ -23,7 +23,7 @@
 # 此外还有 Andriushchenko, Croce, Flammarion & Hein 的 *Square Attack*（ECCV 2020），一种从不查看梯度（gradient）的攻击；以及 Athalye, Carlini & Wagner 的 *Obfuscated Gradients Give a False
 # Sense of Security*（梯度混淆带来虚假的安全感，ICML 2018），BPDA 即出自此文。
 #
-# 我们的集成（`evaluate.worst_case_accuracy`）是 **AutoAttack 风格**的，而不是 AutoAttack 本身：它以本笔记本给出的预算，在几百个测试样本对上运行带随机重启（random restarts）的 PGD、APGD-CE、使用 Carlini–Wagner 间隔损失（margin loss）的 APGD，以及 Square。AutoAttack 的 DLR 损失至少需要三个类别，而数字 0 混合任务（the digit-0 mixture task）只有两个类别；RobustBench 的标准则要求在整个测试集上运行完整的 AutoAttack。AutoAttack 中的定向攻击成员（APGD-T、FAB-T）在这里不会带来任何新东西：只有两个类别时，唯一的错误类别*就是*目标类别，所以定向攻击就是非定向攻击。我们的预算远小于 AutoAttack 的（Square：这里只有几百次查询，AutoAttack 是 5,000 次）。
+# 我们的集成（`evaluate.worst_case_accuracy`）是 **AutoAttack 风格**的，而不是 AutoAttack 本身：它以本笔记本给出的预算，在几百个测试样本对上运行带随机重启（random restarts）的 PGD、APGD-CE、使用 Carlini–Wagner 间隔损失（margin loss）的 APGD，以及 Square。（在两个类别上，这两个 APGD 是近亲：见第 2 节。）AutoAttack 的 DLR 损失至少需要三个类别，而数字 0 混合任务（the digit-0 mixture task）只有两个类别；RobustBench 的标准则要求在整个测试集上运行完整的 AutoAttack。在 AutoAttack 的定向攻击（targeted attack）成员中，APGD-T 在这里不会带来任何新东西：只有两个类别时，它的目标就是唯一的错误类别，所以它就是非定向的 APGD。FAB-T 则退化为非定向的 FAB，一种我们没有运行的最小范数（minimum-norm）攻击。我们的预算远小于 AutoAttack 的（Square：这里只有几百次查询，AutoAttack 是 5,000 次）。
 
 # %% tags=["parameters"]
 quick = None  # None：跟随环境变量 ADVLAB_QUICK（由 `make test` 设置）；False：完整运行
@@ -139,7 +139,9 @@ for name, accuracies in ladders.items():
 # $$z^{(k+1)} = P\big(x^{(k)} + \eta^{(k)}\operatorname{sign}\nabla f(x^{(k)})\big),\qquad
 #   x^{(k+1)} = P\big(x^{(k)} + \alpha(z^{(k+1)}-x^{(k)}) + (1-\alpha)(x^{(k)}-x^{(k-1)})\big),\quad \alpha=0.75.$$
 #
-# 在检查点 $w_j$ 处，若满足以下任一条件，某个样本的步长就会减半，并从它迄今为止的最佳点重新出发：（1）自上一个检查点以来，提高了损失的步数所占比例不到 $\rho=0.75$；或（2）上一个检查点没有减半步长，并且此后最佳损失没有增长。论文把检查点放在 $w_j = \lceil p_j N\rceil$，其中 $p_0=0$，$p_1=0.22$，$p_{j+1}=p_j+\max(p_j-p_{j-1}-0.03,\,0.06)$。作者的参考代码（以及 torchattacks）则直接使用整数间隔：第一段为 $\lfloor 0.22N\rfloor$ 次迭代，之后每段比上一段短 $\lfloor 0.03N\rfloor$，最短为 $\lfloor 0.06N\rfloor$（每段至少为 1）。$N$ 很大时两种规则几乎一致；$N$ 较小时，取整会让它们相差很多（下面会针对本笔记本的 $N$ 打印出来）。我们遵循参考代码，因为发表的结果出自那个版本的 APGD，我们的实现也是与它交叉核对的。下面是针对 $L_\infty$ 和交叉熵（cross-entropy）的实现，共二十行：
+# 在检查点 $w_j$ 处，若满足以下任一条件，某个样本的步长就会减半，并从它迄今为止的最佳点重新出发：（1）自上一个检查点以来，提高了损失的步数所占比例不到 $\rho=0.75$；或（2）上一个检查点没有减半步长，并且此后最佳损失没有增长。论文把检查点放在 $w_j = \lceil p_j N\rceil$，其中 $p_0=0$，$p_1=0.22$，$p_{j+1}=p_j+\max(p_j-p_{j-1}-0.03,\,0.06)$。作者的参考代码（以及 torchattacks）则直接使用整数间隔：第一段为 $\lfloor 0.22N\rfloor$ 次迭代，之后每段比上一段短 $\lfloor 0.03N\rfloor$，最短为 $\lfloor 0.06N\rfloor$（每段至少为 1）。$N$ 很大时两种规则几乎一致；$N$ 较小时，取整会让它们相差很多（下面会针对本笔记本的 $N$ 打印出来）。在检查点上我们遵循参考代码，因为发表的结果出自那个版本的 APGD，我们的实现也是与它交叉核对的。减半条件（1）则用论文严格的“不到”：`increases < 0.75 * (k - last)`，而参考代码在“至多”（$\le$）时就减半。下面是针对 $L_\infty$ 和交叉熵（cross-entropy）的实现，共二十行。
+#
+# **交叉熵还是间隔，在两个类别上。** 只有两个类别时，交叉熵是间隔 $m = \max_{j\ne y} z_j - z_y$ 的单调函数：$\text{CE} = \log(1 + e^{m})$，因此 $\nabla_x \text{CE} = \sigma(m)\,\nabla_x m$，且 $\sigma(m) > 0$。两种损失给出相同的符号步，在检查点上数出相同的上升次数，做出相同的减半决定。APGD-CE 与 APGD-margin 的区别只在于随机起点（集成为每个攻击从各自的生成器抽取起点）、浮点舍入，以及 $\sigma(m)$ 在 float32 中下溢为 0、交叉熵的梯度随之为 0 的地方：这正是间隔损失能破解第 3 节饱和 softmax 的原因。第 4 节让两者从同一个起点出发，并打印它们有多常一致。
 
 # %%
 def apgd_from_scratch(model, x, y, eps, steps, generator):
@@ -273,7 +275,7 @@ for name, values in final.items():
 # * **输入量化**到 16 个灰度级，$q(x) = \operatorname{round}(15x)/15$，放在模型前面（温度计编码的一个粗糙近亲）。`round` 的导数几乎处处为 0，所以每一个梯度攻击看到的都是平坦的损失。**BPDA**（Backward Pass Differentiable
 #   Approximation，反向传播可微近似）在前向传播中保留 $q$，在反向传播中把它当作恒等映射，即 $x + (q(x) - x)$，其中括号部分被 detach。
 #
-# Square 只查询模型的输出，这两种掩蔽对它同样不起作用；它能走多远取决于它的查询预算（query budget），而这里的预算很小（下面会打印），所以它这一列只打印、不检查。
+# Square 不使用梯度，所以这两种掩蔽都误导不了它；它能走多远取决于它的查询预算（query budget），而这里的预算很小（下面会打印），所以它这一列只打印、不检查。
 
 # %%
 class SaturatedSoftmax(nn.Module):
@@ -345,7 +347,7 @@ for name, row in rows.items():
 print("gap PGD-20 - worst case:", ", ".join(f"{name} {gap:+.1%}" for name, gap in gaps.items()))
 
 # %% [markdown]
-# **自检。** 两个被掩蔽的模型在 PGD-20 下看起来都很鲁棒：与各自的干净准确率（clean accuracy）相差不超过 5 个百分点。用对工具就能破解它们：间隔损失破解饱和 softmax，BPDA 破解量化器，各自单独使用就比 PGD-20 低至少 25 个百分点。对每个被掩蔽的模型，PGD-20 与最坏情况之间的差距至少为 25 个百分点，而对诚实训练的 PGD-AT 模型至多为 5 个百分点（即上面打印的差距）：被掩蔽的模型并不比它们所包装的标准模型更鲁棒。
+# **自检。** 两个被掩蔽的模型在 PGD-20 下看起来都很鲁棒：与各自的干净准确率（clean accuracy）相差不超过 5 个百分点。用对工具就能破解它们：间隔损失破解饱和 softmax，BPDA 破解量化器，各自单独使用就比 PGD-20 低至少 25 个百分点。对每个被掩蔽的模型，PGD-20 与最坏情况之间的差距至少为 25 个百分点，而对诚实训练的 PGD-AT 模型至多为 5 个百分点（即上面打印的差距）。饱和 softmax 的 argmax 与标准模型相同，所以按构造，它真实的鲁棒性*就是*标准模型的鲁棒性；量化器是否换来了一些真实的鲁棒性则是一个经验问题，第 5 节把它与标准模型的最坏情况并排给出答案。
 
 # %%
 for name in masked:
@@ -489,6 +491,10 @@ for name, curves in full_budget.items():
     print(f"{name} (budget {apgd_steps}):")
     for attack, values in curves.items():
         print(f"  {attack:>11}: " + ", ".join(f"eps {e:g}: {v:.0%}" for e, v in zip(eps_grid, values)))
+for name, per_attack in fooled_at.items():  # 一个观察：这里两个 APGD 用的是同一个随机起点
+    same = (per_attack["APGD-CE"] == per_attack["APGD-margin"]).float().mean().item()
+    print(f"{name}: APGD-CE and APGD-margin first fool a pair at the same iteration in {same:.1%} of the "
+          f"{per_attack['APGD-CE'].numel()} (eps, pair) cases")
 
 # %% [markdown]
 # **检查 1：准确率随 $\epsilon$ 单调下降，并降到（接近）零。** 在 $\epsilon = 0.4$ 时，$L_\infty$ 攻击者可以把图像的大部分都抹成灰色；在那里仍然准确的模型是在掩蔽梯度，而不是鲁棒。（由于攻击是随机的，我们允许相邻两个 $\epsilon$ 之间有一个样本的噪声。）
@@ -548,7 +554,7 @@ for name, (transfer, white_box) in transfer_rows.items():
     assert transfer >= white_box, f"{name}: a transfer attack must be weaker than the white-box one"
 
 # %% [markdown]
-# **检查 5：随机噪声弱于每一个攻击。** 这是 Carlini 等给出的最简单的基线：在同样的预算内对每个测试样本对随机扰动 `noise_draws` 次，既在 $L_\infty$ 球内均匀采样（每个像素移动一个从 $[-\epsilon, \epsilon]$ 中抽取的数），也取球的随机顶点（每个像素移动 $\pm\epsilon$，符号随机），只有经受住每一次抽样的样本对才算分类正确。噪声对模型一无所知，所以一个比噪声还弱的攻击要么本身有问题，要么模型隐藏了它的梯度。检查的内容是：在每个模型上，加噪声后的准确率不低于最强攻击下的准确率（即整个集成上的最坏情况；对 FGSM-AT 而言是检查 4 中的白盒 APGD-CE）。同一个比较还能点出被掩蔽破坏了的攻击：就是被噪声胜过的那些。
+# **检查 5：随机噪声弱于每一个攻击。** 这是 Carlini 等给出的最简单的基线：在同样的预算内对每个测试样本对随机扰动 `noise_draws` 次，既在 $L_\infty$ 球内均匀采样（每个像素移动一个从 $[-\epsilon, \epsilon]$ 中抽取的数），也取球的随机顶点（每个像素移动 $\pm\epsilon$，符号随机），只有经受住每一次抽样的样本对才算分类正确。噪声对模型一无所知，所以一个比噪声还弱的攻击要么本身有问题，要么模型隐藏了它的梯度。检查的内容是：在每个模型上，加噪声后的准确率不低于最强攻击下的准确率（即整个集成上的最坏情况；对 FGSM-AT 而言是检查 4 中白盒 APGD-CE 的单次运行，而不是整个集成：它完整的最坏情况在第 5 节给出）。同一个比较还能点出被掩蔽破坏了的攻击：就是被噪声胜过的那些。
 
 # %%
 noise_draws = 10
@@ -593,7 +599,7 @@ for name, found in noise.items():
           f"{', '.join(beaten_by_noise[name]) or 'none'}")
 
 # %% [markdown]
-# **自检**（在快速模式下于随机种子 0、1 和 2 上成立的结论；下面的 assert 在本次运行中检查它）。在每个模型上、在所试的每个 $\epsilon$ 下，加噪声后的准确率都不低于最强攻击下的准确率；在三个训练出来的模型上，噪声没有胜过任何一个攻击。在两个被掩蔽的模型上，噪声都胜过了 PGD-20：这项检查不必知道攻击是如何被破坏的，就点出了第 3 节中已被证明失效的那个攻击。
+# **自检**（在快速模式下于随机种子 0、1 和 2 上成立的结论；下面的 assert 在本次运行中检查它）。在每个模型上、在所试的每个 $\epsilon$ 下，加噪声后的准确率都不低于最强攻击下的准确率（对 FGSM-AT 而言是 APGD-CE 下的准确率）；在三个训练出来的模型上，噪声没有胜过任何一个攻击。在两个被掩蔽的模型上，噪声都胜过了 PGD-20：这项检查不必知道攻击是如何被破坏的，就点出了第 3 节中已被证明失效的那个攻击。
 
 # %%
 for name in noise:
@@ -607,9 +613,9 @@ print("PGD-20 minus noise accuracy on the masked models:",
                 for name in masked))
 
 # %% [markdown]
-# ## 5 · 重新审视本套件自己的论断
+# ## 5 · 从 $x$ 出发的 PGD-20 与最坏情况，并排对照
 #
-# 笔记本 04 报告了每个模型在从 $x$ 出发的 PGD-20 下的鲁棒准确率。这里把同一个数字与 AutoAttack 风格的最坏情况并排列出，对象是笔记本 04 的标准、FGSM-AT 和 PGD-AT 配方（采用本笔记本的规模，见参数单元格），以及第 3 节的两个被掩蔽模型（它们的行与 PGD-AT 的一样，来自第 3 节的运行）。笔记本 04 的另外三个模型以及笔记本 07 的 MAML/ADML 不在这里重新评估（见延伸思考第 3 题）。
+# 在一个攻击就够用的地方，本套件引用的快速数字是从 $x$ 出发的 PGD-20（笔记本 04 的表格，与它自己的最坏情况级联并列）。这里把它与 AutoAttack 风格的最坏情况并排列出，对象是笔记本 04 的标准、FGSM-AT 和 PGD-AT 配方（采用本笔记本的规模，见参数单元格），以及第 3 节的两个被掩蔽模型（它们的行与 PGD-AT 的一样，来自第 3 节的运行）。
 
 # %%
 for name in ["standard", "FGSM-AT"]:
@@ -621,15 +627,20 @@ print(f"{'model':>18} | {'clean':>6} | {'PGD-20':>6} | {'worst case':>10} | gap"
 for name, row in table.items():
     print(f"{name:>18} | {row['clean']:6.1%} | {row['PGD-20']:6.1%} | {row['worst case']:10.1%} | "
           f"{row['PGD-20'] - row['worst case']:+.1%}")
+quantiser_excess = table["quantised input"]["worst case"] - table["standard"]["worst case"]
+print(f"quantised input minus the standard model it wraps, worst case: {quantiser_excess:+.1%} "
+      f"({round(quantiser_excess * len(y_test)):+d} of {len(y_test)} pairs)")
 
 # %% [markdown]
-# **自检。** 对每个模型，最坏情况都不高于 PGD-20。这是一个发现，而不是人为构造出来的：集成中并不包含从 $x$ 出发的 PGD-20（它运行的是从随机起点出发的 PGD、APGD 和 Square），所以如果在某个模型上它们全都不如这个朴素攻击，该模型就会通不过这项检查。而且按最坏情况来评判，PGD-AT 仍然明显比标准模型更鲁棒，因此笔记本 04 的核心论断在更强的评估下依然成立（这里至少领先 10 个百分点）。
+# **自检。** 对每个模型，最坏情况都不高于 PGD-20。这几乎是按构造成立的：集成中虽然不包含从 $x$ 出发的 PGD-20，但它运行从随机起点出发的 PGD-20（近亲：同样的步数、同样的步长，运行两次）、APGD 和 Square，所以只有当某个模型上从 $x$ 出发胜过了它们全部时，才会通不过这项检查。而且按最坏情况来评判，PGD-AT 仍然明显比标准模型更鲁棒，因此笔记本 04 的核心论断在更强的评估下依然成立（这里至少领先 10 个百分点）。最后，量化器并没有换来真实的鲁棒性：它的最坏情况至多比它所包装的标准模型高 2 个样本对（抽样噪声；饱和 softmax 无需检查，按构造它的决策就是标准模型的决策）。
 
 # %%
 for name, row in table.items():
     assert row["worst case"] <= row["PGD-20"] + 1e-9, f"{name}: the ensemble did at least as well as PGD-20 from x"
 assert table["PGD-AT (honest)"]["worst case"] - table["standard"]["worst case"] >= 0.10, \
     "PGD-AT beats the standard model under the worst case too"
+assert quantiser_excess <= 2 / len(y_test) + 1e-9, \
+    f"the quantiser should be no more robust than the standard model it wraps, got {quantiser_excess:+.1%}"
 
 # %% [markdown]
 # ## 6 · 交互探索器：各个攻击及最坏情况下，准确率随 $\epsilon$ 的变化
@@ -785,7 +796,7 @@ reports.headline({f"PGD-AT, PGD-20 accuracy at eps {eps}": table["PGD-AT (honest
 #
 # 1. 把饱和 softmax 的 logit 缩放系数从 1000 降到 10 和 100。在哪个缩放系数下，PGD-20 又开始看到梯度？为什么 APGD-margin 不受影响？
 # 2. 量化到 4 个级别而不是 16 个（`Quantised(standard, levels=4)`）。BPDA 还够用吗？这个模型现在是否*真的*更鲁棒了（拿 Square 和 BPDA 的结果与标准模型比较）？
-# 3. 用 `evaluate.worst_case_accuracy` 重新评估笔记本 04 的另外三个模型（FGM-AT、fast-AT、梯度惩罚）。哪个论断变化最大？
+# 3. 像笔记本 04 的级联那样，把从 $x$ 出发的 PGD-20 放进集成本身（在 `ensemble` 中多加一项），再重新运行第 5 节。为什么这样一来最坏情况就永远不会高于 PGD-20？新成员在哪个模型上找到了其他攻击漏掉的样本对？
 # 4. 在笔记本 04 第 4 节的 FGSM 训练模型上运行这份检查清单（灾难性过拟合，catastrophic overfitting）。哪项检查最先失败？
 # 5. 把 `apgd_steps` 提高到 100（论文的预算），把 `square_per_step` 提高到 50：PGD-AT 的最坏情况会变化多少？这说明本笔记本的预算如何？
 #
