@@ -15,7 +15,7 @@
 #
 # Kolter 与 Madry 的教程（*Adversarial Robustness: Theory and Practice*，第 3–4 章）讲的是另一面。对 ReLU 网络，内层的最小值既可以写成混合整数线性规划（mixed-integer linear program, MILP）**精确**求解（Tjeng, Xiao & Tedrake, 2019），但速度很慢；也可以廉价地给出它的**下界**，例如把一个盒子（box）推过整个网络，即区间界传播（interval bound propagation, IBP；Gowal et al., 2018）。只要下界保持为正，就*认证*了这个样本。两者合起来给出一个**夹逼关系**（sandwich）
 #
-# $$\underbrace{\text{certified accuracy}}_{\text{IBP}} \;\le\; \underbrace{\text{rob}_\epsilon}_{\text{MILP}} \;\le\; \underbrace{\text{accuracy under the strongest attack}}_{\text{PGD}}.$$
+# $$\underbrace{\text{certified accuracy}}_{\text{IBP}} \;\le\; \underbrace{\text{rob}_\epsilon}_{\text{MILP}} \;\le\; \underbrace{\text{accuracy under attack}}_{\text{PGD}}.$$
 #
 # 接着我们针对这个界进行*训练*（认证训练，certified training），并认识另一种证书：随机平滑（randomized smoothing；Cohen, Rosenfeld & Kolter, 2019），它认证的是一个 $L_2$ 球。代码：`advlab/certify.py`（界、MILP、IBP 训练）和 `advlab/smoothing.py`。
 #
@@ -82,7 +82,7 @@ print(f"{len(y_train)} training pairs, {len(y_test)} test pairs from {data.descr
 # %% [markdown]
 # ### 我们使用的最强攻击（一个辅助函数，下文处处用它）
 #
-# 攻击下的准确率有多可信，取决于攻击本身有多强。我们的攻击：从 $x$ 出发的 $L_\infty$ 投影梯度下降（PGD），加上从 `attack_restarts` 个随机起点出发的 PGD（`attacks.pgd(..., random_start=True, restarts=R)`），每次运行 `attack_steps` 步，步长（step size）为 $2.5\epsilon/\text{steps}$；只要**任何一次**运行攻破了某个样本，该样本就算被攻破。它通过 `advlab.evaluate` 分批运行。我们返回找到的最差**间隔**（margin）$z_y - \max_{j\ne y} z_j$，它可以与 MILP 给出的精确最小值相比较。间隔（CW）损失在这里不会带来任何新东西：只有两个类别时，交叉熵（cross-entropy）、间隔损失和定向攻击（targeted attack）的损失，其梯度都沿 $\nabla(z_y - z_{1-y})$ 方向，所以符号 PGD（sign-PGD）走的每一步都完全相同。攻击下的*准确率*还在此之上叠加了笔记本（notebook）08 中 AutoAttack 风格的集成（ensemble）：带自适应步长的 APGD，以及不需要梯度、因而梯度掩蔽（gradient masking）骗不了的 Square 攻击；只有所有攻击都在某个样本对上失败，该样本对才算鲁棒。
+# 攻击下的准确率有多可信，取决于攻击本身有多强。我们的攻击：从 $x$ 出发的 $L_\infty$ 投影梯度下降（PGD），加上从 `attack_restarts` 个随机起点出发的 PGD（`attacks.pgd(..., random_start=True, restarts=R)`），每次运行 `attack_steps` 步，步长（step size）为 $2.5\epsilon/\text{steps}$；只要**任何一次**运行攻破了某个样本，该样本就算被攻破。它通过 `advlab.evaluate` 分批运行。我们返回找到的最差**间隔**（margin）$z_y - \max_{j\ne y} z_j$，它可以与 MILP 给出的精确最小值相比较。间隔（CW）损失在这里不会带来任何新东西：只有两个类别时，交叉熵（cross-entropy）、间隔损失和定向攻击（targeted attack）的损失，其梯度都沿 $\nabla(z_y - z_{1-y})$ 方向，所以符号 PGD（sign-PGD）走的每一步都完全相同。第 3 节中攻击下的*准确率*还在此之上叠加了笔记本（notebook）08 中 AutoAttack 风格的集成（ensemble）：带自适应步长的 APGD，以及 Square 攻击——它不使用梯度，所以梯度掩蔽（gradient masking）误导不了它，不过较小的查询预算可能让它力有不逮；只有所有攻击都在某个样本对上失败，该样本对才算鲁棒。第 1 节的夹逼关系只用 PGD 的几次运行（MILP 的精确最小值要与它们的间隔相比较），所以那里的攻击一行标作 “PGD (from x + `attack_restarts` random starts)”。
 
 # %%
 # ------------------------------------------------------------------ 最强攻击的辅助函数（要换攻击就改这里）
@@ -176,8 +176,9 @@ def sandwich_runs(model, x, y):
 
 
 sandwich_data = runs.cached("the sandwich: IBP, MILP and attack", sandwich_runs, fc, x_exact, y_exact)
+pgd_row = f"PGD (from x + {attack_restarts} random starts)"  # strongest_attack_margins: PGD only, no ensemble
 sandwich = {"IBP-certified": [], "LP-certified": [], "exact (MILP), proven robust": [], "exact, incl. undecided": [],
-            "strongest attack": []}
+            pgd_row: []}
 verdicts = dict(zip(sandwich_eps, sandwich_data["verdicts"]))
 for k, e in enumerate(sandwich_eps):
     is_certified, attack_margin = sandwich_data["certified"][k], sandwich_data["attack margin"][k]
@@ -188,7 +189,7 @@ for k, e in enumerate(sandwich_eps):
     sandwich["LP-certified"].append((lp_margin > 0).float().mean().item())
     sandwich["exact (MILP), proven robust"].append(proven.float().mean().item())
     sandwich["exact, incl. undecided"].append((proven | undecided).float().mean().item())
-    sandwich["strongest attack"].append((attack_margin > 0).float().mean().item())
+    sandwich[pgd_row].append((attack_margin > 0).float().mean().item())
     # 逐张图像：IBP 认证 => LP 认证 => 证明鲁棒（或未决）；已认证或已证明 => 攻击
     # 失败（独立检查）；MILP 最小值 <= 攻击找到的间隔
     assert not (is_certified & ~(lp_margin > 0)).any(), f"eps={e}: IBP certified a sample the LP does not"
@@ -211,33 +212,35 @@ print(f"{len(solves)} exact verifications ({sum(v.solves for v in solves)} MILP 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.8))
 styles = {"IBP-certified": "o-", "LP-certified": "d-", "exact (MILP), proven robust": "s-", "exact, incl. undecided": "s:",
-          "strongest attack": "^-"}
+          pgd_row: "^-"}
 for name, values in sandwich.items():
     if name == "exact, incl. undecided" and not timed_out:
         continue
     ax.plot(sandwich_eps, values, styles[name], label=name)
-ax.fill_between(sandwich_eps, sandwich["IBP-certified"], sandwich["strongest attack"], alpha=0.12, color="gray")
+ax.fill_between(sandwich_eps, sandwich["IBP-certified"], sandwich[pgd_row], alpha=0.12, color="gray")
 ax.set(xlabel="eps (L-inf, on 14x14 inputs)", ylabel="accuracy", ylim=(0, 1.02),
        title=f"the sandwich: {n_exact} test pairs, 196-32-2 ReLU network")
 ax.grid(alpha=0.3)
 ax.legend(fontsize="small")
 plt.show()
-print(" eps  | IBP   | LP    | exact (proven / +undecided) | attack")
+print(f" eps  | IBP   | LP    | exact (proven / +undecided) | {pgd_row}")
 for k, e in enumerate(sandwich_eps):
     print(f" {e:.2f} | {sandwich['IBP-certified'][k]:.3f} | {sandwich['LP-certified'][k]:.3f} |       "
           f"{sandwich['exact (MILP), proven robust'][k]:.3f} / {sandwich['exact, incl. undecided'][k]:.3f}         | "
-          f"{sandwich['strongest attack'][k]:.3f}")
+          f"{sandwich[pgd_row][k]:.3f}")
 
 # %% [markdown]
-# **自检：夹逼关系在每个 $\epsilon$ 下都成立**，而且并非平凡地贴合在一起：这个界会漏掉 MILP 证明为鲁棒的样本（IBP 是松的），而攻击在这里接近精确。线性松弛弥补了 IBP 差距中的多少，只打印出来，不作检查。
+# **自检：夹逼关系在每个 $\epsilon$ 下都成立**，而且并非平凡地贴合在一起：这个界会漏掉 MILP 证明为鲁棒的样本（IBP 是松的）。PGD 离精确答案有多近（攻击 − 精确的最大差距），以及线性松弛弥补了 IBP 差距中的多少，都只打印出来，不作检查。IBP ≤ LP ≤ 精确（含未决）由上面逐张图像的断言推出（IBP 认证 ⇒ LP 认证 ⇒ 证明鲁棒或未决），所以只作为演示打印出来。
 
 # %%
 for k, e in enumerate(sandwich_eps):
     assert sandwich["IBP-certified"][k] <= sandwich["exact (MILP), proven robust"][k], f"eps={e}"
-    assert sandwich["IBP-certified"][k] <= sandwich["LP-certified"][k] <= sandwich["exact, incl. undecided"][k], f"eps={e}"
-    assert sandwich["exact, incl. undecided"][k] <= sandwich["strongest attack"][k], f"eps={e}"
+    assert sandwich["exact, incl. undecided"][k] <= sandwich[pgd_row][k], f"eps={e}"
+print("demonstration (implied by the per-image asserts), IBP <= LP <= exact incl. undecided at every eps:",
+      all(sandwich["IBP-certified"][k] <= sandwich["LP-certified"][k] <= sandwich["exact, incl. undecided"][k]
+          for k in range(len(sandwich_eps))))
 ibp_gap = max(np.subtract(sandwich["exact (MILP), proven robust"], sandwich["IBP-certified"]))
-attack_gap = max(np.subtract(sandwich["strongest attack"], sandwich["exact, incl. undecided"]))
+attack_gap = max(np.subtract(sandwich[pgd_row], sandwich["exact, incl. undecided"]))
 lp_gap = max(np.subtract(sandwich["exact (MILP), proven robust"], sandwich["LP-certified"]))
 print(f"largest gap exact - IBP-certified: {ibp_gap:.1%}; exact - LP-certified: {lp_gap:.1%}; attack - exact: "
       f"{attack_gap:.1%}")
@@ -324,7 +327,7 @@ for e in [0.01, 0.05, 0.1]:
 #
 # $$L = \kappa\, \mathrm{CE}(z(x), y) + (1-\kappa)\, \mathrm{CE}(\hat z(x;\epsilon), y),$$
 #
-# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。如果不用渐变、一开始就在完整的 $\epsilon$ 上训练，训练会停滞。网络的规模与 SmallCNN 相当，但对 IBP 友好（与 Gowal 等人的小模型一样使用带步幅的卷积）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个随机种子（seed），三种训练方案都在同样的批次上训练同一个网络。
+# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。Gowal 等人之所以让 $\epsilon$ 渐变，是因为一开始就在完整的 $\epsilon$ 上训练效果更差；本笔记本没有演示这一点（试试 `warmup=0.0`，见延伸思考第 2 题）。网络的规模与 SmallCNN 相当，但对 IBP 友好（与 Gowal 等人的小模型一样使用带步幅的卷积）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个随机种子（seed），三种训练方案都在同样的批次上训练同一个网络。
 
 # %%
 def certifiable_cnn():
@@ -397,7 +400,7 @@ for name in recipes:
           + f"  | {trained[name, seeds[0]][1]:.1f}")
 
 # %% [markdown]
-# **自检**（每个种子都检查）：在每个 $\epsilon$ 下，每个模型都满足认证准确率 ≤ 攻击下准确率（在被攻击的样本对上）；IBP 模型是一个真正的分类器（干净准确率（clean accuracy）至少 75 %：一个总给出同一答案的常数分类器在一半样本对上都会被“认证”）；在训练用的 $\epsilon$ 上，IBP 训练认证的样本远多于标准训练或 PGD 训练（后两者的认证准确率接近零，即使在 PGD-AT 经验上鲁棒的地方也是如此：鲁棒与*可证明*鲁棒是两回事）；在攻击下，PGD-AT 胜过标准模型。**认证的代价**会打印出来：IBP 的干净准确率对比标准模型的干净准确率（种子间平均）。
+# **自检**（每个种子都检查）：在每个 $\epsilon$ 下，每个模型都满足认证准确率 ≤ 攻击下准确率（在被攻击的样本对上；这是对每个种子和 $\epsilon$ 的两个比例所做的聚合检查，逐个样本对的检查在第 1 节）；IBP 模型是一个真正的分类器（干净准确率（clean accuracy）至少 75 %：一个总给出同一答案的常数分类器在一半样本对上都会被“认证”）；在训练用的 $\epsilon$ 上，IBP 训练认证的样本远多于标准训练或 PGD 训练（后两者的认证准确率接近零，即使在 PGD-AT 经验上鲁棒的地方也是如此：鲁棒与*可证明*鲁棒是两回事）；在攻击下，PGD-AT 胜过标准模型。**认证的代价**会打印出来：IBP 的干净准确率对比标准模型的干净准确率（种子间平均）。
 
 # %%
 for (name, s), row in results.items():  # 夹逼关系两侧使用相同的样本对
@@ -472,14 +475,18 @@ ibp_ms = 1000 * (time.perf_counter() - started) / n_smooth
 print(f"for comparison, one IBP certificate costs {ibp_ms:.2f} ms per image (a bound pass is about two forward passes)")
 
 # %% [markdown]
-# **自检。** 最小 $\sigma$ 下的平滑分类器仍然是一个有用的分类器（半径 0 处的认证准确率至少 70 %），并且更大的 $\sigma$ 能达到更大的半径（半径与 $\sigma$ 成比例）。**$L_2$ 证书换算成 $L_\infty$ 证书时损失很大：** 半径为 $\epsilon$ 的 $L_\infty$ 球包含在半径为 $\epsilon\sqrt{784} = 28\epsilon$ 的 $L_2$ 球内，所以用这种方式认证 $L_\infty$ $\epsilon = 0.1$ 需要 $L_2$ 半径 2.8，超过了我们任何一个 sigma 在这样的 $n$ 和 $\alpha$ 下所能认证的半径（可能的最大半径是 $\sigma\,\Phi^{-1}(\alpha^{1/n})$，在全部 $n$ 个加噪副本都一致时达到）。因此在 $\epsilon = 0.1$ 处，随机平滑*由其构造决定*什么也认证不了（下面的检查会验证，在这些设置下这个上限确实低于 2.8），那里的比较只问 IBP 究竟能不能认证任何样本。表格还给出了更小的 $\epsilon$，两者在那里可以相互比较。
+# **自检。** 最小 $\sigma$ 下的平滑分类器仍然是一个有用的分类器（半径 0 处的认证准确率至少 70 %），并且更大的 $\sigma$ 给出更大的认证半径。*最大*半径按构造随 $\sigma$ 增长（下面它的上限与 $\sigma$ 成正比），所以检查比较的是各样本对认证半径的中位数（弃权或答错记为 0），它可能朝任一方向变化：第二个 $\sigma$ 的中位数必须超过第一个的。**$L_2$ 证书换算成 $L_\infty$ 证书时损失很大：** 半径为 $\epsilon$ 的 $L_\infty$ 球包含在半径为 $\epsilon\sqrt{784} = 28\epsilon$ 的 $L_2$ 球内，所以用这种方式认证 $L_\infty$ $\epsilon = 0.1$ 需要 $L_2$ 半径 2.8，超过了我们任何一个 sigma 在这样的 $n$ 和 $\alpha$ 下所能认证的半径（可能的最大半径是 $\sigma\,\Phi^{-1}(\alpha^{1/n})$，在全部 $n$ 个加噪副本都一致时达到）。因此在 $\epsilon = 0.1$ 处，随机平滑*由其构造决定*什么也认证不了（下面的检查会验证，在这些设置下这个上限确实低于 2.8），那里的比较只要求 IBP 训练的模型认证相当一部分样本（检查要求至少 30 % 的样本对）。表格还给出了更小的 $\epsilon$，两者在那里可以相互比较。
 #
 # 注意被认证的是什么：是**平滑后**的分类器 $g$，而不是基模型 $f$。它在半径 0 处的准确率（弃权算作错误）就是 $g$ 的干净准确率，应当与其他模型的干净准确率放在一起比较。
 
 # %%
 small, large = sigmas[0], sigmas[-1]
 assert smooth_certs[small].certified_accuracy(y_smooth, 0.0) >= 0.7, "the smoothed classifier works"
-assert smooth_certs[large].radius.max() > smooth_certs[small].radius.max(), "larger sigma, larger radii"
+median_radius = {sg: torch.where(cert.prediction == y_smooth.cpu(), cert.radius, torch.zeros_like(cert.radius)).median().item()
+                 for sg, cert in smooth_certs.items()}
+print("median certified L2 radius over the pairs (0: abstained or wrong):",
+      ", ".join(f"sigma {sg}: {r:.2f}" for sg, r in median_radius.items()))
+assert median_radius[sigmas[1]] > median_radius[sigmas[0]], "a larger sigma gives a larger median certified radius"
 print(" L-inf eps | L2 radius | best smoothing certified acc | IBP-trained certified acc (seed 0)")
 for e in [0.01, 0.02, 0.05, 0.1]:
     best = max(cert.certified_accuracy(y_smooth, 28 * e) for cert in smooth_certs.values())
@@ -489,14 +496,16 @@ cap = {sigma: sigma * norm.ppf(alpha ** (1 / smooth_n)) for sigma in sigmas}
 print("largest certifiable L2 radius per sigma:", ", ".join(f"{sg}: {r:.2f}" for sg, r in cap.items()))
 assert all(cert.radius.max() <= cap[sg] + 1e-9 for sg, cert in smooth_certs.items())
 assert 28 * 0.1 > max(cap.values()), "at L-inf eps = 0.1 no sigma here can certify the L2 radius it needs"
-assert ibp > 0, "at L-inf eps = 0.1, where smoothing cannot certify, the IBP-trained model certifies some pairs"
+print(f"at L-inf eps = 0.1, where smoothing cannot certify, the IBP-trained model (seed {seeds[0]}) certifies {ibp:.1%} "
+      f"of these {len(y_smooth)} pairs")
+assert ibp >= 0.3, f"the IBP-trained model should certify at least 30 % of the pairs at L-inf eps = 0.1, got {ibp:.1%}"
 print(f"the smoothed classifiers' clean accuracy (abstentions counted wrong): "
       + ", ".join(f"sigma {sg}: {cert.certified_accuracy(y_smooth, 0.0):.1%}" for sg, cert in smooth_certs.items()))
 
 # %% [markdown]
 # ## 5 · 交互探索器：单张图像的夹逼关系
 #
-# 对第 1 节中的一个测试样本对，我们在一组 $\epsilon$ 网格上预先计算：间隔 $z_y - z_{1-y}$ 的 IBP 下界、它的**精确**最小值（MILP）、我们的攻击找到的最低间隔，以及攻击得到的图像。滑块（slider）只根据这些数组重绘。读图方法：精确曲线位于另外两条之间；它穿过 0 的地方，图像不再鲁棒；IBP 曲线更早穿过 0（认证放弃得太早），攻击的曲线更晚穿过或根本不穿过（攻击有遗漏）。
+# 对第 1 节中的一个测试样本对，我们在一组 $\epsilon$ 网格上预先计算：间隔 $z_y - z_{1-y}$ 的 IBP 下界、它的**精确**最小值（MILP）、PGD 从 4 × `attack_restarts` 个随机起点（图像的四个副本，各带自己的重启；与第 1 节不同，没有从 $x$ 出发的运行）找到的最低间隔，以及攻击得到的图像。滑块（slider）只根据这些数组重绘。读图方法：精确曲线位于另外两条之间；它穿过 0 的地方，图像不再鲁棒；IBP 曲线更早穿过 0（认证放弃得太早），攻击的曲线更晚穿过或根本不穿过（攻击有遗漏）。
 
 # %%
 eps_grid = np.round(np.linspace(0, 0.12, 13 if quick else 17), 4)
@@ -565,7 +574,7 @@ print(f"slowest redraw: {1000 * max(redraw_seconds):.0f} ms")
 # %% [markdown]
 # ## 已发表的参照（设置不同）
 #
-# 我们的数字来自一个二分类任务（数字 0 混合任务）、小网络和在 CPU 上的短时训练；论文使用 10 类 MNIST、更大的网络和在 GPU 上的长时间训练。把它们列在我们的结果旁边是为了给出量级，而不是为了比较。以下数字取自各论文的摘要：
+# 我们的数字来自一个二分类任务（数字 0 混合任务）、小网络和在 CPU 上的短时训练；论文使用 10 类 MNIST、更大的网络和在 GPU 上的长时间训练。把它们列在我们的结果旁边是为了给出量级，而不是为了比较。以下数字取自各论文（它们的表格；Cohen 等人的数字取自其摘要）：
 #
 # | 论文 | 设置 | 已发表结果 | 我们的结果（本次运行，见上文） |
 # |---|---|---|---|
@@ -670,7 +679,7 @@ assert result.passed or not reference_answers, result.message
 k_mid = len(sandwich_eps) // 2
 reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwich["IBP-certified"][k_mid],
                   f"small net, eps {sandwich_eps[k_mid]}: exact (MILP)": sandwich["exact (MILP), proven robust"][k_mid],
-                  f"small net, eps {sandwich_eps[k_mid]}: strongest attack": sandwich["strongest attack"][k_mid],
+                  f"small net, eps {sandwich_eps[k_mid]}: strongest attack": sandwich[pgd_row][k_mid],
                   f"IBP-trained CNN, certified at eps {eps} (mean over seeds)": over_seeds("IBP", "certified", k_eps)[0],
                   f"standard CNN, certified at eps {eps} (mean over seeds)": over_seeds("standard", "certified", k_eps)[0],
                   f"smoothing sigma {sigmas[1]}, certified at L2 radius 0.5": smooth_certs[sigmas[1]].certified_accuracy(y_smooth, 0.5)})
