@@ -45,8 +45,10 @@ from advlab.reports import find_notebooks  # noqa: E402
 
 COLD_BUDGET_S, WARM_BUDGET_S, MEMORY_BUDGET_MIB = 240, 45, 1536
 PROFILE_ENV = "ADVLAB_PROFILE_FILE"
-NOT_RUN = {"cpu_s": float("nan"), "wall_s": float("nan"), "peak_mib": float("nan"), "sections": {}, "error": None}
+NOT_RUN = {"cpu_s": float("nan"), "wall_s": float("nan"), "peak_mib": float("nan"), "sections": {}, "largest_cells": [],
+           "error": None}
 SECTION = re.compile(r"^##\s+(.+?)\s*$", re.MULTILINE)
+LARGEST_CELLS = 5  # the costliest cells of each cold run, printed under its sections
 
 STAMP_CELL = f"""\
 import json as _profile_json, os as _profile_os, resource as _profile_resource, time as _profile_time
@@ -115,11 +117,22 @@ def run_once(notebook_path: Path, overrides: dict, env: dict) -> dict:
     stamps = json.loads(stamps_path.read_text()) if stamps_path.stat().st_size else []
     stamps_path.unlink()
     sections: dict[str, float] = {}
+    cells = []  # (CPU seconds, the cell's first line) of every code cell
     for cell_index in range(1, len(stamps)):  # a stamp after every execution the kernel ran, with its source
-        title = titles.get(stamps[cell_index][3], "(kernel)")
-        sections[title] = sections.get(title, 0.0) + stamps[cell_index][0] - stamps[cell_index - 1][0]
+        source, seconds = stamps[cell_index][3], stamps[cell_index][0] - stamps[cell_index - 1][0]
+        title = titles.get(source, "(kernel)")
+        sections[title] = sections.get(title, 0.0) + seconds
+        if source in titles:
+            cells.append((seconds, first_code_line(source)))
     return {"cpu_s": stamps[-1][0] if stamps else float("nan"), "wall_s": wall,
-            "peak_mib": max((s[2] for s in stamps), default=float("nan")), "sections": sections, "error": error}
+            "peak_mib": max((s[2] for s in stamps), default=float("nan")), "sections": sections,
+            "largest_cells": sorted(cells, reverse=True)[:LARGEST_CELLS], "error": error}
+
+
+def first_code_line(source: str) -> str:
+    """A cell's first line that is not a comment or blank, cut to 70 characters: enough to find it."""
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return (lines[0] if lines else source.strip())[:70]
 
 
 def profile(notebook_path: Path, data_template: Path | None, quick: bool, overrides: dict, warm: bool = True) -> dict:
@@ -211,6 +224,8 @@ def main() -> int:
             if title == "(kernel)" and seconds < 0.05:
                 continue  # the client's own requests between cells
             print(f"| {title} | {seconds:.1f} s | {r['warm']['sections'].get(title, float('nan')):.1f} s |")
+        print("\nlargest cold cells: " + "; ".join(f"{seconds:.0f} s `{line}`"
+                                                  for seconds, line in r["cold"].get("largest_cells", [])))
     if args.json:
         args.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "mode": mode, "source": args.source,
                                          "cpus": args.cpus, "results": results}, indent=1))
