@@ -774,7 +774,7 @@ assert result.passed or not reference_answers, result.message
 k_mid = len(sandwich_eps) // 2
 reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwich["IBP-certified"][k_mid],
                   f"small net, eps {sandwich_eps[k_mid]}: exact (MILP)": sandwich["exact (MILP), proven robust"][k_mid],
-                  f"small net, eps {sandwich_eps[k_mid]}: strongest attack": sandwich[pgd_row][k_mid],
+                  f"small net, eps {sandwich_eps[k_mid]}: {pgd_row}": sandwich[pgd_row][k_mid],
                   f"IBP-trained CNN, certified at eps {eps} (mean over seeds)": over_seeds("IBP", "certified", k_eps)[0],
                   f"standard CNN, certified at eps {eps} (mean over seeds)": over_seeds("standard", "certified", k_eps)[0],
                   f"smoothing sigma {sigmas[1]}, certified at L2 radius 0.5": smooth_certs[sigmas[1]].certified_accuracy(y_smooth, 0.5)})

@@ -741,7 +741,7 @@ assert result.passed or not reference_answers, result.message
 # %%
 reports.headline({
     "standard target, clean accuracy": clean["standard"],
-    f"standard target, white-box accuracy at eps {transfer_eps}": white_best["standard"],
+    f"standard target, white-box accuracy (best of FGSM, I-FGSM, MI-FGSM) at eps {transfer_eps}": white_best["standard"],
     f"standard target, transfer accuracy (ensemble MI-FGSM) at eps {transfer_eps}":
         float(over_seeds("ensemble", "MI-FGSM", "standard").mean()),
     f"PGD-AT target, transfer accuracy (ensemble MI-FGSM) at eps {transfer_eps}":
