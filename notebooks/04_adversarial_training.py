@@ -60,6 +60,7 @@ from advlab import adversarial_training as at
 from advlab import attacks, config, data, evaluate, reports, runs, stats
 from advlab.models import SmallCNN
 from advlab.train import fit  # section 6's button only: its run depends on the slider, so it is never stored
+from advlab.widgets import label_in_language
 
 quick = config.quick_mode(quick)
 runs.set_retrain(retrain)
@@ -735,8 +736,8 @@ print(f"PGD on the embedding: ||W - W0|| = {distance:.3f} (eps = {embedding_eps}
 from contextlib import nullcontext
 
 button_pairs, button_epochs = (500, 2) if quick else (2000, 3)
-eps_slider = FloatSlider(value=eps, min=0.0, max=0.3, step=0.02, description="train eps")
-train_button = Button(description="train", button_style="primary")
+eps_slider = label_in_language(FloatSlider(value=eps, min=0.0, max=0.3, step=0.02, description="train eps"))
+train_button = label_in_language(Button(description="train", button_style="primary"))  # 训练 in the Chinese edition
 run_output = Output()
 button_results = []
 # A report (papermill, nbval) keeps no widget state, so an Output widget's content would be lost:

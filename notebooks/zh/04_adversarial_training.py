@@ -56,6 +56,7 @@ from advlab import adversarial_training as at
 from advlab import attacks, config, data, evaluate, reports, runs, stats
 from advlab.models import SmallCNN
 from advlab.train import fit  # 仅供第 6 节的按钮使用：它的运行取决于滑块，因此从不存储
+from advlab.widgets import label_in_language
 
 quick = config.quick_mode(quick)
 runs.set_retrain(retrain)
@@ -578,8 +579,8 @@ print(f"PGD on the embedding: ||W - W0|| = {distance:.3f} (eps = {embedding_eps}
 from contextlib import nullcontext
 
 button_pairs, button_epochs = (500, 2) if quick else (2000, 3)
-eps_slider = FloatSlider(value=eps, min=0.0, max=0.3, step=0.02, description="train eps")
-train_button = Button(description="train", button_style="primary")
+eps_slider = label_in_language(FloatSlider(value=eps, min=0.0, max=0.3, step=0.02, description="train eps"))
+train_button = label_in_language(Button(description="train", button_style="primary"))  # 训练 in the Chinese edition
 run_output = Output()
 button_results = []
 # 报告（papermill、nbval）不保存控件状态，Output 控件中的内容会丢失：
