@@ -64,6 +64,24 @@ _profile_stamp()
 """
 
 
+def matmul_gflops(size: int = 1024, repeats: int = 20) -> float:
+    """One torch thread's float32 matmul speed here, GFLOP/s: the yardstick that makes CPU seconds comparable
+    between machines (the run-cache issue's budgets were set on a core doing about 166)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    seconds = time.perf_counter() - started
+    torch.set_num_threads(threads)
+    return 2 * size**3 * repeats / seconds / 1e9
+
+
 def section_of_cells(cells) -> list[str]:
     """For every cell, the title of the ``## `` section it belongs to ("setup" above the first)."""
     current, titles = "setup", []
@@ -197,8 +215,10 @@ def main() -> int:
 
     mode = "quick" if args.quick else "full"
     cores = f"core(s) {args.cpus}" if args.cpus else f"{os.cpu_count()} cores, unpinned"
+    gflops = matmul_gflops()
     print(f"{time.strftime('%Y-%m-%d')}: {mode} mode, {args.source} data, one torch thread, {cores}; "
-          f"cold = empty cache, warm = second run\n", flush=True)
+          f"cold = empty cache, warm = second run; one thread multiplies 1024^2 matrices at {gflops:.0f} GFLOP/s "
+          f"here\n", flush=True)
     results = {}
     for notebook in find_notebooks(args.notebooks):
         results[notebook.stem] = profile(notebook, data_template, args.quick, overrides, warm=not args.cold_only)
@@ -228,7 +248,7 @@ def main() -> int:
                                                   for seconds, line in r["cold"].get("largest_cells", [])))
     if args.json:
         args.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "mode": mode, "source": args.source,
-                                         "cpus": args.cpus, "results": results}, indent=1))
+                                         "cpus": args.cpus, "matmul_gflops": gflops, "results": results}, indent=1))
     failed = any(status(r, args.quick) != "ok" for r in results.values())
     return 1 if failed else 0
 
