@@ -425,8 +425,29 @@ def default_jobs() -> int:
     return max(1, min(usable, config.cpu_quota() or usable))
 
 
+PAST_RUNS = [ROOT / "docs" / "results.json"]  # the last published report run: each notebook's seconds
+
+
+def past_seconds(out_dir: Path) -> dict[str, float]:
+    """Each notebook's run time in earlier report runs: `out_dir`'s own index.json over docs/results.json."""
+    seconds: dict[str, float] = {}
+    for path in [*PAST_RUNS, out_dir / "index.json"]:  # later entries win: the same folder's last run knows best
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))["notebooks"]
+            seconds |= {entry["name"]: float(entry["seconds"]) for entry in entries}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # no such run, or not an index: no estimate from it
+    return seconds
+
+
+def longest_first(notebooks: list[Path], seconds: dict[str, float]) -> list[Path]:
+    """The order to start notebooks in when several run at once: the longest first (by past run time;
+    unknown ones count as longest), so the last to finish is not a long one started late."""
+    return sorted(notebooks, key=lambda notebook: -seconds.get(notebook.stem, float("inf")))
+
+
 def run_all(notebooks: list[Path], out_dir: Path, parameters: dict, jobs: int = 1) -> list[ReportResult]:
-    """Run every notebook (``jobs`` at a time, in separate processes); results in the notebooks' order."""
+    """Run every notebook (``jobs`` at a time, in separate processes, longest first); results in the notebooks' order."""
     if jobs > 1:
         os.environ.setdefault(config.THREADS_ENV, "1")  # the kernels inherit it
     results: dict[Path, ReportResult] = {}
@@ -436,7 +457,8 @@ def run_all(notebooks: list[Path], out_dir: Path, parameters: dict, jobs: int = 
     else:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no state shared with this one
         with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = {pool.submit(run_notebook, notebook, out_dir, parameters): notebook for notebook in notebooks}
+            futures = {pool.submit(run_notebook, notebook, out_dir, parameters): notebook
+                       for notebook in longest_first(notebooks, past_seconds(out_dir))}
             for future in concurrent.futures.as_completed(futures):
                 results[futures[future]] = _announce(future.result(), len(results) + 1, len(notebooks))
     return [results[notebook] for notebook in notebooks]

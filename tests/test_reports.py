@@ -1,7 +1,9 @@
 """advlab.reports: papermill runs with parameters, HTML copies, and failures that do not hide the rest."""
 
+import json
 import os
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -184,3 +186,19 @@ def test_every_headline_name_has_a_chinese_form():
     assert reports.headline_name("a made-up number", "zh") == "a made-up number", "the check above can fail"
     with pytest.raises(ValueError, match="lang"):
         reports.headline_name("clean accuracy", "fr")
+
+
+def test_several_notebooks_at_once_start_longest_first_by_past_run_time(tmp_path, monkeypatch):
+    notebooks = [Path(f"notebooks/{name}.ipynb") for name in ("00_a", "01_b", "02_c", "03_new")]
+    past = tmp_path / "past.json"
+    past.write_text(json.dumps({"notebooks": [{"name": "00_a", "seconds": 20}, {"name": "01_b", "seconds": 300},
+                                              {"name": "02_c", "seconds": 90}]}))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "index.json").write_text(json.dumps({"notebooks": [{"name": "00_a", "seconds": 500}]}))  # the folder's own run wins
+    (tmp_path / "broken.json").write_text("{not json")
+    monkeypatch.setattr(reports, "PAST_RUNS", [past, tmp_path / "missing.json", tmp_path / "broken.json"])
+    seconds = reports.past_seconds(out)
+    assert seconds == {"00_a": 500.0, "01_b": 300.0, "02_c": 90.0}
+    order = [n.stem for n in reports.longest_first(notebooks, seconds)]
+    assert order == ["03_new", "00_a", "01_b", "02_c"], "unknown first, then by past seconds, longest first"
