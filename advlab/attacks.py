@@ -170,11 +170,7 @@ def _pgd_run(model, x, y, x_adv, eps, alpha, steps, norm, targeted, callback, re
         grad, _, logits = _objective_gradient(model, x_adv, y, targeted, check_classes=step == 0)
         if callback is not None:
             callback(PGDStep(restart, step, x_adv.detach(), logits))
-        if norm == "inf":
-            delta = (x_adv + alpha * grad.sign() - x).clamp(-eps, eps)
-        else:
-            delta = _project_l2(x_adv + alpha * unit_l2(grad) - x, eps)
-        x_adv = (x + delta).clamp(0, 1)
+        x_adv = _pgd_step(x, x_adv, grad, eps, alpha, norm)
     if not final_objective:
         return x_adv, None
     with torch.no_grad():
@@ -184,6 +180,15 @@ def _pgd_run(model, x, y, x_adv, eps, alpha, steps, norm, targeted, callback, re
         callback(PGDStep(restart, steps, x_adv, logits))
     return x_adv, objective
 
+
+def _pgd_step(x, x_adv, grad, eps, alpha, norm):
+    """One PGD step from `x_adv` along `grad` (its sign, or its unit L2 direction), projected on the eps ball
+    around x and clipped to [0, 1]."""
+    if norm == "inf":
+        delta = (x_adv + alpha * grad.sign() - x).clamp(-eps, eps)
+    else:
+        delta = _project_l2(x_adv + alpha * unit_l2(grad) - x, eps)
+    return (x + delta).clamp(0, 1)
 
 
 def _pgd_until_fooled(model, x, y, eps, alpha, steps, norm, random_start, restarts, generator):
@@ -208,15 +213,12 @@ def _pgd_until_fooled(model, x, y, eps, alpha, steps, norm, random_start, restar
             standing[rows[fooled]] = False
             if step == steps:
                 break
-            (grad,) = torch.autograd.grad(F.cross_entropy(logits, y_rows, reduction="sum") * scale, x_k)
+            (grad,) = torch.autograd.grad(_objective(logits, y_rows, targeted=False).sum() * scale, x_k)
             keep = ~fooled
             rows, x_k, x_rows, y_rows, grad = rows[keep], x_k.detach()[keep], x_rows[keep], y_rows[keep], grad[keep]
-            if norm == "inf":
-                delta = (x_k + alpha * grad.sign() - x_rows).clamp(-eps, eps)
-            else:
-                delta = _project_l2(x_k + alpha * unit_l2(grad) - x_rows, eps)
-            x_k = (x_rows + delta).clamp(0, 1)
+            x_k = _pgd_step(x_rows, x_k, grad, eps, alpha, norm)
     return result
+
 
 # ----------------------------------------------------------------------------- norms
 def unit_l2(g: torch.Tensor) -> torch.Tensor:
