@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from ipywidgets import FloatSlider, IntSlider
 
-from advlab import attacks, config, data, evaluate, plots, reports, runs
+from advlab import attacks, config, data, evaluate, plots, reports, runs, stats
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN
 from advlab.widgets import Explorer
@@ -447,7 +447,7 @@ gap_far = fgsm_curve[-1] - pgd_curve[-1]
 fgsm_right = evaluate.predict_proba(model, x_fgsm_far).argmax(1) == y_test
 pgd_right = evaluate.predict_proba(model, x_pgd_far).argmax(1) == y_test
 paired = fgsm_right.float() - pgd_right.float()  # per pair: 1 where only PGD fools the model, -1 where only FGSM does
-gap_se = (paired.std() / len(paired) ** 0.5).item()
+gap_se = stats.standard_error(paired)  # s / sqrt(n) over the pairs
 print(f"eps = {eps_far}: PGD moved {moved.float().mean():.1%} of all pixels, {only_pgd:.1%} of them pixels FGSM left "
       f"unmoved; where both moved, {sign_agreement:.1%} have FGSM's sign. Of the pixels PGD moved, {at_eps:.1%} sit at "
       f"±eps ({at_box:.1%} of the others sit at the image box's edge, 0 or 1; {strictly_inside:.1%} of the moved "
