@@ -82,13 +82,19 @@ class CorpusStats:
     kept: int  # reviews left after dropping them
 
 
+def raw_reviews() -> dict[str, list[str]]:
+    """The corpus as shipped, label name -> its non-empty lines (stripped), repeats and conflicts included."""
+    lines = {}
+    for name, path in corpus_files().items():
+        stripped = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+        lines[name] = [line for line in stripped if line]
+    return lines
+
+
 @functools.lru_cache(maxsize=1)
 def _clean_corpus() -> tuple[tuple[tuple[str, int], ...], CorpusStats]:
     """The sorted unique (text, label) pairs without conflicting strings, and what it took."""
-    lines = {}
-    for label, (name, path) in enumerate(corpus_files().items()):
-        stripped = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-        lines[name] = [line for line in stripped if line]
+    lines = raw_reviews()
     unique = {name: set(texts) for name, texts in lines.items()}
     conflicting = unique["negative"] & unique["positive"]
     pairs = sorted((text, label) for label, name in enumerate(LABEL_NAMES) for text in unique[name] - conflicting)

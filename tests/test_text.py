@@ -143,3 +143,11 @@ def test_nearest_characters_finds_the_row_itself_and_skips_special_tokens():
     assert not ((ids == text.PAD) | (ids == text.UNK)).any()
     brute = torch.cdist(matrix[2:10], matrix)[:, 2:].argsort(dim=1)[:, :3] + 2
     assert torch.equal(ids, brute)
+
+
+def test_raw_reviews_are_the_shipped_lines_that_corpus_stats_counts():
+    raw = text.raw_reviews()
+    assert list(raw) == list(text.LABEL_NAMES)
+    assert {name: len(lines) for name, lines in raw.items()} == text.corpus_stats().raw_lines
+    assert all(line and line == line.strip() for lines in raw.values() for line in lines)
+    assert sum(len(set(lines)) for lines in raw.values()) < sum(len(lines) for lines in raw.values()), "repeats kept"

@@ -104,8 +104,7 @@ print(f"review length (characters): median {np.median(lengths):.0f}, 90th percen
       f"{(lengths > max_len).mean():.0%} are cut at max_len = {max_len}")
 assert not set(train_texts) & set(test_texts) and not set(val_texts) & set(test_texts)
 assert corpus.kept < 0.6 * sum(corpus.raw_lines.values()), "about half the raw lines are duplicates"
-raw_lines = [line.strip() for name in text.LABEL_NAMES for line in text.corpus_files()[name].read_text(encoding="utf-8").splitlines()]
-raw_lines = [line for line in raw_lines if line]
+raw_lines = [line for lines in text.raw_reviews().values() for line in lines]  # negative, then positive
 raw_split = text.split_indices(len(raw_lines), seed)  # 同样的 70/15/15 划分，这次作用于原始行
 raw_train = {raw_lines[i] for i in raw_split["train"].tolist()}
 twin_share = np.mean([raw_lines[i] in raw_train for i in raw_split["test"].tolist()])
