@@ -11,6 +11,7 @@ from torch.func import functional_call
 
 from advlab import attacks, exercises, meta, vat
 from advlab.exercises import core
+from test_exercises_nb12 import WRONG as WRONG_12  # notebook 12's catalogue lives in its own file
 
 CONTEXT_FREE = [name for name in exercises.names() if not core.REGISTRY[name].needs]
 
@@ -348,7 +349,7 @@ def test_the_reference_answer_passes(name):
 
 
 @pytest.mark.filterwarnings("ignore:reduction")  # F.kl_div's reduction="mean" warns: that mistake is the point
-@pytest.mark.parametrize("name, answer, mistake, hint", WRONG, ids=[f"{w[0]}-{w[2]}" for w in WRONG])
+@pytest.mark.parametrize("name, answer, mistake, hint", WRONG + WRONG_12, ids=[f"{w[0]}-{w[2]}" for w in WRONG + WRONG_12])
 def test_each_catalogued_mistake_gets_its_own_hint(name, answer, mistake, hint):
     result = exercises.check(name, answer, quiet=True)
     assert not result.passed and result.attempted
@@ -357,8 +358,6 @@ def test_each_catalogued_mistake_gets_its_own_hint(name, answer, mistake, hint):
 
 
 def test_every_context_free_exercise_has_catalogued_mistakes_and_every_notebook_has_three_or_more():
-    from test_exercises_nb12 import WRONG as WRONG_12  # notebook 12's catalogue lives in its own file
-
     covered = {name for name, *_ in WRONG + WRONG_12}
     assert set(CONTEXT_FREE) <= covered | {"01.eps_below_chance"}
     for notebook in ["00", "01", "02", "03", "04", "05", "06", "07"]:

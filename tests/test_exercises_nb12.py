@@ -102,19 +102,8 @@ WRONG = [
 ]
 
 
-@pytest.mark.parametrize("name", ["12.poison", "12.spectral", "12.removal"])
-def test_the_reference_answer_passes(name):
-    result = exercises.check(name, exercises.solution(name), quiet=True)
-    assert result.passed, result.message
-    assert result.message and result.mistake is None
-
-
-@pytest.mark.parametrize("name, answer, mistake, hint", WRONG, ids=[f"{w[0]}-{w[2]}" for w in WRONG])
-def test_each_catalogued_mistake_gets_its_own_hint(name, answer, mistake, hint):
-    result = exercises.check(name, answer, quiet=True)
-    assert not result.passed and result.attempted
-    assert result.mistake == mistake, result.message
-    assert hint in result.message, result.message
+# The reference answers and the catalogued mistakes are checked with every other notebook's in
+# tests/test_exercises.py, which imports WRONG from here.
 
 
 def test_notebook_12_has_three_exercises_each_with_catalogued_mistakes():
