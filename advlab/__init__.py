@@ -2,7 +2,7 @@
 
 One module a concept; the data flow one way:
 
-    checks, config, progress, idx, stats -> data -> mnist_files | text -> models -> attacks
+    checks, config, progress, idx, stats, flops -> data -> mnist_files | text -> models -> attacks
         -> vat | grl | meta | blackbox | poisoning -> evaluate -> liveplot -> train -> runs
         -> adversarial_training | text_adversarial | smoothing -> certify
         -> plots | widgets -> reports -> results | exercises
