@@ -78,6 +78,7 @@ source = "auto"
 retrain = False  # True: train and evaluate everything again instead of loading stored runs
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -86,7 +87,7 @@ import torch
 from ipywidgets import FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, meta, plots, reports, runs, stats
+from advlab import attacks, config, data, evaluate, flops, meta, plots, reports, runs, stats
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN, count_parameters
 from advlab.progress import progress_bar
@@ -247,14 +248,14 @@ print(f"few_shot_cnn: {count_parameters(model):,} parameters, {1000 * few_shot_s
 # method by method.
 
 # %%
-def meta_train(model, method):
-    """Meta-train `model` in place with `method`; its final weights, per-iteration curves and seconds, as plain data."""
+def meta_train(model, method, iterations=meta_iterations):
+    """Meta-train `model` in place with `method` for `iterations` meta-iterations; its final weights, per-iteration curves and seconds, as plain data."""
     optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
     sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
     aq_generator = torch.Generator(device).manual_seed(seed)  # AQ's random starts
     losses, accuracies, started = [], [], time.perf_counter()
-    bar = progress_bar(meta_iterations, f"meta-training {method}")
-    for iteration in range(1, meta_iterations + 1):
+    bar = progress_bar(iterations, f"meta-training {method}")
+    for iteration in range(1, iterations + 1):
         episodes = [e.to(device) for e in sampler.batch(meta_batch)]
         loss, acc = meta.meta_step(model, optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
                                    attack_steps=aq_steps, generator=aq_generator)
@@ -368,13 +369,10 @@ print_table({m: results[m] for m in ["maml", "adml"]}, f"MAML and ADML on all {n
 # drawn, not which training seed ran. The floors were set well below the gaps that runs at seeds
 # 0, 1 and 2 gave when they were chosen; this run checks them at one seed.
 #
-# **Not a compute-matched comparison.** All four methods ran the same number of meta-iterations
-# on the same episodes, but not the same work: per task ADML adapts twice (on clean and on
-# adversarial support), crafts two FGSM batches and scores two query losses; MAML-AD adapts once
-# on FGSM data; AQ adapts once and runs `aq_steps` PGD steps against the adapted model. The
-# training seconds printed in section 4 give the ratios on your machine. So a clean-accuracy lead
-# may come from extra compute as much as from the method; a fair test would give MAML the same
-# seconds (Going further, item 5).
+# **Not yet a compute-matched comparison.** All four methods ran the same number of meta-iterations
+# on the same episodes, but not the same work (ADML adapts twice per task and crafts two FGSM
+# batches). So a lead of ADML's may come from extra compute as much as from the method; the
+# compute-matched comparison after the attribution below gives MAML ADML's work and tests that.
 
 # %%
 fgsm_gain = results["adml"]["FGSM"] - results["maml"]["FGSM"]
@@ -480,6 +478,74 @@ assert leak >= 0.05, f"MAML-AD should score above its clean accuracy in its own 
 assert aq_at_least_adml, f"AQ should be at least as robust as ADML in the worst case, got {aq_gain:+.1%}"
 # ADML minus AQ on clean queries is printed above, not asserted: on the full-size stand-in data AQ can collapse to
 # a constant answer, which the sentence above reports when it happens
+
+# %% [markdown]
+# **A compute-matched comparison: MAML given ADML's work.** Per task ADML adapts twice (on clean and
+# on adversarial support), crafts two FGSM batches and scores two query losses; MAML-AD adapts once
+# on FGSM data; AQ adapts once and runs `aq_steps` PGD steps against the adapted model. The cell
+# counts each method's work per meta-iteration in floating-point operations with
+# `flops.count_flops`: every matrix product and convolution, forward and backward, MAML's
+# second-order term included. Unlike the seconds printed in section 4, the count depends on the
+# shapes only, not on the machine or on what else runs, so the matched budget is the same on every
+# run. Then MAML is meta-trained once more, from the same start on the same episode stream, for as
+# many meta-iterations as give it ADML's FLOPs, and scored on the shared episodes with the same
+# attacks. If ADML's robustness were its extra compute, this MAML would close the gap.
+#
+# **Self-check.** ADML stays at least 10 points ahead of the compute-matched MAML in the worst case
+# (the assert); whether the extra meta-iterations changed MAML's clean accuracy, and whether ADML
+# still leads on clean queries, is printed with its interval, not asserted.
+
+# %%
+def flops_per_meta_iteration(method):
+    """FLOPs of one meta_step of `method` on a throwaway model (the shapes decide the count, not the weights)."""
+    with torch.random.fork_rng(devices=[]):  # the throwaway model must not move the notebook's random stream
+        model = meta.few_shot_cnn(n_way).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
+    sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
+    episodes = [e.to(device) for e in sampler.batch(meta_batch)]
+    _, counted = flops.count_flops(meta.meta_step, model, optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
+                                   attack_steps=aq_steps, generator=torch.Generator(device).manual_seed(seed))
+    return counted
+
+
+work = {method: flops_per_meta_iteration(method) for method in models}
+matched_iterations = math.ceil(meta_iterations * work["adml"] / work["maml"])
+print("work per meta-iteration (matrix products and convolutions, forward and backward): "
+      + ", ".join(f"{names[m]} {w / 1e6:.0f} MFLOP ({w / work['maml']:.2f}x MAML)" for m, w in work.items()))
+print(f"seconds measured in section 4 on this machine: ADML {train_seconds['adml'] / train_seconds['maml']:.2f}x MAML")
+print(f"compute-matched MAML: {matched_iterations} meta-iterations instead of {meta_iterations}")
+
+torch.manual_seed(seed)
+maml_matched = meta.few_shot_cnn(n_way).to(device)  # the same starting θ as the four above
+run = runs.cached(f"MAML meta-training, {matched_iterations} meta-iterations", meta_train, maml_matched, "maml",
+                  matched_iterations)
+maml_matched.load_state_dict(run["state"])
+matched_rows = runs.cached(f"compute-matched MAML on {n_baseline_episodes} held-out episodes", query_accuracies,
+                           maml_matched, shared_episodes)
+per_episode["maml_matched"] = {column: np.array(values) for column, values in matched_rows.items()}
+names["maml_matched"] = "MAML-CM"  # compute-matched; names has the four training runs' keys until now
+matched_table = {m: {c: float(per_episode[m][c][:n_baseline_episodes].mean()) for c in columns}
+                 for m in ["maml", "maml_matched", "adml"]}
+print_table(matched_table, f"MAML, compute-matched MAML (MAML-CM) and ADML on the same {n_baseline_episodes} episodes:")
+for column in columns:
+    print(verdict("adml", "maml_matched", column))
+print(verdict("maml_matched", "maml", "clean") + "  <- what the extra meta-iterations did for MAML")
+
+fig, ax = plt.subplots(figsize=(7.5, 3.2))
+width = 0.27
+for k, method in enumerate(matched_table):
+    errors = [stats.standard_error(per_episode[method][c][:n_baseline_episodes]) for c in columns]
+    ax.bar(np.arange(len(columns)) + (k - 1) * width, [matched_table[method][c] for c in columns], width,
+           yerr=errors, capsize=3, label=names[method])
+ax.axhline(chance, color="gray", linestyle=":", label="constant answer")
+ax.set(xticks=range(len(columns)), xticklabels=columns, ylabel="query accuracy", ylim=(0, 1),
+       title=f"digits 6-9, eps = {eps}: MAML with ADML's FLOPs (bars: ± one standard error over episodes)")
+ax.legend(loc="upper right", fontsize=8)
+plt.show()
+
+# ADML minus the compute-matched MAML in the worst case
+matched_worst_gain = matched_table["adml"]["worst case"] - matched_table["maml_matched"]["worst case"]
+assert matched_worst_gain >= 0.10, f"ADML should beat the compute-matched MAML in the worst case by 10 points, got {matched_worst_gain:+.1%}"
 
 # %% [markdown]
 # ## 6 · When the support set is the attack
@@ -985,8 +1051,8 @@ reports.headline({f"{names[method]}, {attack} query accuracy": results[method][a
 #    comparison with AQ, isolates the crossing: the attack (FGSM against $\theta$) stays ADML's.
 # 4. Train with `first_order=True` (pass it to `meta.meta_step`). How much faster is it, and
 #    what happens to the numbers of section 5?
-# 5. Compute-match the comparison: give MAML `2 * meta_iterations`. Does ADML still lead on
-#    clean queries? Under attack? And give AQ ADML's seconds (more `aq_steps`, or more iterations).
+# 5. Section 5 gave MAML ADML's FLOPs. Give AQ ADML's FLOPs too (more `aq_steps`, or more
+#    meta-iterations: `work` holds the counts). Does AQ keep its worst case, and its clean accuracy?
 # 6. Poison the support set properly. Section 6's attacker maximises the support loss at $\theta$;
 #    a poisoner who knows the learner would maximise the *query* loss after adaptation on the
 #    poisoned support: differentiate `meta.functional_loss(model, meta.adapt(model, θ, x_s + δ, y_s, ...), x_q, y_q)`

@@ -59,6 +59,7 @@ source = "auto"
 retrain = False  # True：重新训练并评估一切，而不是加载已存储的运行
 
 # %%
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -67,7 +68,7 @@ import torch
 from ipywidgets import FloatSlider
 from torch import nn
 
-from advlab import attacks, config, data, evaluate, meta, plots, reports, runs, stats
+from advlab import attacks, config, data, evaluate, flops, meta, plots, reports, runs, stats
 from advlab.liveplot import History, LivePlot
 from advlab.models import SmallCNN, count_parameters
 from advlab.progress import progress_bar
@@ -206,14 +207,14 @@ print(f"few_shot_cnn: {count_parameters(model):,} parameters, {1000 * few_shot_s
 # 每次元训练都经过运行缓存（run cache，`runs.cached`）：`meta_train` 训练传给它的模型，并返回纯数据——最终权重和逐次迭代的曲线。因此第二次 Run All 会直接加载这四次运行（每次打印一行），重画相同的曲线并打印相同的数字，包括当初运行时测得的训练秒数。图会随着方法一个接一个地补全。
 
 # %%
-def meta_train(model, method):
-    """Meta-train `model` in place with `method`; its final weights, per-iteration curves and seconds, as plain data."""
+def meta_train(model, method, iterations=meta_iterations):
+    """Meta-train `model` in place with `method` for `iterations` meta-iterations; its final weights, per-iteration curves and seconds, as plain data."""
     optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
     sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
     aq_generator = torch.Generator(device).manual_seed(seed)  # AQ 的随机起点
     losses, accuracies, started = [], [], time.perf_counter()
-    bar = progress_bar(meta_iterations, f"meta-training {method}")
-    for iteration in range(1, meta_iterations + 1):
+    bar = progress_bar(iterations, f"meta-training {method}")
+    for iteration in range(1, iterations + 1):
         episodes = [e.to(device) for e in sampler.batch(meta_batch)]
         loss, acc = meta.meta_step(model, optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
                                    attack_steps=aq_steps, generator=aq_generator)
@@ -308,7 +309,7 @@ print_table({m: results[m] for m in ["maml", "adml"]}, f"MAML and ADML on all {n
 # %% [markdown]
 # **自检。** ADML 的起点在适应后更鲁棒：在训练用的 $\epsilon$ 下，它的 FGSM 查询准确率比 MAML 高出至少 10 个百分点，PGD 和最坏情况准确率也是如此；而且鲁棒性（robustness）没有以干净准确率（clean accuracy）为代价（ADML 至多比 MAML 低 5 个百分点）。这是一次元训练运行（随机种子 `seed`）：每个差距旁打印的 ± 是基于测试 episode 的 95 % 区间（`stats.paired_comparison`），它涵盖的是抽到哪些 episode，而不是用哪个随机种子训练。这些下限是在选定时参照随机种子 0、1 和 2 的运行结果设得远低于当时的差距；本次运行只在一个随机种子下检查它们。
 #
-# **这不是算力对等的比较。** 四种方法在相同的 episode 上运行了相同次数的元迭代，但工作量并不相同：在每个任务上，ADML 要适应两次（在干净支持集和对抗支持集上）、构造两批 FGSM 样本并计算两个查询损失；MAML-AD 在 FGSM 数据上适应一次；AQ 适应一次，并针对适应后的模型运行 `aq_steps` 步 PGD。第 4 节打印的训练秒数给出了它们在你机器上的耗时比。因此，干净准确率上的领先既可能来自方法本身，也同样可能来自额外的计算；公平的检验应当给 MAML 相同的秒数（延伸思考第 5 题）。
+# **目前还不是算力对等的比较。** 四种方法在相同的 episode 上运行了相同次数的元迭代，但工作量并不相同（ADML 在每个任务上适应两次，并构造两批 FGSM 样本）。因此 ADML 的领先既可能来自方法本身，也同样可能来自额外的计算；下面归因分析之后的算力对等比较会给 MAML 与 ADML 相同的工作量，并检验这一点。
 
 # %%
 fgsm_gain = results["adml"]["FGSM"] - results["maml"]["FGSM"]
@@ -399,6 +400,63 @@ assert leak >= 0.05, f"MAML-AD should score above its clean accuracy in its own 
 assert aq_at_least_adml, f"AQ should be at least as robust as ADML in the worst case, got {aq_gain:+.1%}"
 # 干净查询上 ADML 减 AQ 只在上面打印、不做 assert：在完整规模的替代数据上，AQ 可能退化为
 # 常数预测，一旦发生，上面打印的句子会报告这一点
+
+# %% [markdown]
+# **算力对等的比较：给 MAML 与 ADML 相同的工作量。** 在每个任务上，ADML 要适应两次（在干净支持集和对抗支持集上）、构造两批 FGSM 样本并计算两个查询损失；MAML-AD 在 FGSM 数据上适应一次；AQ 适应一次，并针对适应后的模型运行 `aq_steps` 步 PGD。下面的单元用 `flops.count_flops` 统计每种方法每次元迭代的浮点运算量（FLOPs）：所有矩阵乘法和卷积，前向与反向，包括 MAML 的二阶项。与第 4 节打印的秒数不同，这个计数只取决于张量形状，与机器和同时运行的其他程序无关，所以对等的预算在每次运行中都相同。然后从相同的起点、在相同的 episode 流上再元训练一次 MAML，迭代次数取使它得到 ADML 的 FLOPs 所需的次数，并在共享的 episode 上用相同的攻击评估。如果 ADML 的鲁棒性只是来自额外的计算，这个 MAML 就会追平差距。
+#
+# **自检。** 在最坏情况下，ADML 至少领先算力对等的 MAML 10 个百分点（assert）；额外的元迭代是否改变了 MAML 的干净准确率、ADML 在干净查询上是否仍然领先，都连同区间一起打印，不做 assert。
+
+# %%
+def flops_per_meta_iteration(method):
+    """FLOPs of one meta_step of `method` on a throwaway model (the shapes decide the count, not the weights)."""
+    with torch.random.fork_rng(devices=[]):  # 一次性模型不得改变笔记本的随机数流
+        model = meta.few_shot_cnn(n_way).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=outer_lr)
+    sampler = meta.EpisodeSampler(train_images, train_labels, train_classes, n_way, k_shot, n_query, seed=seed)
+    episodes = [e.to(device) for e in sampler.batch(meta_batch)]
+    _, counted = flops.count_flops(meta.meta_step, model, optimizer, episodes, method, inner_lr, inner_steps, eps=eps,
+                                   attack_steps=aq_steps, generator=torch.Generator(device).manual_seed(seed))
+    return counted
+
+
+work = {method: flops_per_meta_iteration(method) for method in models}
+matched_iterations = math.ceil(meta_iterations * work["adml"] / work["maml"])
+print("work per meta-iteration (matrix products and convolutions, forward and backward): "
+      + ", ".join(f"{names[m]} {w / 1e6:.0f} MFLOP ({w / work['maml']:.2f}x MAML)" for m, w in work.items()))
+print(f"seconds measured in section 4 on this machine: ADML {train_seconds['adml'] / train_seconds['maml']:.2f}x MAML")
+print(f"compute-matched MAML: {matched_iterations} meta-iterations instead of {meta_iterations}")
+
+torch.manual_seed(seed)
+maml_matched = meta.few_shot_cnn(n_way).to(device)  # 与上面四个模型相同的起点 θ
+run = runs.cached(f"MAML meta-training, {matched_iterations} meta-iterations", meta_train, maml_matched, "maml",
+                  matched_iterations)
+maml_matched.load_state_dict(run["state"])
+matched_rows = runs.cached(f"compute-matched MAML on {n_baseline_episodes} held-out episodes", query_accuracies,
+                           maml_matched, shared_episodes)
+per_episode["maml_matched"] = {column: np.array(values) for column, values in matched_rows.items()}
+names["maml_matched"] = "MAML-CM"  # 算力对等（compute-matched）；在此之前 names 只有四次训练的键
+matched_table = {m: {c: float(per_episode[m][c][:n_baseline_episodes].mean()) for c in columns}
+                 for m in ["maml", "maml_matched", "adml"]}
+print_table(matched_table, f"MAML, compute-matched MAML (MAML-CM) and ADML on the same {n_baseline_episodes} episodes:")
+for column in columns:
+    print(verdict("adml", "maml_matched", column))
+print(verdict("maml_matched", "maml", "clean") + "  <- what the extra meta-iterations did for MAML")
+
+fig, ax = plt.subplots(figsize=(7.5, 3.2))
+width = 0.27
+for k, method in enumerate(matched_table):
+    errors = [stats.standard_error(per_episode[method][c][:n_baseline_episodes]) for c in columns]
+    ax.bar(np.arange(len(columns)) + (k - 1) * width, [matched_table[method][c] for c in columns], width,
+           yerr=errors, capsize=3, label=names[method])
+ax.axhline(chance, color="gray", linestyle=":", label="constant answer")
+ax.set(xticks=range(len(columns)), xticklabels=columns, ylabel="query accuracy", ylim=(0, 1),
+       title=f"digits 6-9, eps = {eps}: MAML with ADML's FLOPs (bars: ± one standard error over episodes)")
+ax.legend(loc="upper right", fontsize=8)
+plt.show()
+
+# 最坏情况下 ADML 减去算力对等的 MAML
+matched_worst_gain = matched_table["adml"]["worst case"] - matched_table["maml_matched"]["worst case"]
+assert matched_worst_gain >= 0.10, f"ADML should beat the compute-matched MAML in the worst case by 10 points, got {matched_worst_gain:+.1%}"
 
 # %% [markdown]
 # ## 6 · 当支持集本身就是攻击
@@ -846,7 +904,7 @@ reports.headline({f"{names[method]}, {attack} query accuracy": results[method][a
 # 3. 把交叉换成“显而易见”的和 $\mathcal L(\theta'_{\text{clean}}; \text{clean}) +
 #    \mathcal L(\theta'_{\text{adv}}; \text{adv})$。哪一项准确率会受损？能分离出交叉作用的是这个实验，而不是与 AQ 的比较：攻击（针对 $\theta$ 的 FGSM）仍是 ADML 的。
 # 4. 用 `first_order=True` 训练（把它传给 `meta.meta_step`）。速度快了多少？第 5 节的数字会怎样变化？
-# 5. 让比较在算力上对等：给 MAML `2 * meta_iterations`。ADML 在干净查询上是否仍然领先？在攻击下呢？再给 AQ 与 ADML 相同的秒数（更多的 `aq_steps`，或更多的迭代）。
+# 5. 第 5 节已经给了 MAML 与 ADML 相同的 FLOPs。再给 AQ 与 ADML 相同的 FLOPs（更多的 `aq_steps`，或更多的元迭代：`work` 里有各方法的计数）。AQ 能否保住它的最坏情况准确率，以及干净准确率？
 # 6. 正确地给支持集投毒。第 6 节的攻击者最大化的是 $\theta$ 处的支持集损失；了解学习器的投毒者则会最大化在被投毒的支持集上适应*之后*的*查询*损失：对 δ 求 `meta.functional_loss(model, meta.adapt(model, θ, x_s + δ, y_s, ...), x_q, y_q)` 的梯度，并在 eps 球内走几步符号梯度步。现在哪个模型受损最严重？
 # 7. 混合而不交叉：用 MAML 的损失加上 MAML-AD 的损失来训练（干净适应配干净查询，对抗适应配对抗查询：即第 3 题中“显而易见”的和）。加入干净数据能治好 MAML-AD 的标签泄漏（label leaking）吗，还是说交叉才是关键？
 #
