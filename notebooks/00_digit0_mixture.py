@@ -79,8 +79,9 @@ print(f"fraction labelled 1 (contains a 0): train {y_train.float().mean():.3f}, 
 # **A demonstration, not a check.** A label is 1 exactly when one of the two source digits is a 0,
 # and the classes are balanced. Both are true by construction (`data.digit0_mixture` computes the
 # label with this very expression, and `data.mixture_pairs` makes exactly half the pairs positive),
-# so they are printed, not asserted; so is the pixel range, which the clip keeps in $[0, 1]$. The
-# real check comes below, where we rebuild the images from the recorded pairs.
+# so they are printed, not asserted; so is the pixel range, which the clip keeps in $[0, 1]$.
+# Below we rebuild the images from the recorded pairs without the clip; that the clipped rebuild
+# equals `x` is printed there too, since it is the same computation `data.digit0_mixture` runs.
 
 # %%
 for name, y, digits in [("train", y_train, digits_train), ("test", y_test, digits_test)]:
@@ -105,17 +106,21 @@ pairs = data.mixture_pairs(labels, len(y_train), seed=seed)
 unclipped = images[pairs[:, 0]] + images[pairs[:, 1]]
 overflowing = (unclipped > 1).flatten(1).any(dim=1).float().mean().item()
 print(f"unclipped sums reach {unclipped.max():.2f}; {overflowing:.0%} of the pairs have pixels above 1")
-assert torch.equal(unclipped.clamp(0, 1), x_train), "x is the clipped sum of the recorded pairs"
+print(f"x is the clipped sum of the recorded pairs: {torch.equal(unclipped.clamp(0, 1), x_train)} (true by construction)")
 assert overflowing > 0.5, "most unclipped pairs leave [0, 1], so the clip matters"
-del images, unclipped  # the whole split as floats (188 MB on full MNIST): free it, keep only the labels
+print(f"freeing the whole split as floats ({images.numel() * images.element_size() / 1e6:.0f} MB on this source); "
+      "keeping only its labels")
+del images, unclipped
 
 # %% [markdown]
 # > **Spot the bugs (seed 002), continued.** The seed's `gen_new` walks one list of non-zero
 # > images with a single index `j`: sample `j` is `other_set[j] + target_set[j]` (a positive) or
 # > `other_set[j] + other_set[j+1]` (a negative). So every negative shares the image
 # > `other_set[j+1]` with the next sample, and the number of samples is the number of zeros,
-# > capped at 4,000. Then the training code reshapes the data to **2,000** samples, which cannot
-# > hold 4,000 images. Transcribed with indices into the real labels:
+# > capped at 4,000. Then the training code reshapes the data to exactly **2,000** samples, which
+# > fails on any source: full MNIST has enough zeros to reach the cap, so there are too many
+# > images, and the bundled subset has too few zeros, so there are too few (the cell prints the
+# > count for this run's source). Transcribed with indices into the real labels:
 
 # %%
 zero_images = (labels == 0).nonzero().squeeze(1)
@@ -191,7 +196,10 @@ print(f"accuracy on the training batches during the last epoch (the seed's 'Acc'
 # ## 4 · Where does it fail?
 #
 # Which pairs of source digits are hard? The table shows the test accuracy for each unordered
-# pair $\{a, b\}$. Row 0 holds the positives (a zero plus another digit).
+# pair $\{a, b\}$. Row 0 holds the positives (a zero plus another digit). The cells rest on very
+# different numbers of test pairs (a diagonal cell, a digit plus itself, holds about half as many
+# as an off-diagonal one, and some hold only a handful), so the printout gives the range and names
+# the hardest pair among the cells with enough pairs, with its count.
 
 # %%
 probabilities = evaluate.predict_proba(model, x_test)
@@ -200,11 +208,18 @@ correct = predictions == y_test
 by_pair = evaluate.accuracy_by_digit_pair(correct, digits_test)
 plots.digit_pair_heatmap(by_pair)
 plt.show()
-seen = ~by_pair.isnan()
-worst = divmod(int(torch.where(seen, by_pair, torch.tensor(2.0)).argmin()), 10)
+low, high = digits_test.min(dim=1).values, digits_test.max(dim=1).values
+pair_counts = torch.bincount(low * 10 + high, minlength=100).view(10, 10)
+pair_counts = pair_counts + pair_counts.T - pair_counts.diag().diag()  # test pairs behind each cell
+min_support = 10  # a cell of two or three pairs ranks noise, so only cells with this many compete
+eligible = ~by_pair.isnan() & (pair_counts >= min_support)
 print(f"positives (zero + other): {correct[y_test == 1].float().mean():.1%} correct; "
       f"negatives (other + other): {correct[y_test == 0].float().mean():.1%} correct")
-print(f"hardest pair: {worst[0]} + {worst[1]} ({by_pair[worst]:.0%} correct)")
+print(f"test pairs per cell: {int(pair_counts[~by_pair.isnan()].min())} to {int(pair_counts.max())}")
+if eligible.any():
+    worst = divmod(int(torch.where(eligible, by_pair, torch.tensor(2.0)).argmin()), 10)
+    print(f"hardest pair with at least {min_support} test pairs: {worst[0]} + {worst[1]} "
+          f"({by_pair[worst]:.0%} of {int(pair_counts[worst])} correct)")
 
 # %%
 wrong = evaluate.misclassified(model, x_test, y_test)

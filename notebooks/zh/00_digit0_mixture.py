@@ -76,7 +76,8 @@ print(f"fraction labelled 1 (contains a 0): train {y_train.float().mean():.3f}, 
 # **这是演示，不是检查。** 当且仅当两个源数字之一是 0 时，标签为 1；并且两个类别数量均衡。
 # 这两点都是构造使然（`data.digit0_mixture` 正是用这个表达式计算标签的，而 `data.mixture_pairs`
 # 恰好让一半样本对成为正样本），所以只打印出来，不做断言；像素范围也一样，裁剪让它保持在 $[0, 1]$ 内。
-# 真正的检查在下面：我们用记录下来的样本对重新构造图像。
+# 下面我们用记录下来的样本对、不做裁剪地重新构造图像；裁剪后的重建结果等于 `x` 这一点也在那里打印出来，
+# 因为它和 `data.digit0_mixture` 执行的是同一个计算。
 
 # %%
 for name, y, digits in [("train", y_train, digits_train), ("test", y_test, digits_test)]:
@@ -101,15 +102,18 @@ pairs = data.mixture_pairs(labels, len(y_train), seed=seed)
 unclipped = images[pairs[:, 0]] + images[pairs[:, 1]]
 overflowing = (unclipped > 1).flatten(1).any(dim=1).float().mean().item()
 print(f"unclipped sums reach {unclipped.max():.2f}; {overflowing:.0%} of the pairs have pixels above 1")
-assert torch.equal(unclipped.clamp(0, 1), x_train), "x is the clipped sum of the recorded pairs"
+print(f"x is the clipped sum of the recorded pairs: {torch.equal(unclipped.clamp(0, 1), x_train)} (true by construction)")
 assert overflowing > 0.5, "most unclipped pairs leave [0, 1], so the clip matters"
-del images, unclipped  # 整个划分的浮点数据（完整 MNIST 上为 188 MB）：释放掉，只保留标签
+print(f"freeing the whole split as floats ({images.numel() * images.element_size() / 1e6:.0f} MB on this source); "
+      "keeping only its labels")
+del images, unclipped
 
 # %% [markdown]
 # > **找 bug（种子文章 002，续）。** 种子文章的 `gen_new` 用同一个下标 `j` 遍历一个非零数字图像列表：
 # > 样本 `j` 是 `other_set[j] + target_set[j]`（正样本）或 `other_set[j] + other_set[j+1]`（负样本）。
 # > 于是每个负样本都与下一个样本共用图像 `other_set[j+1]`，而样本数等于数字零的图像数，上限为 4,000。
-# > 随后训练代码把数据 reshape 成 **2,000** 个样本，而这装不下 4,000 张图像。
+# > 随后训练代码把数据 reshape 成恰好 **2,000** 个样本，这在任何数据来源上都会失败：完整 MNIST 的零足够多，
+# > 会达到上限，图像太多；内置子集的零太少，图像又不够（下面的单元格会打印本次运行数据来源上的样本数）。
 # > 下面照搬这一方案，只是改用指向真实标签的下标：
 
 # %%
@@ -182,7 +186,9 @@ print(f"accuracy on the training batches during the last epoch (the seed's 'Acc'
 # ## 4 · 它在哪里出错？
 #
 # 哪些源数字组合比较难？下表给出每个无序数字对 $\{a, b\}$ 的测试准确率。
-# 第 0 行是正样本（一个 0 加另一个数字）。
+# 第 0 行是正样本（一个 0 加另一个数字）。各个格子背后的测试样本对数量相差很大（对角线上的格子，即一个数字加上它自己，
+# 样本数大约只有非对角格子的一半，有些只有寥寥几个），所以打印结果会给出这个范围，并只在样本足够多的格子中
+# 找出最难的数字对，同时给出它的样本数。
 
 # %%
 probabilities = evaluate.predict_proba(model, x_test)
@@ -191,11 +197,18 @@ correct = predictions == y_test
 by_pair = evaluate.accuracy_by_digit_pair(correct, digits_test)
 plots.digit_pair_heatmap(by_pair)
 plt.show()
-seen = ~by_pair.isnan()
-worst = divmod(int(torch.where(seen, by_pair, torch.tensor(2.0)).argmin()), 10)
+low, high = digits_test.min(dim=1).values, digits_test.max(dim=1).values
+pair_counts = torch.bincount(low * 10 + high, minlength=100).view(10, 10)
+pair_counts = pair_counts + pair_counts.T - pair_counts.diag().diag()  # 每个格子背后的测试样本对数
+min_support = 10  # 只有两三个样本对的格子排出来的是噪声，所以只让样本数达到这个值的格子参与比较
+eligible = ~by_pair.isnan() & (pair_counts >= min_support)
 print(f"positives (zero + other): {correct[y_test == 1].float().mean():.1%} correct; "
       f"negatives (other + other): {correct[y_test == 0].float().mean():.1%} correct")
-print(f"hardest pair: {worst[0]} + {worst[1]} ({by_pair[worst]:.0%} correct)")
+print(f"test pairs per cell: {int(pair_counts[~by_pair.isnan()].min())} to {int(pair_counts.max())}")
+if eligible.any():
+    worst = divmod(int(torch.where(eligible, by_pair, torch.tensor(2.0)).argmin()), 10)
+    print(f"hardest pair with at least {min_support} test pairs: {worst[0]} + {worst[1]} "
+          f"({by_pair[worst]:.0%} of {int(pair_counts[worst])} correct)")
 
 # %%
 wrong = evaluate.misclassified(model, x_test, y_test)
