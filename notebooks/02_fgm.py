@@ -143,6 +143,10 @@ l2 = attacks.perturbation_norms(theirs, x_batch, "2")
 linf = attacks.perturbation_norms(theirs, x_batch, "inf")
 print(f"from scratch == advlab.attacks.fgm on {len(x_batch)} images. At eps = {eps}: L2 length after the clip "
       f"{l2.min():.2f}..{l2.max():.2f}, largest single-pixel change {linf.max():.2f}")
+stroke = x_batch > 0.1
+stroke_mass = ((theirs - x_batch).pow(2) * stroke).sum() / (theirs - x_batch).pow(2).sum()
+print(f"stroke pixels (x > 0.1) are {stroke.float().mean():.0%} of the pixels and carry {stroke_mass:.0%} "
+      f"of FGM's squared L2 length")
 
 # %% [markdown]
 # ## 4 · Explore: drag the $L_2$ budget
@@ -150,7 +154,8 @@ print(f"from scratch == advlab.attacks.fgm on {len(x_batch)} images. At eps = {e
 # Rows: the clean image with the model's probability that it contains a 0; the FGM
 # perturbation (red brighter, blue darker, fixed colour scale); the adversarial image (title
 # red when the prediction flipped). Compare the perturbation with FGSM's in notebook 01: FGM
-# concentrates on the strokes where the gradient is large. On the right, the accuracy
+# concentrates on the strokes where the gradient is large (section 3 printed the share of its
+# squared length that lands on stroke pixels, against their share of the image). On the right, the accuracy
 # against the $L_2$ budget, computed once below; each move attacks only the four images.
 
 # %%
@@ -212,10 +217,10 @@ print(f"slowest redraw: {max(redraw_seconds) * 1000:.0f} ms")
 
 # %%
 @torch.no_grad()
-def sweep(direction, batch_size=500):
-    """Accuracy and mean L2 length after the clip at each eps of eps_grid, batch by batch."""
+def sweep(direction, eps_values=eps_grid, batch_size=500):
+    """Accuracy and mean L2 length after the clip at each eps of eps_values, batch by batch."""
     accuracies, lengths = [], []
-    for e in eps_grid:
+    for e in eps_values:
         correct = length = 0.0
         for i in range(0, len(y_test), batch_size):
             x, y = x_test[i : i + batch_size].to(device), y_test[i : i + batch_size].to(device)
@@ -256,8 +261,12 @@ plt.show()
 # the larger budgets the loss is far from linear over the step. There is also a confound: the
 # clip removes more of the sign step's length than of FGM's (right panel), because the sign step
 # spreads its length over every pixel, including the black background where a darkening step is
-# wasted, while FGM puts its budget on the strokes. So part of the gap is the clip, not the
-# direction; with one model and one seed, how general the gap is stays open.
+# wasted, while FGM puts its budget on the strokes. So part of the gap could be the clip, not the
+# direction. The cell below also runs a control that removes the confound: it zeroes every gradient
+# component the box would cut at once (a black pixel asked to get darker, a saturated one asked to get
+# brighter) and compares the two directions again. The share of the gap that survives the control is
+# the direction's; what the control removes is the clip's. That is measured on one model and one seed,
+# so it is an observation, printed, not asserted.
 
 # %%
 at = {float(e): (f, s) for e, f, s in zip(eps_grid, fgm_accuracy, sign_accuracy)}
@@ -267,6 +276,23 @@ for e in [1.0, 2.0, 3.0, 4.0]:
 assert all(f <= s for f, s in zip(fgm_accuracy, sign_accuracy)), "in this run, FGM is at least as strong per unit of L2"
 assert sum(s - f for f, s in zip(fgm_accuracy, sign_accuracy)) > 0, "and strictly stronger somewhere"
 assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), "the clip shortens the sign step more"
+
+# the control: zero every gradient component the box would cut at once (darkening a black pixel,
+# brightening a saturated one), so that neither step loses length to the clip where it starts
+feasible = ~(((x_test == 0) & (grad < 0)) | ((x_test == 1) & (grad > 0)))
+control_eps = [1.0, 2.0, 3.0, 4.0]
+fgm_control, fgm_control_length = sweep(attacks.unit_l2(grad * feasible), control_eps)
+sign_control, sign_control_length = sweep(attacks.unit_l2((grad * feasible).sign()), control_eps)
+print("\nthe control, only the components the box lets move:")
+print("eps (L2)   FGM acc (L2 after clip)   sign acc (L2 after clip)   gap, all components -> control")
+for k, e in enumerate(control_eps):
+    print(f"{e:8.1f}   {fgm_control[k]:7.1%} ({fgm_control_length[k]:.2f})        "
+          f"{sign_control[k]:7.1%} ({sign_control_length[k]:.2f})         "
+          f"{at[e][1] - at[e][0]:+.1%} -> {sign_control[k] - fgm_control[k]:+.1%}")
+gap_all = sum(at[e][1] - at[e][0] for e in control_eps)
+gap_control = sum(s - f for f, s in zip(fgm_control, sign_control))
+print(f"summed over these budgets, the control keeps {gap_control / gap_all:.0%} of the gap "
+      f"(one model, one seed: an observation, not asserted)")
 
 # %% [markdown]
 # ## 6 · Preview: FGM on an embedding matrix (NLP, seed `001`)
@@ -298,10 +324,13 @@ assert all(fl >= sl - 1e-6 for fl, sl in zip(fgm_length[1:], sign_length[1:])), 
 # > optimizer: under **SGD** the step is $\theta \leftarrow \theta - \eta\cdot 2g$, plain training with
 # > a doubled learning rate; under **Adam** (what competition code and notebook 04 use) the update
 # > $m/\sqrt{v}$ does not change when every gradient is doubled, so the seed's loop *is* plain
-# > training, step for step, up to the 1e-8 in Adam's denominator. (And `restore()` is skipped
+# > training, step for step, up to the 1e-8 in Adam's denominator: the doubled gradient gives
+# > $2m/(2\sqrt{v} + 10^{-8}) = m/(\sqrt{v} + 10^{-8}/2)$, so it is exactly plain Adam with that term
+# > halved, which the cell checks. (And `restore()` is skipped
 # > if anything raises in between, leaving the model perturbed for good.) Here is the difference
 # > on a toy text classifier with random token ids: first one step, then five steps of each loop
-# > under both optimizers, from five different initialisations (so no claim rests on one seed).
+# > under both optimizers, from five initialisations on one fixed toy batch (so no claim rests on
+# > one initialisation; the toy data are drawn once).
 
 # %%
 torch.manual_seed(seed)
@@ -322,12 +351,13 @@ print(f"clean loss {loss.item():.4f} | seed's loss_adv {loss_adv_seed.item():.4f
 assert loss_adv.item() > loss.item(), "the perturbed embeddings do raise the loss"
 
 
-def train_text_model(loop, optimizer_name, lr, init_seed, steps=5, fgm_eps=1.0):
+def train_text_model(loop, optimizer_name, lr, init_seed, steps=5, fgm_eps=1.0, adam_eps=1e-8):
     """Train a fresh copy of the toy model with one of three loops; return its initial and final flat parameters."""
     torch.manual_seed(init_seed)
     net = nn.Sequential(nn.Embedding(50, 8), nn.Flatten(), nn.Linear(8 * 6, 2))
     start = torch.cat([p.detach().flatten() for p in net.parameters()])
-    optimizer = (torch.optim.SGD if optimizer_name == "SGD" else torch.optim.Adam)(net.parameters(), lr=lr)
+    optimizer = (torch.optim.SGD(net.parameters(), lr=lr) if optimizer_name == "SGD"
+                 else torch.optim.Adam(net.parameters(), lr=lr, eps=adam_eps))
     weight = net[0].weight
     for _ in range(steps):
         optimizer.zero_grad()
@@ -343,31 +373,37 @@ def train_text_model(loop, optimizer_name, lr, init_seed, steps=5, fgm_eps=1.0):
     return start, torch.cat([p.detach().flatten() for p in net.parameters()])
 
 
-def moved(loop, optimizer_name, lr, init_seed):
+def moved(loop, optimizer_name, lr, init_seed, **options):
     """How far training moved the parameters: final minus initial."""
-    start, end = train_text_model(loop, optimizer_name, lr, init_seed)
+    start, end = train_text_model(loop, optimizer_name, lr, init_seed, **options)
     return end - start
 
 
+# how far from plain training counts as moving elsewhere, per optimizer: well below every distance
+# the real FGM loop reaches, far above where the seed's loop lands under Adam
+fgm_floor = {"SGD": 0.2, "Adam": 0.03}
 init_seeds = range(seed, seed + 5)
 for optimizer_name, lr in [("SGD", 0.5), ("Adam", 0.05)]:
     fgm_share = []  # |FGM - plain| / |plain|, one per initialisation
+    seed_share = []  # |seed 001 - plain| / |plain|
     for init_seed in init_seeds:
         moves = {loop: moved(loop, optimizer_name, lr, init_seed) for loop in ("plain", "seed 001", "FGM, new forward")}
-        doubled = moved("plain", optimizer_name, 2 * lr, init_seed)
+        seed_share.append(((moves["seed 001"] - moves["plain"]).norm() / moves["plain"].norm()).item())
         if optimizer_name == "SGD":  # seed loop == plain SGD at twice the learning rate, != plain SGD
+            doubled = moved("plain", optimizer_name, 2 * lr, init_seed)
             torch.testing.assert_close(moves["seed 001"], doubled, rtol=1e-4, atol=1e-6)
-            assert (moves["seed 001"] - moves["plain"]).norm() > 0.1 * moves["plain"].norm()
-        else:  # Adam: seed loop == plain Adam, up to the 1e-8 in Adam's denominator (a doubled gradient cancels)
-            assert (moves["seed 001"] - moves["plain"]).norm() <= 1e-3 * moves["plain"].norm()
+            assert seed_share[-1] > 0.1
+        else:  # Adam: a doubled gradient gives 2m / (2 sqrt(v) + eps) = m / (sqrt(v) + eps / 2):
+            # plain Adam with the eps of its denominator halved, bit for bit
+            halved = moved("plain", optimizer_name, lr, init_seed, adam_eps=0.5e-8)
+            torch.testing.assert_close(moves["seed 001"], halved, rtol=1e-6, atol=1e-9)
         fgm_share.append(((moves["FGM, new forward"] - moves["plain"]).norm() / moves["plain"].norm()).item())
-        # a real FGM loop moves elsewhere: ten times farther from plain training than the 1e-3 (relative)
-        # within which the seed's loop equals it under Adam
-        assert fgm_share[-1] > 10 * 1e-3, f"{optimizer_name}, init seed {init_seed}: a real FGM step differs"
+        assert fgm_share[-1] > fgm_floor[optimizer_name], f"{optimizer_name}, init seed {init_seed}: a real FGM step differs"
     print(f"{optimizer_name:>4}, 5 steps, {len(init_seeds)} initialisations: the seed's loop is "
-          + ("plain training at twice the learning rate" if optimizer_name == "SGD" else "plain training")
+          + ("plain training at twice the learning rate" if optimizer_name == "SGD" else "plain training with the eps of Adam's denominator halved")
           + f"; a real FGM loop ends {stats.spread(fgm_share, '.1%', over='initialisations')} of plain training's "
-          f"distance away from it (smallest {min(fgm_share):.1%})")
+          f"distance away from it (smallest {min(fgm_share):.1%}); the seed's loop ends "
+          f"{min(seed_share):.1e} to {max(seed_share):.1e} of it away")
 
 # %% [markdown]
 # Notebook 04 wraps steps 2 and 4 into a context manager from `advlab.attacks` that restores
