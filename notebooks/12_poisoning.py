@@ -210,18 +210,22 @@ left.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# **Self-checks**, each at every seed; the measured values are printed first, then checked.
+# **Self-checks**; the measured values are printed first, then checked.
 #
-# 1. **The backdoor works.** At the rate `rate`, the ASR is at least 0.75, and at least 0.7 above the
-#    clean model's (the same seed's rate-0 model, whose ASR is what the patch alone does).
-# 2. **Clean accuracy barely changes.** At `rate`, the poisoned model's clean accuracy is within
-#    6 points of the clean model's of the same seed, and the mean change over seeds within 4
-#    points, while the ASR moved by far more (check 1). The change is small, of the order of the
-#    seed-to-seed spread of the clean accuracy in the table above, so an accuracy test alone would
-#    hardly flag it. (For scale, the binomial standard error of an accuracy measured on the test
-#    pairs is printed beside it.)
-# 3. **Fewer poisons, a weaker backdoor.** At the sweep's smallest nonzero rate the mean ASR stays
+# 1. **The backdoor works.** At the rate `rate`, the ASR averaged over the seeds is at least 0.7 above
+#    the clean models' (the same seeds' rate-0 models, whose ASR is what the patch alone does). The
+#    ASR of each seed is printed, not asserted: at these training sizes the backdoor is not learned
+#    equally well at every seed, and on some seeds outside the default ones it is learned only in
+#    part.
+# 2. **Fewer poisons, a weaker backdoor.** At the sweep's smallest nonzero rate the mean ASR stays
 #    below its mean at `rate`, which is why the attacker's rate is the knob.
+#
+# **Clean accuracy: an observation, not a check.** How far the poisoned models' clean accuracy
+# moved at `rate`, paired by seed, is printed with its 95 % half-width, and set against two scales:
+# the seed-to-seed spread of the clean models' accuracy and the binomial standard error of one
+# accuracy on the test pairs. Read from them whether an accuracy test alone would flag the
+# poisoning here. It is not asserted: on some seeds outside the default ones the poisoned model
+# lost several points of clean accuracy, far more than the binomial standard error.
 
 # %%
 j0, j1, jr = rates.index(0.0), rates.index(min(r for r in rates if r > 0)), rates.index(rate)
@@ -230,13 +234,16 @@ accuracy_change = accuracy[:, jr] - accuracy[:, j0]
 print(f"1. ASR at rate {rate:.0%} per seed: {', '.join(f'{v:.1%}' for v in asr[:, jr])}; above the clean model's: "
       f"{stats.spread(asr_gain, '+.1%')}")
 binomial_se = np.sqrt(accuracy[:, j0].mean() * (1 - accuracy[:, j0].mean()) / len(y_test))
-print(f"2. clean accuracy change at rate {rate:.0%}: {stats.spread(accuracy_change, '+.1%')}, per seed "
-      f"{', '.join(f'{v:+.1%}' for v in accuracy_change)} (binomial standard error of one accuracy on "
-      f"{len(y_test)} test pairs: {binomial_se:.1%})")
-print(f"3. mean ASR at rate {rates[j1]:.0%}: {asr[:, j1].mean():.1%}, at {rate:.0%}: {asr[:, jr].mean():.1%}")
-assert (asr[:, jr] >= 0.75).all(), "the backdoor succeeds on most pairs without a 0 at every seed"
-assert (asr_gain >= 0.7).all(), "the poisons, not the patch alone, make the trigger work"
-assert (np.abs(accuracy_change) <= 0.06).all() and abs(accuracy_change.mean()) <= 0.04, "clean accuracy barely moves"
+accuracy_comparison = stats.paired_comparison(accuracy[:, jr], accuracy[:, j0])
+print(f"observation: clean accuracy change at rate {rate:.0%}: {stats.spread(accuracy_change, '+.1%')}, per seed "
+      f"{', '.join(f'{v:+.1%}' for v in accuracy_change)}, 95 % half-width {accuracy_comparison.half_width:.1%}: "
+      + accuracy_comparison.verdict_as("higher", "lower", "within the seed-to-seed noise"))
+print(f"   |mean change| / sd of the clean models' accuracy over the seeds: "
+      f"{abs(accuracy_change.mean()) / accuracy[:, j0].std(ddof=1):.1f}; |mean change| / binomial standard error of "
+      f"one accuracy on {len(y_test)} test pairs ({binomial_se:.1%}): {abs(accuracy_change.mean()) / binomial_se:.1f}")
+print(f"2. mean ASR at rate {rates[j1]:.0%}: {asr[:, j1].mean():.1%}, at {rate:.0%}: {asr[:, jr].mean():.1%}")
+print(f"observation: seeds whose ASR at rate {rate:.0%} is below 75 %: {int((asr[:, jr] < 0.75).sum())} of {len(seed_list)}")
+assert asr_gain.mean() >= 0.7, "the poisons, not the patch alone, make the trigger work (mean over the seeds)"
 assert asr[:, j1].mean() < asr[:, jr].mean(), "more poisons, a stronger backdoor"
 
 # %% [markdown]
@@ -337,10 +344,13 @@ plt.show()
 # %% [markdown]
 # **Self-check.** At equal rate, the clean-label attack is weaker: at every seed its ASR is at
 # least 0.3 below BadNets', and the paired comparison calls BadNets stronger beyond the
-# seed-to-seed noise. (Turner et al. needed larger shares of the target class, larger budgets and
-# an adversarially trained surrogate to reach high success on CIFAR-10; with this budget and a
-# standard surrogate, printed above is how far it gets here. Whether the PGD step helps at all is
-# a question for "Going further": set `clean_label_eps = 0`.)
+# seed-to-seed noise. (Turner et al. made the items hard with an adversarially trained surrogate,
+# whose perturbations change the image's semantics, or with GAN interpolation, and poisoned a
+# larger share of the target class to reach high success on CIFAR-10; with a standard surrogate,
+# printed above is how far it gets here.) **Not measured here: whether the PGD step helps at
+# all.** No clean-label model is trained with the items only stamped ($\epsilon = 0$), so the ASR
+# above says nothing about what making the items hard adds at this budget; "Going further" 1 runs
+# that comparison (`clean_label_eps = 0`).
 
 # %%
 print(f"BadNets minus clean-label ASR per seed: {', '.join(f'{v:+.1%}' for v in asr[:, jr] - cl_asr)}")
@@ -474,7 +484,12 @@ plt.show()
 # %% [markdown]
 # **Self-checks**, at `rate` (where the backdoor works), at every seed:
 #
-# 1. **Activation clustering finds most poisons**: recall at least 0.85.
+# 1. **Activation clustering finds most poisons**: recall at least 0.85. Read it with the share of
+#    the label it flagged and what its removal cost in clean accuracy, both printed beside it:
+#    flagged unconditionally, the 2-means split here cuts the clean items of the label about as much
+#    as it isolates the poisons, so it flags a far larger part of the label than the poisons' share,
+#    and its high recall follows partly from flagging so much. That is not Chen et al.'s finding, in
+#    which the smaller cluster *was* the poisons.
 # 2. **Both detectors beat chance**: each one's precision is at least 1.8 times the poisons' share
 #    of the label (a random pick of any size has, on average, precision equal to that share).
 # 3. **Removing what activation clustering flagged disarms the backdoor**: after retraining the ASR
@@ -498,7 +513,11 @@ ac_recall = over_seeds(rate, "activation clustering", "recall")
 share = np.array([detections[s, rate]["poison share of the label"] for s in seed_list])
 lift = {name: over_seeds(rate, name, "precision") / share for name in detectors}
 ac_drop = asr[:, jr] - after["activation clustering"]
-print(f"1. activation clustering's recall per seed: {', '.join(f'{v:.0%}' for v in ac_recall)}")
+ac_flagged_share = over_seeds(rate, "activation clustering", "relative size")
+print(f"1. activation clustering's recall per seed: {', '.join(f'{v:.0%}' for v in ac_recall)}, flagging "
+      f"{', '.join(f'{v:.0%}' for v in ac_flagged_share)} of the label (the poisons are "
+      f"{', '.join(f'{v:.0%}' for v in share)} of it); clean accuracy after removing its flags and retraining, minus "
+      f"before: {', '.join(f'{v:+.1%}' for v in after_accuracy['activation clustering'] - accuracy[:, jr])}")
 print("2. precision over the poisons' share of the label: " + "; ".join(
     f"{name} {', '.join(f'{v:.1f}x' for v in lift[name])}" for name in detectors))
 print(f"3. ASR drop after removing activation clustering's flags: {', '.join(f'{v:+.1%}' for v in ac_drop)}")

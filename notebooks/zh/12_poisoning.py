@@ -179,11 +179,12 @@ left.legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# **自检**，每一条都在每个随机种子上检验；先打印测得的数值，再检查。
+# **自检**；先打印测得的数值，再检查。
 #
-# 1. **后门有效。** 在投毒率 `rate` 下，ASR 至少为 0.75，并且比干净模型（同一随机种子、投毒率 0 的模型，它的 ASR 就是这块补丁单独的作用）的 ASR 至少高 0.7。
-# 2. **干净准确率几乎不变。** 在 `rate` 下，投毒模型的干净准确率与同一随机种子的干净模型相差不超过 6 个百分点，各种子上的平均变化不超过 4 个百分点，而 ASR 的变化要大得多（检查 1）。这个变化很小，与上表中干净准确率在种子之间的波动相当，所以单靠准确率测试很难发现它。（作为参照，在这些测试样本对上测得的一个准确率的二项标准误打印在它旁边。）
-# 3. **投毒样本越少，后门越弱。** 在扫描中最小的非零投毒率下，平均 ASR 仍低于它在 `rate` 下的平均值，这正是投毒率成为攻击者手中旋钮的原因。
+# 1. **后门有效。** 在投毒率 `rate` 下，各随机种子平均的 ASR 比干净模型（同样这些随机种子、投毒率 0 的模型，它们的 ASR 就是这块补丁单独的作用）的平均 ASR 至少高 0.7。每个种子各自的 ASR 只打印、不断言：在这样的训练规模下，后门并不是在每个随机种子上都学得一样好；在默认种子以外的某些种子上，它只学到了一部分。
+# 2. **投毒样本越少，后门越弱。** 在扫描中最小的非零投毒率下，平均 ASR 仍低于它在 `rate` 下的平均值，这正是投毒率成为攻击者手中旋钮的原因。
+#
+# **干净准确率：只是观察，不是检查。** 在 `rate` 下，投毒模型的干净准确率按随机种子配对变化了多少，连同它的 95 % 半宽一起打印出来，并与两个尺度对照：干净模型的准确率在种子之间的波动，以及在这些测试样本对上测得的一个准确率的二项标准误。单靠准确率测试能否在这里发现投毒，请从这些数字中判断。这一条不做断言：在默认种子以外的某些种子上，投毒模型的干净准确率下降了好几个百分点，远大于二项标准误。
 
 # %%
 j0, j1, jr = rates.index(0.0), rates.index(min(r for r in rates if r > 0)), rates.index(rate)
@@ -192,13 +193,16 @@ accuracy_change = accuracy[:, jr] - accuracy[:, j0]
 print(f"1. ASR at rate {rate:.0%} per seed: {', '.join(f'{v:.1%}' for v in asr[:, jr])}; above the clean model's: "
       f"{stats.spread(asr_gain, '+.1%')}")
 binomial_se = np.sqrt(accuracy[:, j0].mean() * (1 - accuracy[:, j0].mean()) / len(y_test))
-print(f"2. clean accuracy change at rate {rate:.0%}: {stats.spread(accuracy_change, '+.1%')}, per seed "
-      f"{', '.join(f'{v:+.1%}' for v in accuracy_change)} (binomial standard error of one accuracy on "
-      f"{len(y_test)} test pairs: {binomial_se:.1%})")
-print(f"3. mean ASR at rate {rates[j1]:.0%}: {asr[:, j1].mean():.1%}, at {rate:.0%}: {asr[:, jr].mean():.1%}")
-assert (asr[:, jr] >= 0.75).all(), "the backdoor succeeds on most pairs without a 0 at every seed"
-assert (asr_gain >= 0.7).all(), "the poisons, not the patch alone, make the trigger work"
-assert (np.abs(accuracy_change) <= 0.06).all() and abs(accuracy_change.mean()) <= 0.04, "clean accuracy barely moves"
+accuracy_comparison = stats.paired_comparison(accuracy[:, jr], accuracy[:, j0])
+print(f"observation: clean accuracy change at rate {rate:.0%}: {stats.spread(accuracy_change, '+.1%')}, per seed "
+      f"{', '.join(f'{v:+.1%}' for v in accuracy_change)}, 95 % half-width {accuracy_comparison.half_width:.1%}: "
+      + accuracy_comparison.verdict_as("higher", "lower", "within the seed-to-seed noise"))
+print(f"   |mean change| / sd of the clean models' accuracy over the seeds: "
+      f"{abs(accuracy_change.mean()) / accuracy[:, j0].std(ddof=1):.1f}; |mean change| / binomial standard error of "
+      f"one accuracy on {len(y_test)} test pairs ({binomial_se:.1%}): {abs(accuracy_change.mean()) / binomial_se:.1f}")
+print(f"2. mean ASR at rate {rates[j1]:.0%}: {asr[:, j1].mean():.1%}, at {rate:.0%}: {asr[:, jr].mean():.1%}")
+print(f"observation: seeds whose ASR at rate {rate:.0%} is below 75 %: {int((asr[:, jr] < 0.75).sum())} of {len(seed_list)}")
+assert asr_gain.mean() >= 0.7, "the poisons, not the patch alone, make the trigger work (mean over the seeds)"
 assert asr[:, j1].mean() < asr[:, jr].mean(), "more poisons, a stronger backdoor"
 
 # %% [markdown]
@@ -287,7 +291,7 @@ for ax, (images, title) in zip(axes, [(poisoned_sets[seed, rate][0][poisoned_set
 plt.show()
 
 # %% [markdown]
-# **自检。** 在相同投毒率下，干净标签攻击更弱：在每个随机种子上，它的 ASR 都比 BadNets 的至少低 0.3，并且配对比较判定 BadNets 更强，超出种子间的波动。（Turner 等需要目标类别中更大的投毒比例、更大的预算和经过对抗训练的替代模型，才在 CIFAR-10 上达到很高的成功率；在这个预算和一个标准替代模型下，它在这里能达到多少，就是上面打印的结果。PGD 这一步究竟有没有帮助，留作“延伸思考”中的问题：设 `clean_label_eps = 0`。）
+# **自检。** 在相同投毒率下，干净标签攻击更弱：在每个随机种子上，它的 ASR 都比 BadNets 的至少低 0.3，并且配对比较判定 BadNets 更强，超出种子间的波动。（Turner 等用经过对抗训练的替代模型（它的扰动会改变图像的语义）或 GAN 插值把数据变难，并在目标类别中投毒更大的比例，才在 CIFAR-10 上达到很高的成功率；用一个标准替代模型，它在这里能达到多少，就是上面打印的结果。）**这里没有测量：PGD 这一步究竟有没有帮助。** 这里没有训练只印触发器（$\epsilon = 0$）的干净标签模型，所以上面的 ASR 说明不了在这个预算下把数据变难究竟增加了什么；“延伸思考”第 1 条做的正是这个比较（`clean_label_eps = 0`）。
 
 # %%
 print(f"BadNets minus clean-label ASR per seed: {', '.join(f'{v:+.1%}' for v in asr[:, jr] - cl_asr)}")
@@ -401,7 +405,7 @@ plt.show()
 # %% [markdown]
 # **自检**，在 `rate` 下（后门在这里有效），在每个随机种子上：
 #
-# 1. **激活聚类找到了大部分投毒样本**：召回率至少为 0.85。
+# 1. **激活聚类找到了大部分投毒样本**：召回率至少为 0.85。读它时要结合旁边打印的两个数：它标记了该标签中多大的比例，以及删除这些数据在干净准确率上的代价。由于这里无条件地标记较小的簇，2-means 对该标签干净数据的切分，与它对投毒样本的隔离差不多一样多，所以它标记的比例远大于投毒样本在该标签中所占的比例，高召回率有一部分正来自标记得这么多。这不是 Chen 等的发现：在他们那里，较小的簇*就是*投毒样本。
 # 2. **两种检测方法都胜过随机挑选**：各自的精确率至少是投毒样本在该标签中所占比例的 1.8 倍（任意大小的随机挑选，平均精确率都等于这个比例）。
 # 3. **去掉激活聚类标记的数据就能解除后门**：重新训练后，ASR 比原来至少低 0.6。
 #
@@ -414,7 +418,11 @@ ac_recall = over_seeds(rate, "activation clustering", "recall")
 share = np.array([detections[s, rate]["poison share of the label"] for s in seed_list])
 lift = {name: over_seeds(rate, name, "precision") / share for name in detectors}
 ac_drop = asr[:, jr] - after["activation clustering"]
-print(f"1. activation clustering's recall per seed: {', '.join(f'{v:.0%}' for v in ac_recall)}")
+ac_flagged_share = over_seeds(rate, "activation clustering", "relative size")
+print(f"1. activation clustering's recall per seed: {', '.join(f'{v:.0%}' for v in ac_recall)}, flagging "
+      f"{', '.join(f'{v:.0%}' for v in ac_flagged_share)} of the label (the poisons are "
+      f"{', '.join(f'{v:.0%}' for v in share)} of it); clean accuracy after removing its flags and retraining, minus "
+      f"before: {', '.join(f'{v:+.1%}' for v in after_accuracy['activation clustering'] - accuracy[:, jr])}")
 print("2. precision over the poisons' share of the label: " + "; ".join(
     f"{name} {', '.join(f'{v:.1f}x' for v in lift[name])}" for name in detectors))
 print(f"3. ASR drop after removing activation clustering's flags: {', '.join(f'{v:+.1%}' for v in ac_drop)}")
