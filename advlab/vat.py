@@ -18,9 +18,12 @@ Unlike seed 000, the direction comes from ``torch.autograd.grad`` with respect t
 (nothing is written into any parameter's ``.grad``), nothing is moved to a hard-coded
 device, and the perturbed forward passes leave BatchNorm running statistics untouched.
 
-Defaults: the paper's xi = 1e-6 is too small for float32 at MNIST's pixel scale (the
-difference p(.|x + xi d) - p(.|x) drowns in rounding; notebook 05 measures a cosine near 0
-between the float32 and float64 directions). The more confident the model, the larger xi
+Defaults: the paper's xi = 1e-6 is too small for float32 at MNIST's pixel scale: the
+difference p(.|x + xi d) - p(.|x) drowns in rounding, so float32 no longer computes the float64
+direction (notebook 05 measures a cosine near 0 between them). The gradient J^T (q - p) is then a
+rounding-driven combination of the class scores' input gradients: still strongly adversarial
+(notebook 05 prints its KL at eps beside xi = 1's and a random direction's), but not the top
+eigenvector that the power iteration is meant to find. The more confident the model, the larger xi
 must be; ``xi`` defaults to 1.0 here (an L2 step of 1 over 784 pixels), which gives the
 float64 direction in float32 on the trained models of this suite (the PyTorch ports of VAT
 use values up to 10). ``eps`` is in L2 pixel units (an image has 784 pixels in [0, 1]); the paper
