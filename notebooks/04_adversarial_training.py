@@ -169,7 +169,9 @@ methods = {
 # runs a second forward of its own: at.input_gradients differentiates with respect to a detached copy
 # of x, which the loop's clean forward did not track. Its backward passes: grad_x J with create_graph,
 # then total.backward() through the clean forward (1) and through the penalty's forward and gradient
-# graph (the double backprop, about 2).
+# graph (the double backprop, counted as 2). These (2, 4) are nominal, typed in here, not counted: a pass
+# through a gradient graph costs more than a plain backward, so for the penalty the measured seconds per
+# epoch are the real cost.
 passes_per_batch = {name: (term.forward_passes_per_batch, term.backward_passes_per_batch)
                     for name, kwargs in methods.items() if (term := kwargs.get("extra_losses", {}).get("adv loss"))}
 passes_per_batch |= {"standard": (1, 1), "grad penalty": (2, 4)}
@@ -265,13 +267,16 @@ print(f"budgets: APGD {2 * eval_steps} steps, Square {10 * eval_steps} queries (
 
 # %% [markdown]
 # **Self-checks.** PGD-AT resists PGD at the training $\epsilon$ far better than the standard
-# model, and FGSM-AT keeps its clean accuracy within a few points of the standard model. The
-# margin grows with training (see the table above and the PGD panel at $\epsilon = 0.2$); quick
-# mode's three short epochs give a smaller one, so the check asks for 15 points in full mode
-# and 5 in quick mode.
+# model, and FGSM-AT keeps its clean accuracy within a few points of the standard model. This
+# notebook trains one length per mode, so it does not measure how the margin depends on training;
+# the two thresholds (15 points in full mode, 5 in quick mode, whose runs are shorter and smaller)
+# were set from our runs of both modes.
 # (Seconds per epoch were measured on whatever machine ran this notebook; the passes per batch
-# are the real cost: PGD-AT pays steps + 2 forward passes (the attack's, the adversarial one, and
-# the clean one the loop always runs) and steps + 1 backward passes per batch.)
+# are the machine-independent cost of the attack-based methods, counted from their loss terms:
+# PGD-AT pays steps + 2 forward passes (the attack's, the adversarial one, and the clean one the
+# loop always runs) and steps + 1 backward passes per batch. The gradient penalty's passes are a
+# nominal count: its double backprop costs more than a plain backward pass, so its seconds per
+# epoch, not its pass count, are its real cost.)
 
 # %%
 pgd_gain = curves["PGD-AT"]["PGD"][at_train_eps] - curves["standard"]["PGD"][at_train_eps]
@@ -296,7 +301,11 @@ assert clean["FGSM-AT"] >= clean["standard"] - 0.05, "FGSM-AT keeps clean accura
 #
 # So FGM-AT as defined above is, for small $\epsilon$, training on $J + (\epsilon/2)\|\nabla_x J\|_2$ (and
 # FGSM-AT on $J + (\epsilon/2)\|\nabla_x J\|_1$, the dual norm of the $L_\infty$ ball): the halves come from
-# the weight ½ on each term, and they are why section 1 uses $\lambda = \epsilon_2/2$. We check the first formula
+# the weight ½ on each term, and they are why section 1 uses $\lambda = \epsilon_2/2$. One caveat: the FGM step
+# in FGM-AT is clipped to $[0, 1]$ (`attacks.fgm`), and on MNIST's black background the clip removes every
+# component of the step that points below 0, so the step keeps only part of its first-order gain
+# $\epsilon\|g\|_2$ (the share is printed below); the first-order match with $\lambda = \epsilon_2/2$ is
+# therefore approximate even for small $\epsilon$, and the clipped step's equivalent $\lambda$ is smaller. We check the first formula
 # on real test pairs with the standard model, in double precision. One wrinkle: the black
 # background makes ReLU/max-pool **ties**, where the network has kinks and the expansion fails
 # at any scale; a faint dither of $10^{-3}$ moves the images off the ties. The step is not
@@ -324,15 +333,32 @@ ax.set(xlabel="eps (L2 step length)", ylabel="median |gain - eps ||g|| | / (eps 
 ax.grid(alpha=0.3, which="both")
 plt.show()
 print("relative error:", ", ".join(f"{e:.0e}: {r:.2e}" for e, r in zip(check_eps, relative_error)))
-assert relative_error[0] < 0.01 and relative_error[0] < relative_error[-1], "the expansion is first order"
+# the remainder of a first-order expansion is quadratic in eps, so the relative error falls in proportion to eps
+slope = np.polyfit(np.log(check_eps[:5]), np.log(relative_error[:5]), 1)[0]
+print(f"log-log slope of the relative error over the five smallest eps: {slope:.2f} (first order: 1)")
+assert relative_error[0] < 1e-4, "at the smallest eps the first-order gain matches the loss's rise"
+assert 0.5 < slope < 1.5, "the relative error falls linearly with eps: the expansion is first order"
+
+# What the [0, 1] clip in FGM-AT's step does to that gain, on the attacked test pairs (float32, no dither):
+# the clipped step's length and its first-order gain g . delta, as fractions of eps_2 and eps_2 ||g||_2.
+g_rob = at.input_gradients(models["standard"].eval(), x_rob.to(device), y_rob.to(device), create_graph=False).cpu()
+delta = (evaluate.adversarial_examples(models["standard"], x_rob, y_rob, lambda m, x, y: attacks.fgm(m, x, y, eps_l2))
+         - x_rob).flatten(1)
+kept_length = (delta.norm(dim=1) / eps_l2).median().item()
+kept_gain = ((g_rob * delta).sum(1) / (eps_l2 * g_rob.norm(dim=1))).median().item()
+print(f"FGM step at eps_2={eps_l2} clipped to [0, 1], standard model, {len(y_rob)} test pairs: median kept length "
+      f"{kept_length:.2f} of eps_2, median first-order gain {kept_gain:.2f} of eps_2 ||g||_2, so FGM-AT's first-order "
+      f"equivalent is about J + {kept_gain / 2:.2f} eps_2 ||g||_2, not J + eps_2/2 ||g||_2 (printed, not checked)")
 
 # %% [markdown]
 # **FGM-AT versus the gradient penalty.** Both models trained above: FGM-AT at $\epsilon_2$ and the
 # penalty $\tfrac{\epsilon_2}{2}\|\nabla_x J\|_2$. We attack both with FGM and with L2 PGD from $x$ at
 # $\epsilon_2$ (no random start, no restarts, no stronger attack after it: a weak evaluation, so its
-# numbers are upper bounds on L2 robust accuracy, and this section runs no L2 cascade) and check that
-# both beat the standard model under L2 PGD from $x$ and that their FGM accuracies lie
-# within a few points of each other. *Similar, not equal*: the match is first order, and
+# numbers are upper bounds on L2 robust accuracy, and this section runs no L2 cascade). Each model's
+# gain over the standard model is printed, and how close their FGM accuracies are, with a 95 % interval
+# paired over the attacked pairs (both models are scored on the same pairs). None of it is asserted:
+# it is one run, the gains are a few points, and a tolerance wide enough to hold at every seed would be
+# as wide as FGM-AT's whole gain over the standard model, so it would check nothing. *Similar, not equal*: the match is first order, and
 # $\epsilon_2 = 1.5$ is not small. How much of FGM-AT's gain over the standard model the penalty
 # recovers is computed below, per attack.
 
@@ -355,8 +381,12 @@ for name, row in l2_robust.items():
     print(f"{name:>13}: " + ", ".join(f"{a} {acc:.1%}" for a, acc in row.items()) + f" at eps_l2={eps_l2}"
           " (L2 PGD from x: a weak evaluation)")
 fgm_name = "FGM"
-gap = abs(l2_robust["FGM-AT"][fgm_name] - l2_robust["grad penalty"][fgm_name])
-print(f"FGM-AT vs gradient penalty under FGM: gap {gap:.1%}")
+fgm_correct = {name: (evaluate.predict(models[name], evaluate.adversarial_examples(models[name], x_rob, y_rob,
+                                                                                   l2_attacks[fgm_name])) == y_rob).float()
+               for name in ["FGM-AT", "grad penalty"]}  # per pair, to pair the two models' outcomes
+fgm_difference = stats.paired_comparison(fgm_correct["FGM-AT"].numpy(), fgm_correct["grad penalty"].numpy())
+print(f"FGM-AT minus gradient penalty under FGM: {fgm_difference.mean:+.1%} ± {fgm_difference.half_width:.1%} "
+      f"({fgm_difference.confidence:.0%} interval, paired over {fgm_difference.n} pairs; one run, printed, not checked)")
 for attack_name in l2_attacks:
     fgm_at_gain = l2_robust["FGM-AT"][attack_name] - l2_robust["standard"][attack_name]
     penalty_gain = l2_robust["grad penalty"][attack_name] - l2_robust["standard"][attack_name]
@@ -364,16 +394,15 @@ for attack_name in l2_attacks:
     print(f"under {attack_name}: FGM-AT gains {fgm_at_gain:+.1%} over standard, the penalty {penalty_gain:+.1%}: "
           f"it recovers {share:.0%} of FGM-AT's gain")
 pgd_l2 = f"L2 PGD-{eval_steps} from x"
-assert min(l2_robust["FGM-AT"][pgd_l2], l2_robust["grad penalty"][pgd_l2]) > l2_robust["standard"][pgd_l2], \
-    "both the penalty and FGM-AT beat the standard model under L2 PGD from x"
-# The bound is two standard errors of a difference of two accuracies near 0.8 on the quick mode's 200 pairs,
-# 2 * sqrt(2 * 0.8 * 0.2 / 200) = 0.08: finer than that the sample cannot resolve.
-assert gap <= 0.08, "FGM-AT and the gradient penalty reach similar FGM robustness (within 8 points)"
+beat_standard = [name for name in ["FGM-AT", "grad penalty"] if l2_robust[name][pgd_l2] > l2_robust["standard"][pgd_l2]]
+print(f"above the standard model under {pgd_l2} in this run: {', '.join(beat_standard) or 'neither'} "
+      f"(one seed, {len(y_rob)} pairs, gains of a few pairs: an observation, not checked)")
 
 # %% [markdown]
-# **Why the penalty buys little against $L_\infty$ attacks.** Section 2's cascade shows the
-# gradient-penalty model's worst-case accuracy at $\epsilon = 0.1$ ($L_\infty$) below FGM-AT's (asserted below),
-# and, depending on the run, not far from the standard model's. The first-order formula says what
+# **Why the penalty may buy little against $L_\infty$ attacks.** Section 2's cascade gives the
+# gradient-penalty model's worst-case accuracy at $\epsilon = 0.1$ ($L_\infty$) beside FGM-AT's and the
+# standard model's (printed below). Whether it lies below FGM-AT's is, on one seed's attacked pairs, an
+# observation of this run (it need not hold at another seed), not a checked property of the method. The first-order formula says what
 # to look at: an $L_\infty$ step of size $\epsilon$ raises the loss by about $\epsilon\|g\|_1$, the *dual* norm of
 # the $L_\infty$ ball, while the penalty asks only for a small $\|g\|_2$. It controls $\|g\|_1$ only through
 # $\|g\|_1 \le \sqrt{784}\,\|g\|_2 = 28\,\|g\|_2$, a loose bound. FGM-AT trains on actually perturbed images
@@ -388,8 +417,9 @@ for name in ["standard", "FGM-AT", "grad penalty"]:
     print(f"{name:>13}: mean ||grad_x J||_2 {g.norm(dim=1).mean():.4f}, ||grad_x J||_1 {g.abs().sum(1).mean():.3f} "
           f"(first-order L-inf gain at eps {eps}: {eps * g.abs().sum(1).mean():.3f}), "
           f"worst-case accuracy at eps {eps}: {fair_at_eps[name]['worst case']:.1%}")
-assert fair_at_eps["FGM-AT"]["worst case"] > fair_at_eps["grad penalty"]["worst case"], \
-    "FGM-AT is more L-inf robust than the L2 gradient penalty (worst case of the cascade)"
+linf_difference = fair_at_eps["FGM-AT"]["worst case"] - fair_at_eps["grad penalty"]["worst case"]
+print(f"in this run FGM-AT's worst case at eps {eps} is {linf_difference * 100:+.1f} points from the gradient penalty's "
+      f"(one seed, {len(y_rob)} pairs: an observation, not checked)")
 
 # %% [markdown]
 # ## 4 · Catastrophic overfitting, label leaking, and a fair evaluation
@@ -397,10 +427,12 @@ assert fair_at_eps["FGM-AT"]["worst case"] > fair_at_eps["grad penalty"]["worst 
 # Single-step training builds each training example with **one** gradient step. Two different
 # things can go wrong with it, and they are easy to confuse:
 #
-# * **Catastrophic overfitting** (Wong, Rice & Kolter, 2020): within an epoch or two the model
-#   learns to defeat that one step. Clean accuracy stays high and FGSM accuracy stays high, while
-#   accuracy under a multi-step attack falls to about zero: the gradient at $x$ has stopped
-#   pointing uphill (gradient masking), and PGD walks around it. Wong et al. made FGSM training
+# * **Catastrophic overfitting** (Wong, Rice & Kolter, 2020) is something that *happens during
+#   training*: accuracy under a multi-step attack first rises, then, within an epoch or so, the model
+#   learns to defeat that one step: FGSM accuracy jumps while accuracy under a multi-step attack
+#   falls to about zero; the gradient at $x$ has stopped pointing uphill (gradient masking), and PGD
+#   walks around it. So it shows in the curves, not in the final numbers: a model that never became
+#   robust ends the same way. Wong et al. made FGSM training
 #   work with a **random start** and a step of $1.25\epsilon$ ("fast-AT"); they reported that larger
 #   steps overfit again. Andriushchenko & Flammarion (2020) explain why the random start helps:
 #   after the projection back onto the ball, a step from a random point is *shorter* on average
@@ -478,9 +510,22 @@ for ax, (name, history) in zip(axes, overfit_histories.items()):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel(f"test accuracy (attacks at eps={overfit_eps})")
 axes[-1].legend(fontsize="small")
-fig.suptitle("single-step training at eps 0.3: FGSM accuracy stays up, PGD accuracy (random start) does not")
+fig.suptitle("single-step training at eps 0.3: accuracy per epoch, clean, under FGSM and under PGD (random start)")
 fig.tight_layout()
 plt.show()
+# Catastrophic overfitting is a rise then a collapse of the PGD curve; the end state alone cannot show it.
+for name, history in overfit_histories.items():
+    pgd_curve = [value for _, value in history["PGD test acc"]]
+    fgsm_curve = [value for _, value in history["FGSM test acc"]]
+    peak, last = max(pgd_curve), pgd_curve[-1]
+    if peak - last >= 0.15:
+        reading = "it rose, then fell back: the dynamics of catastrophic overfitting"
+    elif peak < 0.15:
+        reading = "it never rose far: the model never became robust at this eps, so it had no robustness to lose"
+    else:
+        reading = "it rose and kept most of it: no collapse"
+    print(f"{name}: PGD (random start) accuracy peaked at {peak:.1%} (epoch {pgd_curve.index(peak) + 1}), "
+          f"ended at {last:.1%}; FGSM accuracy went from {fgsm_curve[0]:.1%} to {fgsm_curve[-1]:.1%}: {reading}")
 
 # %% [markdown]
 # **A fair evaluation.** The final models under every attack we have, on the same 200 test
@@ -593,20 +638,26 @@ print(f"  gap between the two columns {column_gap * n_watch:.0f} images, differe
 # %% [markdown]
 # **What happens at $\epsilon = 0.3$, read from the fair columns.**
 #
-# * **FGSM training overfits catastrophically.** Under every PGD attack its accuracy is about zero
-#   while its FGSM accuracy stays high: the one step it was trained against no longer finds
-#   the loss's maximum. Whether FGSM from the label also fixes misclassified images beyond the
-#   two controls, label leaking, depends on the run (the split above says for this one), so this
+# * **FGSM training ends with no robustness, and FGSM accuracy hides it.** Under every PGD attack its
+#   accuracy is about zero while its FGSM accuracy is clearly higher: the one step it was trained
+#   against does not find the loss's maximum, so FGSM accuracy overstates its robustness. Whether this
+#   is catastrophic overfitting in Wong et al.'s sense (robustness gained, then lost) is read from the
+#   curves, not from this table: the lines printed under the figure say whether the PGD curve rose
+#   and collapsed or never rose; the end-state checks below hold either way. Whether FGSM from the
+#   label also fixes misclassified images beyond the two controls, label leaking, depends on the run (the split above says for this one), so this
 #   notebook prints it and does not check it. FGSM accuracy above clean accuracy is not by itself
 #   label leaking: this run's loss has no clean term, so FGSM images *are* its training
 #   distribution and the clean images are the shifted ones, and an FGSM step from the wrong
 #   prediction (the control) can fix misclassified images too.
 # * **fast-AT does not survive a fair attack here either.** PGD from $x$ credits it with some
-#   robustness; adding PGD from random starts takes it to a few percent (the next column). The
-#   gradient at $x$ is masked (it points nowhere useful), so an attack that starts at $x$ and
-#   follows it stalls, while one that starts elsewhere in the ball does not. A general warning
-#   follows: a comparison of two single-step recipes made with PGD from $x$ alone can measure how
-#   well each masks its gradient rather than how robust it is; compare them by the worst-case column.
+#   robustness; PGD from random starts with restarts lowers that (the next column), APGD lowers it
+#   further, and the worst case keeps little (both ends are printed under the table): PGD from $x$
+#   overstates it. That gap is not by itself evidence of gradient masking: a stronger attack finds
+#   more on any model, and the curves show whether this one was ever robust. Saying that its
+#   gradient is masked would take a masking diagnostic (say, the loss along the gradient against the
+#   loss along random directions), which this notebook does not run. A general warning follows: a
+#   comparison of two single-step recipes made with PGD from $x$ alone can measure how well each
+#   defeats that one attack rather than how robust it is; compare them by the worst-case column.
 # * **Early stopping** on the random-start signal keeps the epoch where the model was most robust:
 #   the early-stopped rows show what that buys and what it costs in clean accuracy; the check below
 #   asks only that it does not rescue either recipe.
@@ -618,11 +669,13 @@ print(f"  gap between the two columns {column_gap * n_watch:.0f} images, differe
 # **Self-checks** on the fair evaluation: FGSM training's worst-case accuracy is at most 5 % while
 # its FGSM accuracy is at least 15 points higher; PGD from $x$ overstates fast-AT by at least 8
 # points, and under the worst case fast-AT keeps at most 10 %; early stopping leaves both recipes
-# below 30 %. Label leaking is printed above, not checked.
+# below 30 %. These check the end state only, which is the same for a model that lost its robustness
+# and for one that never had it; the lines under the curves tell the two apart. Label leaking is
+# printed above, not checked.
 
 # %%
-assert collapsed[worst] <= 0.05, "FGSM training's worst-case PGD accuracy collapses"
-assert collapsed["FGSM"] - collapsed[worst] >= 0.15, "while its FGSM accuracy stays high"
+assert collapsed[worst] <= 0.05, "FGSM training ends with no robustness under the worst case of all attacks"
+assert collapsed["FGSM"] - collapsed[worst] >= 0.15, "while its FGSM accuracy overstates its robustness"
 assert fixed[from_x] - fixed[worst] >= 0.08, "PGD from x overstates fast-AT's robustness"
 assert fixed[worst] <= 0.10, "under a fair attack fast-AT keeps little robustness at eps 0.3 in this setting"
 assert max(stopped[name][worst] for name in ("FGSM training", "fast-AT, step 1.25 eps")) < 0.3, \
