@@ -17,7 +17,7 @@ This module gives the other side of the sandwich (Kolter & Madry's tutorial, cha
   folded into the margin (row w_y - w_j), which is tighter than l_y - u_j.
 * :func:`exact_robustness` -- for a small ReLU network (Flatten, Linear, ReLU), the exact
   minimum of the margin over the ball, by a mixed-integer linear program (Tjeng et al., 2019;
-  Wong & Kolter's tutorial, ch. 4). A ReLU a = max(z, 0) with IBP bounds l < 0 < u becomes,
+  Kolter & Madry's tutorial, ch. 3). A ReLU a = max(z, 0) with IBP bounds l < 0 < u becomes,
   with a binary d,
 
       a >= z,   a >= 0,   a <= z - l (1 - d),   a <= u d

@@ -132,7 +132,7 @@ def strongest_attack_accuracy(model, x, y, eps):
 #
 # 然后由 `scipy.optimize.milp`（HiGHS）在球内最小化 $z_y - z_j$。每次求解都有 `milp_time_limit` 秒的时间上限；达到上限的求解记为*未决*（undecided），并单独报告。
 #
-# 在 IBP 与 MILP 之间还有一种**线性松弛**：让 $\delta$ 在 $[0, 1]$ 而不是 $\{0, 1\}$ 中取值，四条约束就变成“三角形”松弛 $a \ge 0,\ a \ge z,\ a \le u(z-l)/(u-l)$，这是一个 HiGHS 几毫秒就能解完的线性规划（`certify.lp_bound`）。它的激活值集合位于 IBP 的盒子之内，又包含网络真实的激活值，所以它的界介于两者之间；Wong 与 Kolter（2018）用一个对偶网络再一次从下方界定同一个松弛，更便宜，也更松。阅读下面的检查时要注意一点：MILP 和 LP 都建立在 IBP 的盒子之上，所以 IBP 若有 bug，三者都会同样出错。独立的见证是攻击：任何方法都不能认证一张被攻击攻破的图像。
+# 在 IBP 与 MILP 之间还有一种**线性松弛**：让 $\delta$ 在 $[0, 1]$ 而不是 $\{0, 1\}$ 中取值，四条约束就变成“三角形”松弛 $a \ge 0,\ a \ge z,\ a \le u(z-l)/(u-l)$，这是一个线性规划，没有整数变量，所以 HiGHS 解它比解 MILP 便宜得多（`certify.lp_bound`）。它的激活值集合位于 IBP 的盒子之内，又包含网络真实的激活值，所以它的界介于两者之间；Wong 与 Kolter（2018）用一个对偶网络再一次从下方界定同一个松弛，更便宜，也更松。阅读下面的检查时要注意一点：MILP 和 LP 都建立在 IBP 的盒子之上，所以 IBP 若有 bug，三者都会同样出错。独立的见证是攻击：任何方法都不能认证一张被攻击攻破的图像。
 
 # %%
 def shrink(x):
@@ -307,7 +307,8 @@ fig.tight_layout()
 plt.show()
 print("box width / spread of the points, per layer and coordinate:",
       ", ".join(f"[{a:.2f}, {b:.2f}]" for a, b in widths))
-assert max(widths[-1]) > 1.2, "the wrapping effect: the last box is clearly wider than the true set"
+print("demonstration (the toy's weights are set by hand, so this is fixed by its construction): the last box is "
+      f"{max(widths[-1]):.2f}x as wide as the spread of the true set in its wider coordinate")
 
 # %% [markdown]
 # 在真实网络上，同样的增长表现为**不稳定 ReLU**（界跨越 0）：每一个都是 MILP 中的一个二值变量（最坏情况下共 $2^k$ 种情形），也是 IBP 松弛的一个来源。
@@ -327,7 +328,7 @@ for e in [0.01, 0.05, 0.1]:
 #
 # $$L = \kappa\, \mathrm{CE}(z(x), y) + (1-\kappa)\, \mathrm{CE}(\hat z(x;\epsilon), y),$$
 #
-# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。Gowal 等人之所以让 $\epsilon$ 渐变，是因为一开始就在完整的 $\epsilon$ 上训练效果更差；本笔记本没有演示这一点（试试 `warmup=0.0`，见延伸思考第 2 题）。网络的规模与 SmallCNN 相当，但对 IBP 友好（与 Gowal 等人的小模型一样使用带步幅的卷积）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个随机种子（seed），三种训练方案都在同样的批次上训练同一个网络。
+# 训练过程中有两个渐变（ramp）：$\epsilon$ 从 0 增长到目标值，$\kappa$ 从 1 降到 ½（`certify.IBPLoss`；它读取 `fit` 传给每个损失项的训练进度 $p\in[0,1]$）。Gowal 等人之所以让 $\epsilon$ 渐变，是因为一开始就在完整的 $\epsilon$ 上训练效果更差；本笔记本没有演示这一点（试试 `warmup=0.0`，见延伸思考第 2 题）。网络的规模与 SmallCNN 相当，但对 IBP 友好（使用带步幅的卷积，即 Wong 与 Kolter（2018）的 MNIST 模型；Gowal 等人的小模型与之只差在第二个卷积的 stride 为 1）：conv 1→16（4×4，stride 2）→ conv 16→32（4×4，stride 2）→ 100 → 2。对每个随机种子（seed），三种训练方案都在同样的批次上训练同一个网络。
 
 # %%
 def certifiable_cnn():
@@ -472,29 +473,41 @@ for sigma, cert in smooth_certs.items():
 started = time.perf_counter()
 certify.certified(trained["IBP", seeds[0]][0], x_smooth, y_smooth, eps)
 ibp_ms = 1000 * (time.perf_counter() - started) / n_smooth
-print(f"for comparison, one IBP certificate costs {ibp_ms:.2f} ms per image (a bound pass is about two forward passes)")
+started = time.perf_counter()
+with torch.no_grad():
+    trained["IBP", seeds[0]][0](x_smooth)
+forward_ms = 1000 * (time.perf_counter() - started) / n_smooth
+print(f"for comparison, one IBP certificate costs {ibp_ms:.2f} ms per image, {ibp_ms / forward_ms:.1f}x a plain "
+      f"forward pass of the same model ({forward_ms:.3f} ms per image; one timing, noisy)")
 
 # %% [markdown]
-# **自检。** 最小 $\sigma$ 下的平滑分类器仍然是一个有用的分类器（半径 0 处的认证准确率至少 70 %），并且更大的 $\sigma$ 给出更大的认证半径。*最大*半径按构造随 $\sigma$ 增长（下面它的上限与 $\sigma$ 成正比），所以检查比较的是各样本对认证半径的中位数（弃权或答错记为 0），它可能朝任一方向变化：第二个 $\sigma$ 的中位数必须超过第一个的。**$L_2$ 证书换算成 $L_\infty$ 证书时损失很大：** 半径为 $\epsilon$ 的 $L_\infty$ 球包含在半径为 $\epsilon\sqrt{784} = 28\epsilon$ 的 $L_2$ 球内，所以用这种方式认证 $L_\infty$ $\epsilon = 0.1$ 需要 $L_2$ 半径 2.8，超过了我们任何一个 sigma 在这样的 $n$ 和 $\alpha$ 下所能认证的半径（可能的最大半径是 $\sigma\,\Phi^{-1}(\alpha^{1/n})$，在全部 $n$ 个加噪副本都一致时达到）。因此在 $\epsilon = 0.1$ 处，随机平滑*由其构造决定*什么也认证不了（下面的检查会验证，在这些设置下这个上限确实低于 2.8），那里的比较只要求 IBP 训练的模型认证相当一部分样本（检查要求至少 30 % 的样本对）。表格还给出了更小的 $\epsilon$，两者在那里可以相互比较。
+# **自检。** 最小 $\sigma$ 下的平滑分类器仍然是一个有用的分类器（半径 0 处的认证准确率至少 70 %）。更大的 $\sigma$ 是否给出更大的认证半径只打印、不做 assert：每个半径都以 $\sigma\,\Phi^{-1}(\alpha^{1/n})$ 为上限（当全部 $n$ 个加噪副本都一致时达到），当超过一半的样本对都处在这个上限时，中位半径（弃权或答错记为 0）就是上限本身，由 $n$ 和 $\alpha$ 决定，而不是由基模型决定，比较中位数就成了比较上限。单元格会打印每个 $\sigma$ 下处在上限的样本对所占比例。**$L_2$ 证书换算成 $L_\infty$ 证书时损失很大：** 半径为 $\epsilon$ 的 $L_\infty$ 球包含在半径为 $\epsilon\sqrt{784} = 28\epsilon$ 的 $L_2$ 球内，所以用这种方式认证 $L_\infty$ $\epsilon = 0.1$ 需要 $L_2$ 半径 2.8，超过了我们任何一个 sigma 在这样的 $n$ 和 $\alpha$ 下所能认证的半径（可能的最大半径是 $\sigma\,\Phi^{-1}(\alpha^{1/n})$，在全部 $n$ 个加噪副本都一致时达到）。因此在 $\epsilon = 0.1$ 处，随机平滑*由其构造决定*什么也认证不了（下面的检查会验证，在这些设置下这个上限确实低于 2.8），那里的比较只要求 IBP 训练的模型认证相当一部分样本（检查要求至少 30 % 的样本对）。表格还给出了更小的 $\epsilon$，两者在那里可以相互比较。
 #
-# 注意被认证的是什么：是**平滑后**的分类器 $g$，而不是基模型 $f$。它在半径 0 处的准确率（弃权算作错误）就是 $g$ 的干净准确率，应当与其他模型的干净准确率放在一起比较。
+# 注意被认证的是什么：是**平滑后**的分类器 $g$，而不是基模型 $f$。它在半径 0 处的准确率（弃权算作错误）是 $g$ 的干净准确率的一个保守估计（CERTIFY 比 Cohen 等用来测干净准确率的 PREDICT 更常弃权），应当与其他模型的干净准确率放在一起比较。
 
 # %%
 small, large = sigmas[0], sigmas[-1]
 assert smooth_certs[small].certified_accuracy(y_smooth, 0.0) >= 0.7, "the smoothed classifier works"
 median_radius = {sg: torch.where(cert.prediction == y_smooth.cpu(), cert.radius, torch.zeros_like(cert.radius)).median().item()
                  for sg, cert in smooth_certs.items()}
-print("median certified L2 radius over the pairs (0: abstained or wrong):",
+cap = {sigma: sigma * norm.ppf(alpha ** (1 / smooth_n)) for sigma in sigmas}
+at_cap = {sg: (cert.radius >= cap[sg] - 1e-9).float().mean().item() for sg, cert in smooth_certs.items()}
+print("median certified L2 radius over the pairs (0: abstained or wrong; printed, not asserted):",
       ", ".join(f"sigma {sg}: {r:.2f}" for sg, r in median_radius.items()))
-assert median_radius[sigmas[1]] > median_radius[sigmas[0]], "a larger sigma gives a larger median certified radius"
+print("share of the pairs at the cap sigma * Phi^-1(alpha^(1/n)) (all n noisy copies agreed):",
+      ", ".join(f"sigma {sg}: {share:.0%}" for sg, share in at_cap.items()))
+capped = [sg for sg, share in at_cap.items() if share > 0.5]
+print(f"over half of the pairs sit at the cap for sigma {', '.join(map(str, capped))}: there the median radius is the "
+      "cap, set by n and alpha, not by the base model" if capped else
+      "no sigma has half of its pairs at the cap: the medians compare the base models' certificates")
 print(" L-inf eps | L2 radius | best smoothing certified acc | IBP-trained certified acc (seed 0)")
 for e in [0.01, 0.02, 0.05, 0.1]:
     best = max(cert.certified_accuracy(y_smooth, 28 * e) for cert in smooth_certs.values())
     ibp = certify.certified_accuracy(trained["IBP", seeds[0]][0], x_smooth, y_smooth, e)
     print(f"   {e:.2f}    |   {28 * e:.2f}    |            {best:.3f}             | {ibp:.3f}")
-cap = {sigma: sigma * norm.ppf(alpha ** (1 / smooth_n)) for sigma in sigmas}
 print("largest certifiable L2 radius per sigma:", ", ".join(f"{sg}: {r:.2f}" for sg, r in cap.items()))
-assert all(cert.radius.max() <= cap[sg] + 1e-9 for sg, cert in smooth_certs.items())
+print("demonstration (true by construction: with k <= n successes the Clopper-Pearson bound is at most alpha^(1/n)): "
+      f"every radius at or under its cap: {all(cert.radius.max() <= cap[sg] + 1e-9 for sg, cert in smooth_certs.items())}")
 assert 28 * 0.1 > max(cap.values()), "at L-inf eps = 0.1 no sigma here can certify the L2 radius it needs"
 print(f"at L-inf eps = 0.1, where smoothing cannot certify, the IBP-trained model (seed {seeds[0]}) certifies {ibp:.1%} "
       f"of these {len(y_smooth)} pairs")
