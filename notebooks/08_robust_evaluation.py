@@ -41,7 +41,8 @@
 # the whole test set. Of AutoAttack's targeted members, APGD-T would add nothing here: with two
 # classes its target is the only wrong class, so it is untargeted APGD. FAB-T reduces to
 # untargeted FAB, a minimum-norm attack we do not run.
-# Our budgets are far smaller than AutoAttack's (Square: a few hundred queries here, 5,000 there).
+# Our budgets are far smaller than AutoAttack's (Square: `square_per_step` queries per APGD step,
+# 100 in quick mode and 250 in full mode, printed below, against AutoAttack's 5,000).
 
 # %% tags=["parameters"]
 quick = None  # None: follow the ADVLAB_QUICK environment variable (set by `make test`); False: full run
@@ -129,7 +130,11 @@ print("clean accuracy:", ", ".join(f"{name} {acc:.1%}" for name, acc in clean.it
 # upper bound on the model's true robust accuracy; the honest summary is the **smallest**, and even
 # that is only a bound. Where the ladder keeps falling as the attack grows, the weaker rungs were
 # overstating robustness; where it levels off, the attacks agree, which is evidence (not proof)
-# that they found the worst case.
+# that they found the worst case. The first rung is a badly tuned attack, PGD-20 with
+# $\alpha = \epsilon/100$: its twenty steps cannot leave a fifth of the ball, so it shows what a
+# weak rung overstates. The well-tuned rungs after it (FGSM up to APGD) may well agree on these two
+# models, whose loss is smooth; the cell prints how far apart they are. A ladder that keeps falling
+# under well-tuned attacks comes with section 3's masked models.
 
 # %%
 def robust(model, attack):
@@ -142,6 +147,7 @@ def pgd20(m, x, y, eps=eps):
 
 
 ladder = {
+    "PGD-20, alpha eps/100": lambda m, x, y: attacks.pgd(m, x, y, eps, alpha=eps / 100, steps=20),  # badly tuned
     "FGSM": lambda m, x, y: attacks.fgsm(m, x, y, eps),
     "PGD-5": lambda m, x, y: attacks.pgd(m, x, y, eps, alpha=2.5 * eps / 5, steps=5),
     "PGD-20": pgd20,
@@ -159,6 +165,11 @@ for name, accuracies in ladders.items():
     print(f"{name:>8} at eps={eps}: " + ", ".join(f"{attack} {acc:.1%}" for attack, acc in accuracies.items()))
 print(f"(an accuracy measured on {len(y_test)} pairs has a binomial standard error of up to "
       f"{0.5 / np.sqrt(len(y_test)):.1%}: attacks a point or two apart are within that noise)")
+for name, accuracies in ladders.items():
+    tuned = [acc for attack, acc in accuracies.items() if attack != "PGD-20, alpha eps/100"]
+    print(f"{name}: the badly tuned rung overstates the smallest number by "
+          f"{accuracies['PGD-20, alpha eps/100'] - min(tuned):+.1%}; the well-tuned rungs span "
+          f"{max(tuned) - min(tuned):.1%}")
 for name, accuracies in ladders.items():
     assert accuracies["PGD-20"] <= accuracies["FGSM"], f"{name}: more steps find at least what one step finds"
 
@@ -342,8 +353,10 @@ for name, values in final.items():
 #   Approximation) keeps $q$ in the forward pass and treats it as the identity in the backward
 #   pass, $x + (q(x) - x)$ with the bracket detached.
 #
-# Square, which does not use gradients, cannot be misled by either mask; how far it gets depends
-# on its query budget, small here (printed below), so its column is printed, not checked.
+# Square does not use gradients, so zero gradients cannot stop it; a staircase loss can still slow
+# its random search (a proposal that stays inside one quantisation cell scores as no improvement),
+# and how far it gets depends on its query budget, small here (printed below), so its column is
+# printed, not checked.
 
 # %%
 class SaturatedSoftmax(nn.Module):
@@ -498,8 +511,7 @@ for name, s in line_stats.items():
           f"{s['random rise'].mean():16.3f} | {s['flat steps'].mean():10.0%} | {s['largest step'].mean():12.0%}")
 
 # %% [markdown]
-# **What the picture shows** (what held at seeds 0, 1 and 2 in quick mode; the asserts below check
-# it in this run). On the standard model the loss is smooth and its slope at $x$ is positive for
+# **What the picture shows** (the asserts below check it in this run). On the standard model the loss is smooth and its slope at $x$ is positive for
 # every pair: the gradient points at the rise that is there. On both masked models autograd reports
 # a slope of 0, or one at least a million times smaller than the standard model's (a pair close to
 # the boundary keeps a trace of gradient through the saturated softmax), yet along the same
@@ -720,7 +732,7 @@ for name, found in noise.items():
           f"{', '.join(beaten_by_noise[name]) or 'none'}")
 
 # %% [markdown]
-# **Self-checks** (what held at seeds 0, 1 and 2 in quick mode; the asserts check it in this run).
+# **Self-checks** (the asserts check it in this run).
 # On every model, at every $\epsilon$ tried, noise leaves at least the best attack's accuracy (for
 # FGSM-AT: APGD-CE's), and on
 # the three trained models it beats no attack at all. On both masked models it beats PGD-20 (which
@@ -763,8 +775,8 @@ print(f"quantised input minus the standard model it wraps, worst case: {quantise
       f"({quantiser_extra_pairs:+d} of {len(y_test)} pairs)")
 
 # %% [markdown]
-# **Self-checks.** The worst case came out at or below PGD-20 for every model. That is close to a
-# construction: the ensemble does not contain PGD-20 from $x$, but it runs PGD-20 from random
+# **Self-checks.** The worst case came out at or below PGD-20 for every model; this is printed as a
+# demonstration, not asserted, because it is close to a construction: the ensemble does not contain PGD-20 from $x$, but it runs PGD-20 from random
 # starts (a near relative: the same steps of the same size, twice), APGD and Square, so only a model
 # on which a start at $x$ beats all of them would fail this check. And PGD-AT remains clearly more robust than the standard model when judged by
 # the worst case, so notebook 04's central claim survives the stronger evaluation (by at least 10
@@ -773,8 +785,8 @@ print(f"quantised input minus the standard model it wraps, worst case: {quantise
 # it is the standard model's decision by construction).
 
 # %%
-for name, row in table.items():
-    assert row["worst case"] <= row["PGD-20"] + 1e-9, f"{name}: the ensemble did at least as well as PGD-20 from x"
+print("demonstration (close to true by construction, see above): worst case at or below PGD-20 from x: "
+      + ", ".join(f"{name} {row['worst case'] <= row['PGD-20'] + 1e-9}" for name, row in table.items()))
 assert table["PGD-AT (honest)"]["worst case"] - table["standard"]["worst case"] >= 0.10, \
     "PGD-AT beats the standard model under the worst case too"
 assert quantiser_extra_pairs <= 2, \
