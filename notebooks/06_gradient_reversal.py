@@ -218,11 +218,11 @@ print(f"test acc {seed_history.last('test acc'):.1%}; adversarial head on 1 - y:
 print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
 
 # %% [markdown]
-# Whether one run's adversary beats chance is a draw: the GRL's game ($\lambda = 1$ from the first
-# batch) amplifies float rounding, so the same seed on another CPU kernel can end far from where
-# it ends here, even below chance. The check below asks only that the mean over the comparison's
-# seeds is above chance, and prints its standard error beside it: over so few seeds that is a
-# weak test, evidence of a direction rather than a measurement of how often the adversary wins. Where the
+# Whether one run's adversary beats chance is not guaranteed: the GRL's game ($\lambda = 1$ from the
+# first batch) pits the adversary against the features. The cell below prints the adversary's
+# accuracy on $1 - y$ for each seed of the comparison, with its spread; the check asks only that the
+# mean over these seeds is above chance, and prints how many standard errors above it lies: over so
+# few seeds that is evidence of a direction rather than a measurement of how often the adversary wins. Where the
 # adversarial head learns the flipped label better than chance, its
 # reversed gradient pulls against the label head's, as in the cancellation above; scored the
 # seed's way the same head looks *worse* than chance. Now the honest test of the seed's claim: the same network
@@ -234,13 +234,18 @@ print(f"adv acc + seed's adv acc = {adv_acc + seed_adv_acc:.3f}")
 started = time.perf_counter()
 variant_curves = {"with GRL head": [], "without": []}
 adversary_accuracies = []  # the adversarial head on 1 - y after the last epoch, one per seed
+mirror_cosines = []  # cosine of the adversary's (1 - y) direction with the label head's, mirrored; one per seed
 for run_seed in range(seed, seed + n_seeds):
     for variant in variant_curves:
-        history = seed_history if (variant == "with GRL head" and run_seed == seed) else \
-            train_seed_variant(variant == "with GRL head", run_seed)[1]
+        model, history = (seed_model, seed_history) if (variant == "with GRL head" and run_seed == seed) else \
+            train_seed_variant(variant == "with GRL head", run_seed)
         variant_curves[variant].append(history.values("test acc"))
         if variant == "with GRL head":
             adversary_accuracies.append(history.last("adv acc"))
+            # the direction in feature space that raises "class 1" minus "class 0", for each head
+            adversary_direction = model.adversary.weight[1] - model.adversary.weight[0]
+            mirrored_head_direction = -(model.head.weight[1] - model.head.weight[0])
+            mirror_cosines.append(F.cosine_similarity(adversary_direction, mirrored_head_direction, dim=0).item())
 variant_curves = {variant: torch.tensor(curves) for variant, curves in variant_curves.items()}  # [seeds, epochs]
 print(f"{2 * n_seeds - 1} more runs in {time.perf_counter() - started:.0f} s\n")
 adversary_accuracies = torch.tensor(adversary_accuracies)
@@ -249,6 +254,9 @@ print("adversarial head on 1 - y, per seed: " + ", ".join(f"{a:.1%}" for a in ad
       f"above chance by {(adversary_accuracies.mean().item() - 0.5) / stats.standard_error(adversary_accuracies):.1f} "
       f"standard errors")
 assert adversary_accuracies.mean() > 0.5, "on average over the seeds, the adversary beats chance on 1 - y"
+mirror_cosines = torch.tensor(mirror_cosines)
+print("cosine of the adversary's (1 - y) weight direction with the mirrored label head's, per seed: "
+      + ", ".join(f"{c:.2f}" for c in mirror_cosines.tolist()) + f"; mean {stats.spread(mirror_cosines, '.2f')}")
 print(f"{'test accuracy':<16}{'after epoch 1':>22}{f'after epoch {seed_epochs}':>22}")
 for variant, curves in variant_curves.items():
     first, last = curves[:, 0], curves[:, -1]
@@ -276,13 +284,17 @@ plt.show()
 #
 # **A different regime from the seed's.** The seed trains with SGD at learning rate $10^{-3}$,
 # batches of 1,000 and 1,000 epochs, and plots accuracy on its *training* batches; we train
-# with Adam, batches of 64, a few epochs, and measure on held-out test pairs. The conclusion does
-# not rest on the regime: the cancellation above holds exactly once the adversary mirrors the label
-# head ($G_d = -G_y$), and an adversary that predicts $1 - y$ well must read the same feature
-# directions as the label head, so its reversed gradient pulls against it whatever the optimizer,
-# batch size or length of training; and training-batch accuracy, the seed's only measurement,
-# cannot show a gain in generalisation in any regime. What the regime changes is how long the adversary takes
-# to learn $1 - y$, not the direction of its pull.
+# with Adam, batches of 64, a few epochs, and measure on held-out test pairs. Why we expect the
+# conclusion to carry over: the cancellation above holds exactly once the adversary mirrors the label
+# head ($G_d = -G_y$), and an adversary that predicts $1 - y$ well reads largely the same feature
+# directions as the label head. The cosine printed above measures how far, between the adversary's
+# weight direction and the mirrored label head's: 1 would be the exact mirror, and unrelated
+# directions in 1764 dimensions give nearly 0. It need not reach 1: with 1764 features the label
+# information is redundant, and the adversary can also read it from directions the label head does
+# not use. So its reversed gradient *mostly* pulls against the label head, a partial tug-of-war
+# (printed, not asserted). And training-batch accuracy, the seed's only
+# measurement, cannot show a gain in generalisation in any regime. We tested one regime only; the
+# seed's (SGD, batches of 1,000, 1,000 epochs) is untested here.
 #
 # The check below pairs the runs: for each seed both variants start from the same extractor and
 # see the same batches, so the per-seed difference (plain minus GRL) removes most of the
@@ -404,9 +416,9 @@ print(f"DANN's gain on the target, seed {seed}: {gain:+.1%}")
 # target images and textures, test sets, initial weights and batches, exactly as the runs above
 # did for `seed`; the new runs only skip the live plot and the per-epoch evaluation (their final
 # accuracy is the same either way). Their trained networks are kept for the proxy $\mathcal A$-distance
-# at the end of this section. Train on target is not repeated: it is the oracle reference, and it
-# beats source only by a wide margin on every seed measured in `benchmarks/dann_gain_seeds.py`
-# (here one seed, checked only to beat source only).
+# at the end of this section. Train on target is not repeated: it is the oracle reference (here one
+# seed, checked only to beat source only; `benchmarks/dann_gain_seeds.py` repeats it over seeds, see
+# `docs/performance.md`).
 
 # %%
 def source_only_and_dann(run_seed):
@@ -444,25 +456,25 @@ print(f"\nDANN's gain on the target: mean {stats.spread(gains, '+.1%')}, smalles
 
 # %% [markdown]
 # **Self-check.** Averaged over the seeds, DANN beats source only on the target by at least
-# 2 points; training on the labelled target beats source only, and in full mode it beats DANN
+# 8 points; training on the labelled target beats source only, and in full mode it beats DANN
 # too. The floor was set from measured margins, not from one run: `python benchmarks/dann_gain_seeds.py`
 # repeats this section over many seeds, on two data sources, in full and in quick mode (its results
-# and the command are in `docs/performance.md`). There DANN's gain varies a lot from seed to seed
-# (on some seeds it stays within a few points of source only for the whole run), and the floor
-# sits below what even the weakest seeds clear on average. So one run's gain says little; the
+# and the command are in `docs/performance.md`, with the smallest mean over the notebook's consecutive
+# seeds that it measured). The floor sits below that smallest mean with a margin, and far enough above
+# 0 that a DANN which had lost most of its gain would fail it. So one run's gain says little; the
 # mean over a few seeds, with its spread, is the claim. (Only a few seeds here, for time: each
 # extra seed is two more training runs.)
 #
-# In quick mode (fewer epochs on fewer images) the labelled target run is undertrained and no
-# oracle reference: in the benchmark's quick-mode runs DANN sometimes tied it or came within a
-# point of it, so "better than DANN" is checked in full mode only.
+# In quick mode (fewer epochs on fewer images) the labelled target run is undertrained and is no
+# reliable oracle reference, so "better than DANN" is checked in full mode only (the design of this
+# check comes from the quick-mode runs of `benchmarks/dann_gain_seeds.py`, see `docs/performance.md`).
 
 # %%
 # Why these bounds: DANN's gain varies a lot from seed to seed, so the check is on the mean over this run's seeds,
-# against a small floor that even the weakest seeds of benchmarks/dann_gain_seeds.py (seeds 0-9, both data
-# sources, both modes) clear on average; training on the labelled target beats DANN reliably only in full mode,
+# against a floor below the smallest such mean that benchmarks/dann_gain_seeds.py measured (both data sources,
+# both modes; see docs/performance.md); training on the labelled target beats DANN reliably only in full mode,
 # hence that check in full mode only.
-assert gains.mean() >= 0.02, f"DANN should gain at least 2 points on average, got {gains.mean():+.1%}"
+assert gains.mean() >= 0.08, f"DANN should gain at least 8 points on average, got {gains.mean():+.1%}"
 assert results["train on target"] > results["source only"], "the labelled target beats source only"
 if not quick:
     assert results["train on target"] > results["DANN"], "in full mode the labelled target is the oracle reference"
@@ -628,8 +640,8 @@ assert min(lowest.values()) > 1.5, "a fresh linear judge separates the domains, 
 # $\gamma$ by the target accuracy this explorer shows is target-label model selection: fine for
 # exploring, never for a reported number.
 #
-# *Why a button.* That training takes about a second of CPU, longer on a busy machine, which
-# is too slow to rerun on every slider move. So the sliders only redraw the schedule (instant)
+# *Why a button.* That training takes a few seconds (the run button's time is printed below),
+# which is too slow to rerun on every slider move. So the sliders only redraw the schedule (instant)
 # and mark the curves as stale; **run** trains for the current values. Runs are remembered,
 # so going back to values you already ran is instant too.
 
@@ -693,11 +705,11 @@ explorer
 # %% [markdown]
 # We time both kinds of redraw, and compare $\lambda = 0$ (no reversal) with $\lambda = 1$,
 # in the explorer's own tiny setting. Read that comparison for what it is: one seed, 256 images
-# per domain, 3 epochs of fine-tuning from the source-only network, 200 target test images. At
-# that size the domain head has little to learn from and its reversed gradient is mostly noise
-# in the features, so $\lambda = 1$ can come out *worse* than $\lambda = 0$ (the printout says which way it went
-# this time). It is not evidence against DANN; the evidence is the full comparison
-# of section 3, where DANN trains from scratch on thousands of images, over several seeds.
+# per domain, 3 epochs of fine-tuning from the source-only network, 200 target test images. The
+# printout shows how much the reversal changed the target accuracy in this run; at this size the
+# result can swing either way between seeds, so read it as one draw, neither evidence for nor
+# against DANN. The evidence is the comparison of section 3, where DANN trains from scratch on
+# thousands of images, over several seeds.
 
 # %%
 run_seconds = explorer.last_seconds
