@@ -37,7 +37,9 @@
 # Both run on the models of notebook 04 (the digit-0 task), and both are compared with white-box
 # attacks on the same images: for transfer, the best of FGSM, I-FGSM and MI-FGSM run on the target
 # itself (`attack_steps` iterations, no restarts: a quick reference, weaker than notebook 08's
-# evaluation); for the query attacks, a bisection of $L_2$ PGD and APGD-CE (section 6).
+# evaluation, so the white-box accuracies below, the headline's included, are upper bounds that
+# APGD-CE or notebook 08's worst case would push lower; it is not run on these pairs, to keep the
+# notebook's time); for the query attacks, a bisection of $L_2$ PGD and APGD-CE (section 6).
 # Code: `advlab/blackbox.py` (`mifgsm`, `hop_skip_jump`).
 
 # %% tags=["parameters"]
@@ -217,7 +219,9 @@ for name in architectures:
 # MI-FGSM, the three as one ensemble; the images go to all three targets. We report the **target's
 # accuracy on the replayed images** (lower: the transfer worked). For reference, the same three
 # attacks run **white-box** on each target, and the best of them is the white-box number: "white-box
-# (best of FGSM, I-FGSM, MI-FGSM)", no restarts, a reference rather than a thorough evaluation.
+# (best of FGSM, I-FGSM, MI-FGSM)", no restarts, a reference rather than a thorough evaluation:
+# a stronger white-box attack (APGD-CE, notebook 08) would leave the targets less accurate still,
+# which only widens the gap check 2 below tests, but makes the white-box row an upper bound.
 
 # %%
 transfer_attacks = {
@@ -292,32 +296,38 @@ fig.suptitle(f"transferred from the surrogates (bars: mean, whiskers: sd over {s
 plt.show()
 
 # %% [markdown]
-# **Self-checks**, each at every surrogate family:
+# **Self-checks**, each at every surrogate family except where said otherwise:
 #
 # 1. **Transfer works.** On the standard target, every source and every attack costs at least 20
-#    points of accuracy: the attacker never queried it.
+#    points of accuracy on average over the surrogate families (the smallest drop of a single
+#    family is printed beside it): the attacker never queried it.
 # 2. **Transfer is weaker than white-box.** On every target, no transferred attack leaves the
 #    target less accurate than the best of the white-box FGSM, I-FGSM and MI-FGSM on that target.
 # 3. **An ensemble transfers better than a single surrogate on average.** MI-FGSM on the ensemble
 #    leaves the standard target at most as accurate as the mean over the three single surrogates.
 # 4. **Adversarial training resists transfer.** Under the ensemble's MI-FGSM, PGD-AT keeps at least
-#    20 points more accuracy than the standard model.
+#    20 points more accuracy than the standard model. Note the budget: the transfer runs at
+#    `transfer_eps`, in the defaults larger than the `eps` PGD-AT was trained at (the ratio is
+#    printed), so this is a statement beyond PGD-AT's training ball, not within it.
 #
 # The margins are printed first: how far each claim is from failing.
 
 # %%
-standard_drop = min(clean["standard"] - over_seeds(s, a, "standard").min() for s, a in cells)
+standard_drop = min(clean["standard"] - over_seeds(s, a, "standard").mean() for s, a in cells)  # mean over the families
+weakest_family_drop = min(clean["standard"] - over_seeds(s, a, "standard").max() for s, a in cells)
 white_gap = min((over_seeds(s, a, name) - white_best[name]).min() for s, a in cells for name in models)
 single_mean = np.mean([over_seeds(s, "MI-FGSM", "standard") for s in architectures], axis=0)
 best_single = np.min([over_seeds(s, "MI-FGSM", "standard") for s in architectures], axis=0)
 ensemble_gain = single_mean - over_seeds("ensemble", "MI-FGSM", "standard")
 robust_gap = over_seeds("ensemble", "MI-FGSM", "PGD-AT") - over_seeds("ensemble", "MI-FGSM", "standard")
-print(f"1. smallest accuracy drop on the standard target: {standard_drop:.1%}")
+print(f"1. smallest accuracy drop on the standard target over the sources and attacks, mean over the surrogate "
+      f"families: {standard_drop:.1%}; of the weakest single family: {weakest_family_drop:.1%}")
 print(f"2. smallest margin of a transfer attack over the white-box one (best of FGSM, I-FGSM, MI-FGSM): {white_gap:+.1%}")
 print(f"3. ensemble below the single surrogates' mean, per family: {', '.join(f'{v:+.1%}' for v in ensemble_gain)}; "
       f"below the best single one: {', '.join(f'{v:+.1%}' for v in best_single - over_seeds('ensemble', 'MI-FGSM', 'standard'))}")
-print(f"4. PGD-AT minus standard under the ensemble's MI-FGSM, per family: {', '.join(f'{v:+.1%}' for v in robust_gap)}")
-assert standard_drop >= 0.20, "every transfer attack costs the standard target at least 20 points"
+print(f"4. PGD-AT minus standard under the ensemble's MI-FGSM, per family: {', '.join(f'{v:+.1%}' for v in robust_gap)} "
+      f"(transfer at eps {transfer_eps}, PGD-AT trained at eps {eps}: {transfer_eps / eps:.1f} x its training budget)")
+assert standard_drop >= 0.20, "every transfer attack costs the standard target at least 20 points on average over the families"
 assert white_gap >= 0, "no transfer attack is stronger than the white-box attacks on the target itself"
 assert (ensemble_gain >= 0).all(), "the ensemble transfers at least as well as the average single surrogate"
 assert (robust_gap >= 0.20).all(), "PGD-AT keeps at least 20 points more than the standard model under transfer"
@@ -328,7 +338,9 @@ assert (robust_gap >= 0.20).all(), "PGD-AT keeps at least 20 points more than th
 # this small two-class task is measured here, paired by surrogate family (`stats.paired_comparison`:
 # a verdict only when the difference is beyond the family-to-family noise, and at least two test
 # pairs, since a one-pair difference can come from the test sample alone), and printed rather than
-# asserted.
+# asserted. Tramèr et al. also found that single-step (FGSM) adversarially trained models resist
+# white-box FGSM better than FGSM transferred from another model, a sign of gradient masking
+# (notebook 08); the last line compares the two on the FGSM-AT target, one training run, printed.
 
 # %%
 for s in architectures:
@@ -343,6 +355,12 @@ for s in architectures:
             verdict = "within the noise (less than two test pairs)"
         print(f"{s:>9}: {better} minus {worse}, target accuracy {stats.spread(a - b, '+.1%', over='surrogate families')}: "
               + verdict)
+transferred_fgsm = np.min([over_seeds(s, "FGSM", "FGSM-AT") for s in architectures], axis=0)  # per family, best single source
+print(f"FGSM-AT target (Tramèr et al.'s question): white-box FGSM leaves it {white_box['FGSM-AT']['FGSM']:.1%} accurate; "
+      f"FGSM transferred from the strongest single surrogate of each family: "
+      f"{', '.join(f'{v:.1%}' for v in transferred_fgsm)} => the transferred FGSM is the stronger one for "
+      f"{int((transferred_fgsm < white_box['FGSM-AT']['FGSM']).sum())} of {len(transferred_fgsm)} families (Tramèr et "
+      "al.'s sign of gradient masking, where it is)")
 
 # %% [markdown]
 # ## 4 · Explorer: the budget, transfer against white-box
@@ -595,6 +613,8 @@ print(f"Square at L-inf {transfer_eps}: {(square_fooled_at <= max_queries).float
 #    gradient masking of notebook 08. (Both are *upper* bounds on the true minimal distance.)
 # 3. **Scores do not beat gradients either.** Square, with the same budget of queries, fools no
 #    more pairs than white-box APGD-CE at the same $L_\infty$ budget (one pair of slack for chance).
+#    When APGD-CE fools every pair, or all but one, this cannot fail, so it is then printed as a
+#    demonstration and not asserted.
 
 # %%
 start_median = torch.tensor([record[0][1] for record in hsj.history]).median().item()
@@ -608,14 +628,18 @@ print(f"3. Square fooled {(square_fooled_at <= max_queries).sum()} pairs, APGD-C
 assert torch.isfinite(white_l2).all() and torch.isfinite(hsj.distances).all(), "every image got an adversarial"
 assert median_hsj[-1] <= 0.75 * start_median, "queries bring HopSkipJump's median distance down by a quarter"
 assert not closer, "the decision-only attack never finds a closer adversarial than the white-box search"
-assert (square_fooled_at <= max_queries).sum() <= apgd_fooled.sum() + 1, "Square fools no more pairs than APGD-CE"
+if apgd_fooled.sum() + 1 >= len(y_decision):  # Square cannot fool more than all pairs: the check could not fail
+    print(f"3. is printed, not asserted: APGD-CE fooled {apgd_fooled.sum()} of {len(y_decision)} pairs, so Square cannot "
+          "exceed it by more than one pair here (a demonstration, not a test)")
+else:
+    assert (square_fooled_at <= max_queries).sum() <= apgd_fooled.sum() + 1, "Square fools no more pairs than APGD-CE"
 
 # %% [markdown]
 # **What it means for an evaluation.** A decision-only or score-based attack needs no gradient, so
 # gradient masking cannot mislead it, though at a small budget it may still fall short (notebook
 # 08, section 3); but it pays for every answer, and at
-# a budget a learner can afford it stays well above the white-box distance on a model whose
-# gradients are honest. So it is a **sanity check** of a white-box evaluation, not a replacement:
+# a budget a learner can afford it stayed above the white-box distance on every image here
+# (check 2; the median ratio of the two distances is printed there). So it is a **sanity check** of a white-box evaluation, not a replacement:
 # if labels alone found closer adversarials than gradients did, the gradients would be lying.
 # And transfer, which needs no query at all, stayed short of the white-box attacks (best of FGSM,
 # I-FGSM, MI-FGSM) on every target (check 2 of section 3): a model "robust to transfer attacks"

@@ -36,7 +36,9 @@
 #
 # 两种攻击都在笔记本 04 的模型（数字 0 混合任务）上运行，并且都与同一批图像上的白盒攻击相比较：对迁移攻击，
 # 参照的是在目标模型本身上运行的 FGSM、I-FGSM 和 MI-FGSM 三者中最强的那个（`attack_steps` 次迭代，不重启：
-# 只是一个快速的参照，弱于笔记本 08 的评估）；对基于查询的攻击，参照的是 $L_2$ PGD 的二分搜索和 APGD-CE（第 6 节）。
+# 只是一个快速的参照，弱于笔记本 08 的评估，所以下面的白盒准确率，包括核心数字中的那个，都是上界，
+# APGD-CE 或笔记本 08 的最坏情况评估会把它们压得更低；为了控制笔记本的运行时间，这里没有在这些样本对上运行它）；
+# 对基于查询的攻击，参照的是 $L_2$ PGD 的二分搜索和 APGD-CE（第 6 节）。
 # 代码：`advlab/blackbox.py`（`mifgsm`、`hop_skip_jump`）。
 
 # %% tags=["parameters"]
@@ -211,7 +213,8 @@ for name in architectures:
 # $\alpha = \epsilon/T$）攻击测试样本对：每种架构单独攻击一次；对 MI-FGSM，还把三者作为一个集成来攻击。
 # 得到的图像送到全部三个目标模型上。我们报告**目标模型在重放图像上的准确率**（越低，说明迁移越有效）。作为参照，
 # 同样三种攻击也在每个目标模型上以**白盒**方式运行，三者中最强的结果即为白盒数字：“白盒（FGSM、I-FGSM、MI-FGSM
-# 三者最强）”，不重启，只是一个参照，而不是一次彻底的评估。
+# 三者最强）”，不重启，只是一个参照，而不是一次彻底的评估：更强的白盒攻击（APGD-CE，笔记本 08）
+# 会让目标模型的准确率更低，这只会拉大下面检查 2 所检验的差距，但也说明白盒这一行是一个上界。
 
 # %%
 transfer_attacks = {
@@ -286,29 +289,35 @@ fig.suptitle(f"transferred from the surrogates (bars: mean, whiskers: sd over {s
 plt.show()
 
 # %% [markdown]
-# **自检**，每一条都在每个替代模型族上检验：
+# **自检**，除非另有说明，每一条都在每个替代模型族上检验：
 #
-# 1. **迁移有效。** 在标准目标模型上，每个来源、每种攻击都让准确率至少下降 20 个百分点：而攻击者从未查询过它。
+# 1. **迁移有效。** 在标准目标模型上，每个来源、每种攻击按各替代模型族平均，都让准确率至少下降 20 个百分点
+#    （单个族中最小的下降打印在旁边）：而攻击者从未查询过它。
 # 2. **迁移弱于白盒。** 在每个目标模型上，没有哪个迁移攻击能让目标模型的准确率低于该目标模型上白盒 FGSM、I-FGSM 和 MI-FGSM 中最强的那个。
 # 3. **平均而言，集成比单个替代模型迁移得更好。** 在集成上运行的 MI-FGSM
 #    让标准目标模型的准确率至多等于三个单独替代模型结果的平均值。
 # 4. **对抗训练能抵御迁移。** 在集成的 MI-FGSM 下，PGD-AT 的准确率比标准模型至少高 20 个百分点。
+#    注意预算：迁移攻击在 `transfer_eps` 下运行，默认设置中它大于 PGD-AT 训练时的 `eps`（两者之比会打印出来），
+#    所以这是一个超出 PGD-AT 训练球的结论，而不是训练球之内的结论。
 #
 # 先打印出各项余量：每条结论离不成立还有多远。
 
 # %%
-standard_drop = min(clean["standard"] - over_seeds(s, a, "standard").min() for s, a in cells)
+standard_drop = min(clean["standard"] - over_seeds(s, a, "standard").mean() for s, a in cells)  # mean over the families
+weakest_family_drop = min(clean["standard"] - over_seeds(s, a, "standard").max() for s, a in cells)
 white_gap = min((over_seeds(s, a, name) - white_best[name]).min() for s, a in cells for name in models)
 single_mean = np.mean([over_seeds(s, "MI-FGSM", "standard") for s in architectures], axis=0)
 best_single = np.min([over_seeds(s, "MI-FGSM", "standard") for s in architectures], axis=0)
 ensemble_gain = single_mean - over_seeds("ensemble", "MI-FGSM", "standard")
 robust_gap = over_seeds("ensemble", "MI-FGSM", "PGD-AT") - over_seeds("ensemble", "MI-FGSM", "standard")
-print(f"1. smallest accuracy drop on the standard target: {standard_drop:.1%}")
+print(f"1. smallest accuracy drop on the standard target over the sources and attacks, mean over the surrogate "
+      f"families: {standard_drop:.1%}; of the weakest single family: {weakest_family_drop:.1%}")
 print(f"2. smallest margin of a transfer attack over the white-box one (best of FGSM, I-FGSM, MI-FGSM): {white_gap:+.1%}")
 print(f"3. ensemble below the single surrogates' mean, per family: {', '.join(f'{v:+.1%}' for v in ensemble_gain)}; "
       f"below the best single one: {', '.join(f'{v:+.1%}' for v in best_single - over_seeds('ensemble', 'MI-FGSM', 'standard'))}")
-print(f"4. PGD-AT minus standard under the ensemble's MI-FGSM, per family: {', '.join(f'{v:+.1%}' for v in robust_gap)}")
-assert standard_drop >= 0.20, "every transfer attack costs the standard target at least 20 points"
+print(f"4. PGD-AT minus standard under the ensemble's MI-FGSM, per family: {', '.join(f'{v:+.1%}' for v in robust_gap)} "
+      f"(transfer at eps {transfer_eps}, PGD-AT trained at eps {eps}: {transfer_eps / eps:.1f} x its training budget)")
+assert standard_drop >= 0.20, "every transfer attack costs the standard target at least 20 points on average over the families"
 assert white_gap >= 0, "no transfer attack is stronger than the white-box attacks on the target itself"
 assert (ensemble_gain >= 0).all(), "the ensemble transfers at least as well as the average single surrogate"
 assert (robust_gap >= 0.20).all(), "PGD-AT keeps at least 20 points more than the standard model under transfer"
@@ -317,7 +326,9 @@ assert (robust_gap >= 0.20).all(), "PGD-AT keeps at least 20 points more than th
 # **观察，而非结论。** Dong 等在 ImageNet 分类器上发现，I-FGSM 的迁移效果比 FGSM *更差*（它对替代模型过拟合），而
 # MI-FGSM 比两者都好。在这个小型二分类任务上是否也是如此，本节按替代模型族配对来测量（`stats.paired_comparison`：
 # 只有当差异超出族与族之间的噪声，并且至少相当于两个测试样本对时才给出判断，
-# 因为只差一个样本对的差异可能仅仅来自测试样本的抽取），结果只打印，不做断言。
+# 因为只差一个样本对的差异可能仅仅来自测试样本的抽取），结果只打印，不做断言。Tramèr 等还发现，
+# 单步（FGSM）对抗训练的模型抵御白盒 FGSM 的能力，强于抵御从另一个模型迁移来的 FGSM，这是梯度掩蔽的迹象
+# （笔记本 08）；最后一行在 FGSM-AT 目标模型上比较这两者，只有一次训练，只打印。
 
 # %%
 for s in architectures:
@@ -332,6 +343,12 @@ for s in architectures:
             verdict = "within the noise (less than two test pairs)"
         print(f"{s:>9}: {better} minus {worse}, target accuracy {stats.spread(a - b, '+.1%', over='surrogate families')}: "
               + verdict)
+transferred_fgsm = np.min([over_seeds(s, "FGSM", "FGSM-AT") for s in architectures], axis=0)  # per family, best single source
+print(f"FGSM-AT target (Tramèr et al.'s question): white-box FGSM leaves it {white_box['FGSM-AT']['FGSM']:.1%} accurate; "
+      f"FGSM transferred from the strongest single surrogate of each family: "
+      f"{', '.join(f'{v:.1%}' for v in transferred_fgsm)} => the transferred FGSM is the stronger one for "
+      f"{int((transferred_fgsm < white_box['FGSM-AT']['FGSM']).sum())} of {len(transferred_fgsm)} families (Tramèr et "
+      "al.'s sign of gradient masking, where it is)")
 
 # %% [markdown]
 # ## 4 · 交互探索器（explorer）：扰动预算，迁移与白盒的对比
@@ -579,7 +596,8 @@ print(f"Square at L-inf {transfer_eps}: {(square_fooled_at <= max_queries).float
 #    就说明白盒评估漏掉了一个更近的对抗样本：这是笔记本 08 中梯度掩蔽（gradient masking）的警示信号。
 #    （两者都是真实最小距离的*上*界。）
 # 3. **分数也胜不过梯度。** 在相同的查询预算下，Square 骗过的样本对不多于同一 $L_\infty$ 预算下的白盒
-#    APGD-CE（为偶然因素留出一个样本对的余量）。
+#    APGD-CE（为偶然因素留出一个样本对的余量）。当 APGD-CE 骗过了全部样本对，或只剩一个没骗过时，
+#    这条检查不可能失败，所以那时它只作为演示打印出来，不做断言。
 
 # %%
 start_median = torch.tensor([record[0][1] for record in hsj.history]).median().item()
@@ -593,13 +611,17 @@ print(f"3. Square fooled {(square_fooled_at <= max_queries).sum()} pairs, APGD-C
 assert torch.isfinite(white_l2).all() and torch.isfinite(hsj.distances).all(), "every image got an adversarial"
 assert median_hsj[-1] <= 0.75 * start_median, "queries bring HopSkipJump's median distance down by a quarter"
 assert not closer, "the decision-only attack never finds a closer adversarial than the white-box search"
-assert (square_fooled_at <= max_queries).sum() <= apgd_fooled.sum() + 1, "Square fools no more pairs than APGD-CE"
+if apgd_fooled.sum() + 1 >= len(y_decision):  # Square cannot fool more than all pairs: the check could not fail
+    print(f"3. is printed, not asserted: APGD-CE fooled {apgd_fooled.sum()} of {len(y_decision)} pairs, so Square cannot "
+          "exceed it by more than one pair here (a demonstration, not a test)")
+else:
+    assert (square_fooled_at <= max_queries).sum() <= apgd_fooled.sum() + 1, "Square fools no more pairs than APGD-CE"
 
 # %% [markdown]
 # **这对评估意味着什么。** 仅决策攻击或基于分数的攻击（score-based attack）不需要梯度，
 # 所以梯度掩蔽误导不了它，尽管预算小时它仍可能力有不逮（笔记本 08，第 3 节）；但它的每一个回答都要付出代价，
 # 在学习者负担得起的预算下，
-# 面对梯度诚实的模型，它找到的距离始终明显高于白盒距离。所以它是白盒评估的**合理性检查**，而不是替代品：
+# 它在这里的每张图像上找到的距离都高于白盒距离（检查 2；两种距离之比的中位数打印在那里）。所以它是白盒评估的**合理性检查**，而不是替代品：
 # 如果仅凭标签找到的对抗样本比梯度找到的还近，那就说明梯度在说谎。而完全不需要查询的迁移攻击，
 # 在每个目标模型上都不及白盒攻击（FGSM、I-FGSM、MI-FGSM 三者最强；第 3 节的检查 2）：一个“对迁移攻击鲁棒”的模型，仍可能被白盒攻击攻破。
 
