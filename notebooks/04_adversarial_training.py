@@ -523,7 +523,7 @@ for name, history in overfit_histories.items():
     elif peak < 0.15:
         reading = "it never rose far: the model never became robust at this eps, so it had no robustness to lose"
     else:
-        reading = "it rose and kept most of it: no collapse"
+        reading = "it ended near its peak: no collapse"
     print(f"{name}: PGD (random start) accuracy peaked at {peak:.1%} (epoch {pgd_curve.index(peak) + 1}), "
           f"ended at {last:.1%}; FGSM accuracy went from {fgsm_curve[0]:.1%} to {fgsm_curve[-1]:.1%}: {reading}")
 
