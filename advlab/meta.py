@@ -143,7 +143,7 @@ def sine_episode(generator: torch.Generator, k_shot: int = 10, n_query: int = 10
 # ----------------------------------------------------------------------------- model
 def few_shot_cnn(n_way: int) -> nn.Module:
     """A small CNN for N-way episodes (1.2k conv + 785·N head parameters; a meta-gradient
-    through SmallCNN costs ~6x more on one CPU thread).
+    through SmallCNN costs several times more: notebook 07, section 3, prints the ratio on your machine).
 
         x [N,1,28,28] -> conv 1->8 (3x3, stride 2) -> ReLU -> conv 8->16 (3x3, stride 2) -> ReLU
                       -> flatten [N,784] -> linear 784 -> n_way
@@ -213,7 +213,7 @@ def fgsm_copies(model: nn.Module, params: Params, episodes: Sequence[Episode], e
     Per sample the same as :func:`fgsm_against` on each set: FGSM's step sign(∇_x L) of a sample
     does not depend on the other samples of the batch (the network has no batch statistics; the
     batch mean only rescales each sample's gradient). One call instead of two per episode: the
-    attacks of a meta-batch cost about a third as much on a CPU.
+    attacks of a meta-batch cost less on a CPU (fewer, larger calls).
     """
     sets = [(x, y) for e in episodes for x, y in ((e.support_x, e.support_y), (e.query_x, e.query_y))]
     x_adv = fgsm_against(model, params, torch.cat([x for x, _ in sets]), torch.cat([y for _, y in sets]), eps)
@@ -375,7 +375,7 @@ def meta_step(model: nn.Module, optimizer: torch.optim.Optimizer, episodes: Sequ
     differentiable in θ), ADML's and MAML-AD's FGSM copies in one batched call
     (:func:`fgsm_copies`), AQ's PGD in one batched pass per step (:func:`pgd_queries`). The
     update equals the mean of the per-task gradients (the tests check it), with B small graphs
-    alive at once; on a CPU it costs about two thirds of a task-by-task loop. Episodes of
+    alive at once; on a CPU it costs less than a task-by-task loop. Episodes of
     different shapes go one task at a time.
     """
     check_choice("method", method, METHODS)

@@ -31,6 +31,10 @@
 # $$\theta \leftarrow \theta - \beta \nabla_\theta \sum_i \Big[\mathcal L(\theta'_{\text{clean},i}; D^{\text{test}}_{\text{adv},i})
 #   + \mathcal L(\theta'_{\text{adv},i}; D^{\text{test}}_{\text{clean},i})\Big].$$
 #
+# (Yin et al.'s Algorithm 1 applies the two terms as two successive updates with their own rates
+# $\beta_1$ and $\beta_2$; we sum them into one outer step, taken by Adam here. For plain gradient
+# steps with $\beta_1 = \beta_2$ the two agree to first order in $\beta$.)
+#
 # A model adapted on clean data must resist adversarial queries, and a model adapted on
 # adversarial data must still answer clean queries. Here the tasks are **2-way 5-shot MNIST
 # episodes**: meta-train on digits 0–5, meta-test on the unseen digits 6–9.
@@ -363,11 +367,14 @@ print_table({m: results[m] for m in ["maml", "adml"]}, f"MAML and ADML on all {n
 # %% [markdown]
 # **Self-check.** ADML's starting point is more robust after adaptation: its FGSM query
 # accuracy beats MAML's at the training $\epsilon$ by at least 10 points, so do its PGD and
-# worst-case accuracies, and robustness does not cost clean accuracy (ADML within 5 points of MAML or
-# above). This is one meta-training run (seed `seed`): the ± printed with each gap is a 95 %
-# interval over the test episodes (`stats.paired_comparison`), so it covers which episodes were
-# drawn, not which training seed ran. The floors were set well below the gaps that runs at seeds
-# 0, 1 and 2 gave when they were chosen; this run checks them at one seed.
+# worst-case accuracies, and robustness costs at most 5 points of clean accuracy (the printed
+# interval says whether this run's cost can be told from zero). These floors are checked on **one
+# meta-training run of each method** at the notebook's `seed`, not over training seeds: the ± printed
+# with each gap is a 95 % interval over the test episodes (`stats.paired_comparison`), so it covers
+# which episodes were drawn, not which training seed ran. How large the gap is depends on the
+# training seed and on $\epsilon$ (section 7 draws this run's curves over $\epsilon$); a claim
+# about ADML in general would need several meta-training runs of each method, which this notebook
+# does not run.
 #
 # **Not yet a compute-matched comparison.** All four methods ran the same number of meta-iterations
 # on the same episodes, but not the same work (ADML adapts twice per task and crafts two FGSM
@@ -382,8 +389,8 @@ clean_gap = results["adml"]["clean"] - results["maml"]["clean"]
 for column in ["FGSM", "PGD-10", "worst case", "clean"]:
     difference = stats.paired_comparison(per_episode["adml"][column], per_episode["maml"][column])
     print(f"ADML - MAML {column}: {difference.mean:+.1%} ± {difference.half_width:.1%} "
-          f"(95 % interval over {difference.n} test episodes, one meta-training run)")
-# the bounds below hold with room to spare at seeds 0, 1 and 2 in quick and full mode
+          f"(95 % interval over {difference.n} test episodes, one meta-training run per method, seed {seed})")
+# the floors below are checked on this run's one meta-training run of each method (the gaps are printed above)
 assert fgsm_gain >= 0.10, f"ADML should beat MAML under FGSM by 10 points, got {fgsm_gain:+.1%}"
 assert pgd_gain >= 0.10, f"ADML should beat MAML under PGD by 10 points, got {pgd_gain:+.1%}"
 assert worst_gain >= 0.10, f"ADML should beat MAML in the worst case by 10 points, got {worst_gain:+.1%}"
@@ -396,12 +403,16 @@ assert clean_gap >= -0.05, f"ADML's clean accuracy should stay within 5 points o
 # interval for it ($\pm t_{n-1,\,0.975}$ standard errors over the $n$ episodes, Student's t:
 # `advlab.stats.paired_comparison`); an interval that contains 0 means these episodes cannot tell
 # the two apart. It also scores every model in **MAML-AD's own
-# training game**: support *and* query sets replaced by their FGSM copies crafted against $\theta$.
+# training game**: support *and* query sets replaced by their FGSM copies crafted against $\theta$;
+# and again with the copies crafted from $\theta$'s *predicted* labels instead of the true ones,
+# Kurakin et al.'s control for label leaking (a perturbation made without the label cannot carry it).
 # The sentences are written from this run's numbers.
 #
-# **Self-check** (what held at seeds 0, 1 and 2; the asserts below check it in this run): ADML beats
+# **Self-check** (the asserts below check it in this run): ADML beats
 # MAML-AD by at least 20 points, clean or in the worst case; MAML-AD is no more robust than a
-# constant answer and scores higher in its own training game than on clean data; AQ is at least
+# constant answer and scores higher in its own training game than on clean data, and its
+# own-game score falls by at least 20 points when the FGSM copies are crafted from predicted
+# labels (the label in the perturbation is what it reads); AQ is at least
 # as robust as ADML in the worst case (the printed sentence uses the assert's criterion). That
 # comparison says nothing about the crossing: AQ differs from ADML in its attack as well as in the
 # missing half. Whether AQ keeps ADML's clean accuracy is printed, not
@@ -422,36 +433,51 @@ def verdict(a, b, column):
     return f"{names[a]} - {names[b]} {column}: {difference.mean:+.1%} ± {difference.half_width:.1%} ({judged})"
 
 
-def fgsm_everywhere(m, episodes):
-    """MAML-AD's training game on test episodes: support and query both FGSM copies crafted against θ."""
-    copies = meta.fgsm_copies(m, meta.parameters_of(m), episodes, eps)
+def fgsm_everywhere(m, episodes, predicted=False):
+    """MAML-AD's training game on test episodes: support and query both FGSM copies crafted against θ.
+    predicted=True crafts the copies from θ's predicted labels instead of the true ones (Kurakin et al.'s control)."""
+    crafted = episodes
+    if predicted:
+        with torch.no_grad():
+            crafted = [meta.Episode(e.support_x, m(e.support_x).argmax(1), e.query_x, m(e.query_x).argmax(1))
+                       for e in episodes]
+    copies = meta.fgsm_copies(m, meta.parameters_of(m), crafted, eps)
     return [meta.Episode(support, e.support_y, query, e.query_y) for (support, query), e in zip(copies, episodes)]
 
 
-def own_game_accuracies(models, episodes):
-    return {method: float(np.mean(meta.adapted_accuracies(m, fgsm_everywhere(m, episodes), inner_lr, inner_steps)))
+def own_game_accuracies(models, episodes, predicted=False):
+    return {method: float(np.mean(meta.adapted_accuracies(m, fgsm_everywhere(m, episodes, predicted), inner_lr,
+                                                           inner_steps)))
             for method, m in models.items()}
 
 
 shared_episodes = test_episodes[:n_baseline_episodes]
 own_game = runs.cached("MAML-AD's training game", own_game_accuracies, models, shared_episodes)
+own_game_predicted = runs.cached("MAML-AD's training game, FGSM from predicted labels", own_game_accuracies, models,
+                                 shared_episodes, True)
 for baseline in baselines:
     for column in ["clean", "PGD-10", "worst case"]:
         print(verdict("adml", baseline, column))
-print("support and query both FGSM against θ (MAML-AD's training game): "
+print("support and query both FGSM against θ (MAML-AD's training game), crafted from the true labels: "
       + ", ".join(f"{names[m]} {own_game[m]:.1%}" for m in models))
+print("the same game, FGSM crafted from θ's predicted labels (the control for label leaking): "
+      + ", ".join(f"{names[m]} {own_game_predicted[m]:.1%}" for m in models))
 
 chance = 1 / n_way  # what a constant answer scores on balanced queries, attacked or not
 ad, aq, adml = shared["maml_ad"], shared["adv_query"], shared["adml"]
 leak = own_game["maml_ad"] - ad["clean"]
+leak_control = own_game["maml_ad"] - own_game_predicted["maml_ad"]  # what the true label in the perturbation adds
 print(f"\nMAML-AD (adversarial data, no crossing): clean {ad['clean']:.1%}, worst case {ad['worst case']:.1%}, "
       + (f"no better than the {chance:.0%} of a constant answer" if ad["worst case"] <= chance + 0.05
          else f"above the {chance:.0%} of a constant answer")
-      + f"; in its own training game {own_game['maml_ad']:.1%}, {leak:+.1%} against its clean accuracy. "
+      + f"; in its own training game {own_game['maml_ad']:.1%}, {leak:+.1%} against its clean accuracy, and "
+      + f"{own_game_predicted['maml_ad']:.1%} ({-leak_control:+.1%}) when the FGSM copies are crafted from θ's "
+      + "predicted labels instead of the true ones. "
       + ("FGSM crafted with the true label moves each image along a direction that depends on that label, so "
          "adversarial support and query together carry the answer (label leaking, Kurakin et al. 2017): "
-         "MAML-AD learned to read the perturbation, not to resist it." if leak >= 0.05 else
-         "No sign of label leaking in this run."))
+         "MAML-AD learned to read the perturbation, not to resist it; without the label in the perturbation "
+         "its score falls." if leak >= 0.05 and leak_control >= 0.10 else
+         "The predicted-label control does not show label leaking in this run."))
 aq_versus_adml = paired_difference("adv_query", "adml", "worst case")
 aq_gain, aq_half = aq_versus_adml.mean, aq_versus_adml.half_width
 aq_at_least_adml = aq_gain >= 0.0  # one criterion for the sentence below and the assert at the end of this cell
@@ -474,6 +500,9 @@ assert adml_over_ad >= 0.20, f"ADML should beat MAML-AD by 20 points clean or in
 assert ad["worst case"] <= chance + 0.05, f"MAML-AD should be no more robust than a constant answer, got {ad['worst case']:.1%}"
 # label leaking: MAML-AD's own game minus its clean accuracy
 assert leak >= 0.05, f"MAML-AD should score above its clean accuracy in its own training game, got {leak:+.1%}"
+# the control: MAML-AD's own game with true-label FGSM minus the same game with predicted-label FGSM
+assert leak_control >= 0.20, (f"MAML-AD's own-game score should fall by 20 points without the true label in the "
+                              f"FGSM copies, got {leak_control:+.1%}")
 # AQ minus ADML in the worst case
 assert aq_at_least_adml, f"AQ should be at least as robust as ADML in the worst case, got {aq_gain:+.1%}"
 # ADML minus AQ on clean queries is printed above, not asserted: on the full-size stand-in data AQ can collapse to
@@ -558,8 +587,9 @@ assert matched_worst_gain >= 0.10, f"ADML should beat the compute-matched MAML i
 # kind of adversarial support ADML trains on; it is not the strongest poisoning attack, which
 # would aim at the query loss *after* adaptation (Going further, item 6).
 #
-# **Self-check.** The worse of the two poisoned supports costs MAML and ADML less than half of
-# what PGD-10 on the queries costs them (both costs are printed). Whether ADML, which
+# **Self-check.** The worse of the two poisoned supports costs MAML and ADML less than a quarter of
+# what PGD-10 on the queries costs them (both costs are printed, and how many of the
+# poisoned-support costs cannot be told from zero with these episodes). Whether ADML, which
 # meta-trains on adversarial supports, resists them better than MAML is left to the printed
 # comparison: it changed from seed to seed.
 
@@ -619,7 +649,11 @@ def poison_verdict(column):
     return f"{column}: ADML's advantage over MAML {advantage.mean:+.1%} ± {advantage.half_width:.1%} ({judged})"
 
 
-print(f"\nThe worse of the two poisoned supports costs MAML {poison_cost['maml']:+.1%}, ADML {poison_cost['adml']:+.1%} "
+unresolved = [(names[method], column) for method in models for column in support_columns[1:]
+              if abs(poison_loss(method, column)[0]) <= poison_loss(method, column)[1]]
+print(f"\n{len(unresolved)} of the {len(models) * 2} poisoned-support costs above are within their 95 % interval "
+      f"of zero: not resolvable from no cost with {n_baseline_episodes} episodes.")
+print(f"The worse of the two poisoned supports costs MAML {poison_cost['maml']:+.1%}, ADML {poison_cost['adml']:+.1%} "
       f"and AQ {poison_cost['adv_query']:+.1%}, against {query_cost['maml']:.1%}, {query_cost['adml']:.1%} and "
       f"{query_cost['adv_query']:.1%} for PGD-10 on the queries. "
       + "; ".join(poison_verdict(column) for column in support_columns[1:])
@@ -628,10 +662,10 @@ print(f"\nThe worse of the two poisoned supports costs MAML {poison_cost['maml']
       + " with the worse of the two.")
 
 # a poisoned support moves only the weights the task adapts to, an attacked query moves every answer:
-# the poison should cost MAML and ADML less than half of what PGD-10 on the queries costs them
+# the poison should cost MAML and ADML less than a quarter of what PGD-10 on the queries costs them
 for method in ["maml", "adml"]:
-    assert poison_cost[method] <= 0.5 * query_cost[method], (
-        f"a poisoned support should cost {names[method]} less than half of an attacked query: "
+    assert poison_cost[method] <= 0.25 * query_cost[method], (
+        f"a poisoned support should cost {names[method]} less than a quarter of an attacked query: "
         f"{poison_cost[method]:+.1%} against {query_cost[method]:.1%}")
 
 
@@ -787,11 +821,10 @@ for copy_theta in (False, True):
     W, theta, theta_before = seed_inner_step(copy_theta)
     shared = W.data_ptr() == theta.data_ptr()
     theta_moved = (theta - theta_before).abs().max().item()
-    print(f"{'W.data = theta.data.clone()' if copy_theta else 'W.data = theta.data (seed)':28s}: same storage {shared}, "
+    print(("demonstration (true by construction of the copy): " if copy_theta else "")
+          + f"{'W.data = theta.data.clone()' if copy_theta else 'W.data = theta.data (seed)':28s}: same storage {shared}, "
           f"theta moved by {theta_moved:.3f} after one inner step on W")
-    if copy_theta:
-        assert not shared and theta_moved == 0, "with a copy, the inner step leaves theta alone"
-    else:
+    if not copy_theta:
         assert shared and theta_moved > 0.01, "the seed's inner step writes into theta itself"
 
 # %% [markdown]
