@@ -51,8 +51,8 @@ epochs = None  # None: 4 (full) or 3 (quick); the validation split picks the epo
 n_train = None  # training reviews; None: the whole training split (full) or 1,500 (quick)
 max_len = 48  # characters per review (longer reviews are cut)
 batch_size = 128
-lr = 6e-3  # Adam; max_len, batch_size, lr and the model's size were picked on the validation split for accuracy per CPU second
-eps = 0.5  # per-example L2 budget in normalised embedding space (FGM, PGD, FreeLB); picked on the validation split
+lr = 6e-3  # Adam
+eps = 0.5  # per-example L2 budget in normalised embedding space (FGM, PGD, FreeLB)
 matrix_eps = 1.0  # competition FGM's default epsilon, one norm over the whole matrix
 pgd_steps = 3
 freelb_steps = 3  # FreeLB's K: forward-backward passes per batch along one ascent path
@@ -194,7 +194,7 @@ print("first review as ids:", x_test[0, :12].tolist(), "->", vocab.decode(x_test
 # `text_adversarial.embedding_fgm`, on a freshly initialised model:
 
 # %%
-MODEL_SIZE = {"embed_dim": 32, "channels": 48, "widths": (3,)}  # one convolution of width 3: the cheapest that kept the accuracy
+MODEL_SIZE = {"embed_dim": 32, "channels": 48, "widths": (3,)}  # one convolution of width 3
 
 
 def new_model(run_seed):
@@ -382,25 +382,38 @@ plt.show()
 # any, beat the baseline beyond the seed-to-seed noise, FreeLB included. The verdict is
 # **printed, not asserted**: the differences are fractions of a point, so whether the best of
 # them clears the noise line changes with the seeds and even with the machine (another CPU sums
-# floating-point numbers in another order, and the runs drift apart). What the notebook checks
-# is the *size*: in **full mode**, where every model trains on the whole training
-# split for `epochs` passes (the baseline's validation accuracy is still creeping up in the last
-# one: the gain is printed below, so you can judge how far from converged the comparison is),
-# the notebook asserts that no method gains as much as one point of test accuracy on average.
-# On a leaderboard a fraction of a point can matter, but only where it rises above the
-# seed-to-seed noise: the verdict printed below says whether any method's gain does here.
-# Quick mode's models see 1,500 reviews for a few dozen steps and are far from converged, so quick mode only prints its numbers. In both modes the checks
-# assert the price: every method costs more CPU time per
-# epoch than plain training (the `passes` column counts the forward-backward passes per batch;
-# FreeLB's are the cheapest of the multi-step methods). The matrix FGM's step is one vector of
+# floating-point numbers in another order, and the runs drift apart). With a handful of seeds and
+# the Bonferroni correction the test has little power, so "no gain beyond the noise" is **not**
+# "no gain": below, each difference is printed with its Bonferroni-corrected interval, the claim
+# is called false only when every interval lies below the smallest gain worth having (printed),
+# and otherwise it is "not shown at this number of seeds". The size of the largest mean gain and
+# the upper end of its interval are printed as well, not asserted. In **full mode** every model
+# trains on the whole training split for `epochs` passes (the baseline's validation accuracy is
+# still creeping up in the last one: the gain is printed below, so you can judge how far from
+# converged the comparison is); quick mode's models see 1,500 reviews for a few dozen steps and
+# are far from converged. On a leaderboard a fraction of a point can matter, but only where it
+# rises above the seed-to-seed noise. In both modes the checks assert the price: every method
+# costs more CPU time per epoch than plain training. The `passes` column counts each method's
+# passes per batch as the method defines them, and they differ in kind (FreeLB's count includes a
+# clean forward pass without a backward one, the matrix FGM's an extra backward pass), so the CPU
+# seconds column is the one to compare costs by. The matrix FGM's step is one vector of
 # norm $\epsilon = 1$ for a matrix whose norm is printed below.
 
 # %%
 boosters = [m for m, v in verdicts.items() if v == "gain"]
 print(f"beyond the noise: {', '.join(boosters) if boosters else 'no method'} beats the baseline; "
       + ", ".join(f"{m}: {v}" for m, v in verdicts.items() if m != "baseline"))
-print("=> the 'score booster' claim " + ("holds here for " + ", ".join(boosters) if boosters
-      else "does not hold here: no gain beyond the seed-to-seed noise"))
+worthwhile_gain = 0.005  # the smallest mean gain we would call a score booster
+intervals = {m: stats.paired_comparison(accs[m], base, 1 - 0.05 / n_compared) for m in methods if m != "baseline"}
+for m, c in intervals.items():
+    print(f"{m:>22} minus baseline: {c.mean:+.1%}, Bonferroni-corrected interval "
+          f"[{c.mean - c.half_width:+.1%}, {c.mean + c.half_width:+.1%}]")
+still_possible = [m for m, c in intervals.items() if c.mean + c.half_width >= worthwhile_gain]
+print("=> the 'score booster' claim " + (
+    "holds here for " + ", ".join(boosters) if boosters
+    else f"does not hold here: every interval lies below a gain of {worthwhile_gain:.1%}" if not still_possible
+    else f"is not shown at {n_seeds} seeds: no gain beyond the noise, but the intervals still allow a gain of "
+         f"{worthwhile_gain:.1%} or more for " + ", ".join(still_possible)))
 freelb_diff = accs[freelb_name] - base
 print(f"{freelb_name} minus baseline: {stats.spread(freelb_diff, '+.1%')}, higher on "
       f"{(freelb_diff > 0).sum()} of {n_seeds} seeds, at {seconds[freelb_name] / seconds['baseline']:.1f}x the baseline's "
@@ -409,10 +422,9 @@ last_epoch_gain = np.array([r["val curve"][-1] - r["val curve"][-2] for r in rec
 print(f"baseline validation accuracy, last epoch minus the one before: {last_epoch_gain.mean():+.1%} (mean over seeds)")
 matrix_norm = new_model(seed).embedding.weight.norm().item()
 print(f"||W|| at initialisation: {matrix_norm:.0f}, the matrix FGM step: {matrix_eps}")
-largest_gain = max(float((accs[m] - base).mean()) for m in methods if m != "baseline")
-print(f"largest mean gain over the baseline: {largest_gain:+.1%}")
-if not quick:  # full mode only: quick mode's short runs are too noisy for a bound on the size of a gain
-    assert largest_gain < 0.01, "a method gains a full point or more over the baseline in full mode: rewrite the text"
+largest = max(intervals, key=lambda m: intervals[m].mean)
+print(f"largest mean gain over the baseline: {largest} {intervals[largest].mean:+.1%}, upper end of its interval "
+      f"{intervals[largest].mean + intervals[largest].half_width:+.1%}")
 assert all(seconds[m] > 1.5 * seconds["baseline"] for m in methods if m != "baseline"), "every method costs extra passes"
 
 # %% [markdown]
@@ -469,8 +481,15 @@ vat_verdict = vat_versus_supervised.verdict_as(none="within noise")
 print("validation LDS: " + ", ".join(f"{name} {values.mean():.4f}" for name, values in lds.items()))
 print(f"VAT's accuracy change over {n_vat_seeds} seeds: {vat_verdict} "
       f"({stats.spread(vat_diff, '+.1%', over=None)}, gains on {(vat_diff > 0).sum()} of {n_vat_seeds} seeds)")
-print("=> 'VAT helps with few labels' " + ("holds here" if vat_verdict == "gain" else
-      "does not hold here: the accuracy change is " + ("a loss" if vat_verdict == "loss" else "within the seed-to-seed noise")))
+vat_upper = vat_versus_supervised.mean + vat_versus_supervised.half_width
+print(f"VAT minus supervised, 95 % interval: [{vat_versus_supervised.mean - vat_versus_supervised.half_width:+.1%}, "
+      f"{vat_upper:+.1%}]")
+print("=> 'VAT helps with few labels' " + (
+    "holds here" if vat_verdict == "gain"
+    else "does not hold here: the accuracy change is a loss" if vat_verdict == "loss"
+    else f"does not hold here: the interval lies below a gain of {worthwhile_gain:.1%}" if vat_upper < worthwhile_gain
+    else f"is not shown at {n_vat_seeds} seeds: the change is within the seed-to-seed noise, and the interval still "
+         f"allows a gain of {worthwhile_gain:.1%} or more"))
 assert (lds["VAT"] < lds["supervised only"]).all(), "VAT makes the model smoother around held-out reviews"
 
 # %% [markdown]
@@ -482,8 +501,8 @@ assert (lds["VAT"] < lds["supervised only"]).all(), "VAT makes the model smoothe
 # per-example FGM direction. The lower line of characters shows, at each position, the
 # **nearest character** to the perturbed embedding: where it differs from the original (red),
 # the perturbation has moved that character's embedding closer to another character than to
-# itself, the closest an embedding attack comes to a real edit. The model is the seed-0
-# baseline of section 4. Everything that does not depend on the slider is precomputed.
+# itself, the closest an embedding attack comes to a real edit. The model is the baseline of
+# section 4 trained with seed `seed`. Everything that does not depend on the slider is precomputed.
 
 # %%
 explorer_model = new_model(seed)
@@ -643,15 +662,18 @@ plt.show()
 # training on embedding perturbations make the models more robust **in embedding space**, and
 # does that carry over to **real edits**? The paired differences to the baseline (same seed)
 # answer both, with Student's t next to the flip rates at $k$ = `edit_budget`, for PGD and for
-# FreeLB. In full mode, where every model has seen the whole training split `epochs` times,
-# the notebook asserts the verdicts it prints: PGD- and FreeLB-trained models are more robust in
-# embedding space on average, and flipped less often by real edits beyond the seed-to-seed
-# noise, although neither is more accurate on clean reviews (section 4). Quick mode's
-# undertrained models only print theirs (their embedding-space robustness varies by ten points
-# from seed to seed).
-# Keep the threat model in mind: the candidates come from each model's own embedding, so a
-# model that spreads its embeddings apart also changes which edits the attacker may try
-# (Going further, item 5).
+# FreeLB. The verdicts are printed, not asserted, in both modes: quick mode's undertrained
+# models vary widely from seed to seed in embedding space (the spread of the PGD-10 column is
+# printed), and neither verdict was checked at every seed in full mode.
+# **What the real-edit comparison does not control.** Each model is attacked with candidates from
+# its own embedding, so each faces a different candidate set: a model that spreads its embeddings
+# apart also changes which edits the attacker may try, and this may favour the PGD-trained model.
+# No model is attacked here with another model's or a fixed candidate table, so a "fewer flips"
+# verdict holds for a white-box attacker who adapts its candidates to the model, not under one
+# fixed threat model (Going further, item 5). Nor is the greedy search compared with random
+# substitutions among the same candidates at the same budget, so how much of a flip rate is owed
+# to its first-order scoring, rather than to the fragility of the model itself, is not
+# measured either.
 
 # %%
 edit_verdicts, embed_gains = {}, {}
@@ -665,16 +687,15 @@ for m in (pgd_name, freelb_name):
           f"embedding-space PGD accuracy, it minus baseline: {stats.spread(embed_gains[m], '+.1%', over=None)}, "
           f"higher on {(embed_gains[m] > 0).sum()} of {n_seeds} seeds")
 edit_verdict = edit_verdicts[pgd_name]
-print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "does not")
-      + " make this model measurably harder to flip with real character edits here")
+print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "is not shown to")
+      + " make this model measurably harder to flip with real character edits here, each model attacked with candidates "
+      "from its own embedding (the candidate set was not held fixed)")
+print("embedding-space PGD accuracy, sd over the seeds: " + ", ".join(f"{m} {embed_robust[m].std(ddof=1):.1%}"
+                                                                    for m in attacked))
 # a greedy search with a larger budget only adds edits to the smaller budget's, so its flip rate cannot fall: printed
 print("flip rate never falls as the budget grows (true by construction of the greedy search): "
       + str(all((np.diff(flip[m], axis=1) >= 0).all() for m in attacked)))
 assert flip["baseline"][:, -1].mean() > 0.2, f"{edit_budget} character edits flip a sizeable share of the baseline"
-if not quick:  # full mode only: quick mode's few seeds and short runs leave these effects within the noise
-    for m in (pgd_name, freelb_name):
-        assert embed_gains[m].mean() > 0, f"{m} training raises embedding-space robustness on average over the seeds"
-        assert edit_verdicts[m] == "fewer flips", f"in full mode {m} training resisted real edits beyond the noise: rewrite the text"
 
 # %% [markdown]
 # ## Graded exercises
