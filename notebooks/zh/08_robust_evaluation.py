@@ -605,7 +605,7 @@ for name, found in noise.items():
           f"{', '.join(beaten_by_noise[name]) or 'none'}")
 
 # %% [markdown]
-# **自检**（下面的 assert 在本次运行中检查它）。在每个模型上、在所试的每个 $\epsilon$ 下，加噪声后的准确率都不低于最强攻击下的准确率（对 FGSM-AT 而言是 APGD-CE 下的准确率）；在三个训练出来的模型上，噪声没有胜过任何一个攻击。在两个被掩蔽的模型上，噪声都胜过了 PGD-20：这项检查不必知道攻击是如何被破坏的，就点出了第 3 节中已被证明失效的那个攻击。
+# **自检**（下面的 assert 在本次运行中检查它）。在每个模型上、在所试的每个 $\epsilon$ 下，加噪声后的准确率都不低于最强攻击下的准确率（对 FGSM-AT 而言是 APGD-CE 下的准确率）；在三个训练出来的模型上，噪声没有胜过任何一个攻击。在被掩蔽的模型上 PGD-20 根本不移动，所以噪声翻转的任何一对都是 PGD-20 漏掉的，而这样的一对不必知道攻击是如何被破坏的，就点出了第 3 节中已被证明失效的那个攻击。噪声能否找到这样的一对取决于随机种子，所以这一点只打印、不做 assert。
 
 # %%
 for name in noise:
@@ -613,7 +613,7 @@ for name in noise:
 for name in ["standard", "FGSM-AT", "PGD-AT"]:
     assert not beaten_by_noise[name], f"{name}: random noise must not beat any attack"
 for name in masked:
-    assert "PGD-20" in beaten_by_noise[name], f"{name}: the noise baseline flags PGD-20 as broken"
+    print(f"{name}: the noise baseline flags PGD-20 as broken: {'PGD-20' in beaten_by_noise[name]}")
 print("PGD-20 minus noise accuracy on the masked models:",
       ", ".join(f"{name} {rows[name]['PGD-20'] - min(noise[name]['uniform'][0], noise[name]['corners'][0]):+.1%}"
                 for name in masked))
