@@ -63,6 +63,18 @@ def standard_error(values) -> float:
     return float(x.std(ddof=1) / math.sqrt(len(x)))
 
 
+def binomial_standard_error(accuracy: float, n: int) -> float:
+    """The standard error of an accuracy measured on n independent items, $\\sqrt{p(1 - p)/n}$.
+
+    At most $0.5/\\sqrt n$ (p = 1/2): the noise of one accuracy, before any comparison of two.
+    """
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float, np.floating)) or not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy must be a number in [0, 1], got {accuracy!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive whole number of items, got {n!r}")
+    return math.sqrt(accuracy * (1 - accuracy) / n)
+
+
 def t_critical(df: int, confidence: float = 0.95) -> float:
     """The two-sided critical value of Student's t with `df` degrees of freedom: the $(1 + c)/2$ quantile,
     $t_{df,\\,(1+c)/2}$ (`scipy.stats.t.ppf((1 + c) / 2, df)`). 95 %: 12.71 (df 1), 4.30 (2), 2.78 (4), 1.96 (df → ∞)."""

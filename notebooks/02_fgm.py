@@ -394,7 +394,7 @@ for optimizer_name, lr in [("SGD", 0.5), ("Adam", 0.05)]:
             torch.testing.assert_close(moves["seed 001"], doubled, rtol=1e-4, atol=1e-6)
             assert seed_share[-1] > 0.1
         else:  # Adam: a doubled gradient gives 2m / (2 sqrt(v) + eps) = m / (sqrt(v) + eps / 2):
-            # plain Adam with the eps of its denominator halved, bit for bit
+            # plain Adam with the eps of its denominator halved, equal up to float rounding
             halved = moved("plain", optimizer_name, lr, init_seed, adam_eps=0.5e-8)
             torch.testing.assert_close(moves["seed 001"], halved, rtol=1e-6, atol=1e-9)
         fgm_share.append(((moves["FGM, new forward"] - moves["plain"]).norm() / moves["plain"].norm()).item())

@@ -690,7 +690,7 @@ edit_verdict = edit_verdicts[pgd_name]
 print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "is not shown to")
       + " make this model measurably harder to flip with real character edits here, each model attacked with candidates "
       "from its own embedding (the candidate set was not held fixed)")
-print("embedding-space PGD accuracy, sd over the seeds: " + ", ".join(f"{m} {embed_robust[m].std(ddof=1):.1%}"
+print("embedding-space PGD accuracy, mean ± sd over the seeds: " + ", ".join(f"{m} {stats.spread(embed_robust[m], over=None)}"
                                                                     for m in attacked))
 # a greedy search with a larger budget only adds edits to the smaller budget's, so its flip rate cannot fall: printed
 print("flip rate never falls as the budget grows (true by construction of the greedy search): "

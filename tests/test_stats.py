@@ -199,3 +199,20 @@ def test_mcnemar_takes_torch_tensors():
 
     result = stats.mcnemar(torch.tensor([True, True, False]), torch.tensor([False, True, False]))
     assert (result.first_only, result.second_only) == (1, 0)
+
+
+@pytest.mark.parametrize("accuracy, n", [(0.5, 100), (0.93, 1000), (0.0, 10), (1.0, 7)])
+def test_binomial_standard_error_is_scipys_binomial_sd_over_n(accuracy, n):
+    assert stats.binomial_standard_error(accuracy, n) == pytest.approx(scipy.stats.binom.std(n, accuracy) / n, abs=1e-12)
+
+
+def test_binomial_standard_error_is_largest_at_one_half():
+    assert stats.binomial_standard_error(0.5, 400) == pytest.approx(0.025)
+    assert stats.binomial_standard_error(0.9, 400) < stats.binomial_standard_error(0.5, 400)
+
+
+@pytest.mark.parametrize("accuracy, n, name", [(1.5, 10, "accuracy"), (-0.1, 10, "accuracy"), (0.5, 0, "n"),
+                                               (0.5, 2.5, "n"), (True, 10, "accuracy")])
+def test_binomial_standard_error_names_the_bad_argument(accuracy, n, name):
+    with pytest.raises(ValueError, match=name):
+        stats.binomial_standard_error(accuracy, n)

@@ -372,7 +372,7 @@ for optimizer_name, lr in [("SGD", 0.5), ("Adam", 0.05)]:
             torch.testing.assert_close(moves["seed 001"], doubled, rtol=1e-4, atol=1e-6)
             assert seed_share[-1] > 0.1
         else:  # Adam：加倍的梯度给出 2m / (2 sqrt(v) + eps) = m / (sqrt(v) + eps / 2)：
-            # 即分母中的 eps 减半的普通 Adam，逐位相同
+            # 即分母中的 eps 减半的普通 Adam，在浮点舍入误差内相等
             halved = moved("plain", optimizer_name, lr, init_seed, adam_eps=0.5e-8)
             torch.testing.assert_close(moves["seed 001"], halved, rtol=1e-6, atol=1e-9)
         fgm_share.append(((moves["FGM, new forward"] - moves["plain"]).norm() / moves["plain"].norm()).item())

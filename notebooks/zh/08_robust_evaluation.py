@@ -52,7 +52,7 @@ from ipywidgets import SelectionSlider
 from torch import nn
 
 from advlab import adversarial_training as at
-from advlab import attacks, config, data, evaluate, reports, runs
+from advlab import attacks, config, data, evaluate, reports, runs, stats
 from advlab.models import SmallCNN
 from advlab.widgets import Explorer
 
@@ -128,7 +128,7 @@ ladders = {name: runs.cached(f"attack ladder, {name}", ladder_accuracies, models
 for name, accuracies in ladders.items():
     print(f"{name:>8} at eps={eps}: " + ", ".join(f"{attack} {acc:.1%}" for attack, acc in accuracies.items()))
 print(f"(an accuracy measured on {len(y_test)} pairs has a binomial standard error of up to "
-      f"{0.5 / np.sqrt(len(y_test)):.1%}: attacks a point or two apart are within that noise)")
+      f"{stats.binomial_standard_error(0.5, len(y_test)):.1%}: attacks a point or two apart are within that noise)")
 for name, accuracies in ladders.items():
     tuned = [acc for attack, acc in accuracies.items() if attack != "PGD-20, alpha eps/100"]
     print(f"{name}: the badly tuned rung overstates the smallest number by "

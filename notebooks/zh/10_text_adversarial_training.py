@@ -569,7 +569,7 @@ edit_verdict = edit_verdicts[pgd_name]
 print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "is not shown to")
       + " make this model measurably harder to flip with real character edits here, each model attacked with candidates "
       "from its own embedding (the candidate set was not held fixed)")
-print("embedding-space PGD accuracy, sd over the seeds: " + ", ".join(f"{m} {embed_robust[m].std(ddof=1):.1%}"
+print("embedding-space PGD accuracy, mean ± sd over the seeds: " + ", ".join(f"{m} {stats.spread(embed_robust[m], over=None)}"
                                                                     for m in attacked))
 # 更大预算的贪心搜索只是在较小预算的编辑之上再添编辑，所以翻转率不会下降：只打印
 print("flip rate never falls as the budget grows (true by construction of the greedy search): "

@@ -192,13 +192,13 @@ asr_gain = asr[:, jr] - asr[:, j0]
 accuracy_change = accuracy[:, jr] - accuracy[:, j0]
 print(f"1. ASR at rate {rate:.0%} per seed: {', '.join(f'{v:.1%}' for v in asr[:, jr])}; above the clean model's: "
       f"{stats.spread(asr_gain, '+.1%')}")
-binomial_se = np.sqrt(accuracy[:, j0].mean() * (1 - accuracy[:, j0].mean()) / len(y_test))
+binomial_se = stats.binomial_standard_error(accuracy[:, j0].mean(), len(y_test))
 accuracy_comparison = stats.paired_comparison(accuracy[:, jr], accuracy[:, j0])
 print(f"observation: clean accuracy change at rate {rate:.0%}: {stats.spread(accuracy_change, '+.1%')}, per seed "
       f"{', '.join(f'{v:+.1%}' for v in accuracy_change)}, 95 % half-width {accuracy_comparison.half_width:.1%}: "
       + accuracy_comparison.verdict_as("higher", "lower", "within the seed-to-seed noise"))
 print(f"   |mean change| / sd of the clean models' accuracy over the seeds: "
-      f"{abs(accuracy_change.mean()) / accuracy[:, j0].std(ddof=1):.1f}; |mean change| / binomial standard error of "
+      f"{abs(accuracy_change.mean()) / stats.mean_sd(accuracy[:, j0])[1]:.1f}; |mean change| / binomial standard error of "
       f"one accuracy on {len(y_test)} test pairs ({binomial_se:.1%}): {abs(accuracy_change.mean()) / binomial_se:.1f}")
 print(f"2. mean ASR at rate {rates[j1]:.0%}: {asr[:, j1].mean():.1%}, at {rate:.0%}: {asr[:, jr].mean():.1%}")
 print(f"observation: seeds whose ASR at rate {rate:.0%} is below 75 %: {int((asr[:, jr] < 0.75).sum())} of {len(seed_list)}")
