@@ -2,7 +2,7 @@
 
     make report                                   # full mode: reports/*.ipynb and reports/index.json
     python -m advlab.results reports/index.json   # writes docs/results.md and keeps the index as docs/results.json
-    python -m advlab.results reports-11/index.json --add   # adds (or replaces) the notebooks of a later,
+    python -m advlab.results reports-11/index.json --add   # adds (or replaces) the notebooks of a separate,
                                                             # partial run with the same settings
 
 The prose (the papers' numbers, their settings, how ours differ) is written by hand in
@@ -31,7 +31,7 @@ MARKER = re.compile(r"^<!-- headline (\d\d) -->$", re.MULTILINE)
 def headline_table(entry: dict) -> str:
     """One notebook's numbers from the run as a markdown table (or what went wrong)."""
     about = [entry["data_source"]] if entry.get("data_source") else []
-    about += [f"a later run, finished {entry['created']}"] if entry.get("created") else []
+    about += [f"a separate run, finished {entry['created']}"] if entry.get("created") else []
     lines = ["Our run" + (f" ({'; '.join(about)})" if about else "") + ":", ""]
     if not entry["ok"]:
         lines += [f"**This notebook failed in the run**: {entry['error']}", ""]
@@ -62,18 +62,18 @@ def header(summary: dict) -> str:
 
 
 def added_note(summary: dict) -> str:
-    """A sentence naming the notebooks that came from later runs (``--add``), if any."""
+    """A sentence naming the notebooks that came from separate runs (``--add``), if any."""
     later = [e["name"][:2] for e in summary["notebooks"] if e.get("created")]
     if not later:
         return ""
     if len(later) == 1:
-        return f" Notebook {later[0]} comes from a later run with the same settings, dated in its section."
-    return (f" Notebooks {', '.join(later[:-1])} and {later[-1]} come from later runs with the same settings, "
+        return f" Notebook {later[0]} comes from a separate run with the same settings, dated in its section."
+    return (f" Notebooks {', '.join(later[:-1])} and {later[-1]} come from separate runs with the same settings, "
             "dated in their sections.")
 
 
 def merge(summary: dict, addition: dict) -> dict:
-    """`summary` with the notebooks of a later run `addition` added or replaced, each marked with its run's date.
+    """`summary` with the notebooks of a separate run `addition` added or replaced, each marked with its run's date.
 
     Only a run with the same mode, parameters and machine may be added: the page states them once.
     """

@@ -112,8 +112,8 @@ def test_a_later_partial_run_is_added_with_its_date_and_only_with_the_same_setti
     assert [e["name"] for e in merged["notebooks"]] == ["00_a", "11_new"] and merged["created"] == first["created"]
     page = results.render(template, merged)
     section_00, section_11 = page.split("## 11 · new")
-    assert "| y | 25.0 % |" in section_11 and "a later run, finished 2026-12-08 09:00 UTC" in section_11
-    assert "later run" not in section_00.split("## 00 · a")[1] and "Notebook 11 comes from a later run" in page
+    assert "| y | 25.0 % |" in section_11 and "a separate run, finished 2026-12-08 09:00 UTC" in section_11
+    assert "separate run" not in section_00.split("## 00 · a")[1] and "Notebook 11 comes from a separate run" in page
     replaced = results.merge(merged, {**later, "notebooks": [_entry("00_a", [["x", 0.75]])]})
     assert [e["headline"] for e in replaced["notebooks"]] == [[["x", 0.75]], [["y", 0.25]]]
     with pytest.raises(ValueError, match="parameters"):
