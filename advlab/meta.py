@@ -288,7 +288,7 @@ def pgd_queries(model: nn.Module, adapted: Sequence[Params], xs: Sequence[torch.
         x_i ← clip_[0,1](x_i⁰ + clip_[-eps,eps](x_i + alpha · sign(∇_x mean_j CE(f_θ'_i(x_ij), y_ij)) - x_i⁰))
 
     and ``torch.func.vmap`` over the episodes' parameters computes every episode's input
-    gradient in one call (on a CPU, 4 tiny episodes cost about as much as 2 separate ones).
+    gradient in one call (on a CPU, cheaper for tiny episodes than one call per episode).
     The results are detached: no path back to θ. With eps = 0 the query sets come back as they are.
     """
     eps = check_number("eps", eps, minimum=0)

@@ -66,6 +66,8 @@ HEADLINE_MIME = "application/vnd.advlab.headline+json"  # how the index finds th
 # name stays the key in the JSON, so docs/results.md and the index read the same numbers.
 HEADLINE_PHRASES_ZH = [
     (r"attack success rate after activation clustering and retraining", "激活聚类并重新训练后的攻击成功率"),
+    (r"clean accuracy after activation clustering and retraining", "激活聚类并重新训练后的干净准确率"),
+    (r"share of the target label flagged", "被标记的目标类样本比例"),
     (r"HopSkipJump, fooled at L2 (\S+) within (\d+) queries", r"HopSkipJump，\2 次查询内在 L2 \1 处骗过的比例"),
     (r"Square, fooled at eps (\S+) within (\d+) queries", r"Square，\2 次查询内在 eps \1 处骗过的比例"),
     (r"fooled at L2 (\S+)", r"在 L2 \1 处骗过的比例"),

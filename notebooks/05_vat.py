@@ -522,7 +522,7 @@ for count in label_counts:
 
 # %% [markdown]
 # The same comparison at the smallest label count with the other seed(s), without plots, so
-# that the self-check does not rest on one lucky run:
+# that the comparison below does not rest on one lucky run:
 
 # %%
 smallest = min(label_counts)
@@ -544,9 +544,9 @@ for count in label_counts:
 # seed-to-seed noise: is every seed's gain positive, and is the mean gain above 2 points and above
 # twice its standard error $s/\sqrt{n}$ over the $n$ seeds? Two standard errors (2 SE) over this few
 # seeds is a rule of thumb, not a 95 % test: with 3 to 5 seeds the $t$ distribution's tails are much
-# wider than the normal's. Single seeds' gains vary widely, from near zero to several points, and
-# 3 seeds (quick mode) are at the edge of what this comparison can resolve: on other seeds the mean
-# can land right at the 2 SE line. So the cell prints its verdict, with each seed's gain and the
+# wider than the normal's. A single seed's gain can lie far from the mean (each seed's gain and the
+# smallest are printed), and 3 seeds (quick mode) are at the edge of what this comparison can
+# resolve. So the cell prints its verdict, with each seed's gain and the
 # smallest, as an observation of this run rather than asserting it; full mode's 5 seeds narrow the
 # standard error.
 

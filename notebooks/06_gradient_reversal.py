@@ -309,8 +309,8 @@ for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
     print(f"{name}: plain minus GRL per seed " + ", ".join(f"{d:+.1%}" for d in paired.tolist())
           + f"; mean {stats.spread(paired, '+.1%', error='se')}, unpaired seed-to-seed spread {spread:.1%}: "
           f"the GRL variant is {verdict}")
-    # the floor allows two standard errors of seed noise plus one point; the margins over more seeds, both data
-    # sources and both modes come from benchmarks/dann_gain_seeds.py
+    # the floor allows two standard errors of seed noise plus one point;
+    # no benchmark repeats Part 1 over more seeds (benchmarks/dann_gain_seeds.py repeats section 3 only)
     assert gap > -2 * standard_error - 0.01, f"the GRL head would be {name.split()[0]}; the text must change"
 
 # %% [markdown]

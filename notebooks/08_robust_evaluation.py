@@ -687,7 +687,8 @@ for name, (transfer, white_box) in transfer_rows.items():
 # than noise is broken, or the model hides its gradients. The check: on every model, noise leaves
 # at least the accuracy of the best attack (the worst case over the ensemble; for FGSM-AT, a single
 # run of check 4's white-box APGD-CE, not the ensemble: its full worst case comes in section 5).
-# The same comparison names the attacks that masking broke: those that noise beats.
+# The same comparison can name the attacks that masking broke: those that noise beats, which it
+# can only do where noise flips pairs they missed.
 
 # %%
 noise_draws = 10
@@ -735,9 +736,9 @@ for name, found in noise.items():
 # **Self-checks** (the asserts check it in this run).
 # On every model, at every $\epsilon$ tried, noise leaves at least the best attack's accuracy (for
 # FGSM-AT: APGD-CE's), and on
-# the three trained models it beats no attack at all. On the masked models PGD-20 never moves, so
-# any pair noise flips is one PGD-20 missed, and such a pair flags the attack that section 3 showed
-# broken without knowing how it was broken. Whether noise finds one depends on the seed, so that
+# the three trained models it beats no attack at all. On the masked models PGD-20 barely moves (most pairs give it a zero
+# input gradient), so noise can flip pairs PGD-20 missed; where it leaves fewer pairs right than
+# PGD-20 does, it flags the attack that section 3 showed broken without knowing how it was broken. Whether noise finds one depends on the seed, so that
 # is printed, not asserted.
 
 # %%

@@ -159,7 +159,7 @@ def strongest_attack_accuracy(model, x, y, eps):
 #
 # Between IBP and the MILP sits a **linear relaxation**: let $\delta$ range over $[0, 1]$ instead of
 # $\{0, 1\}$ and the four constraints become the "triangle" $a \ge 0,\ a \ge z,\ a \le u(z-l)/(u-l)$, a
-# linear program, with no integer variables and so far cheaper for HiGHS than the MILP (`certify.lp_bound`). Its set of activations lies
+# linear program, with no integer variables, so HiGHS solves it without branching (`certify.lp_bound`). Its set of activations lies
 # inside IBP's boxes and contains the network's true ones, so its bound lies between the two; Wong &
 # Kolter (2018) bound the same relaxation from below once more with a dual network, which is cheaper
 # and looser. One caution for reading the checks: the MILP and the LP are built on IBP's boxes, so
@@ -566,8 +566,10 @@ print(f"for comparison, one IBP certificate costs {ibp_ms:.2f} ms per image, {ib
 #
 # Note what is certified: the **smoothed** classifier $g$, not the base model $f$. Its accuracy at
 # radius 0, abstentions counted as errors, is a conservative estimate of $g$'s clean accuracy
-# (CERTIFY abstains more often than Cohen et al.'s PREDICT, which they use for clean accuracy), the
-# number to set beside the other models' clean accuracy.
+# ($g$ itself always answers; it is the sampling procedure that abstains, when $n$ noisy copies cannot
+# tell. With two classes, Cohen et al.'s PREDICT at the same $n$ and $\alpha$ would abstain at least as
+# often, since its two-sided test is the stricter one), the number to set beside the other models'
+# clean accuracy.
 
 # %%
 small, large = sigmas[0], sigmas[-1]

@@ -36,10 +36,10 @@
 #
 # Both run on the models of notebook 04 (the digit-0 task), and both are compared with white-box
 # attacks on the same images: for transfer, the best of FGSM, I-FGSM and MI-FGSM run on the target
-# itself (`attack_steps` iterations, no restarts: a quick reference, weaker than notebook 08's
-# evaluation, so the white-box accuracies below, the headline's included, are upper bounds that
-# APGD-CE or notebook 08's worst case would push lower; it is not run on these pairs, to keep the
-# notebook's time); for the query attacks, a bisection of $L_2$ PGD and APGD-CE (section 6).
+# itself (`attack_steps` iterations, no restarts), the same attacks the surrogates run, and APGD-CE
+# (50 iterations, one run), the stronger reference that the headline reports; both are single
+# attacks, weaker than notebook 08's worst case, so the white-box accuracies below are upper bounds
+# on robust accuracy; for the query attacks, a bisection of $L_2$ PGD and APGD-CE (section 6).
 # Code: `advlab/blackbox.py` (`mifgsm`, `hop_skip_jump`).
 
 # %% tags=["parameters"]
@@ -219,9 +219,10 @@ for name in architectures:
 # MI-FGSM, the three as one ensemble; the images go to all three targets. We report the **target's
 # accuracy on the replayed images** (lower: the transfer worked). For reference, the same three
 # attacks run **white-box** on each target, and the best of them is the white-box number: "white-box
-# (best of FGSM, I-FGSM, MI-FGSM)", no restarts, a reference rather than a thorough evaluation:
-# a stronger white-box attack (APGD-CE, notebook 08) would leave the targets less accurate still,
-# which only widens the gap check 2 below tests, but makes the white-box row an upper bound.
+# (best of FGSM, I-FGSM, MI-FGSM)", no restarts, a reference rather than a thorough evaluation;
+# the row under it is white-box APGD-CE (notebook 08), a stronger single attack, which leaves the
+# targets at most about as accurate. Check 2 below compares transfer with the same three attacks
+# run white-box; both white-box rows are upper bounds on robust accuracy.
 
 # %%
 transfer_attacks = {
@@ -258,6 +259,15 @@ white_box = runs.cached("white-box attacks on the targets", white_box_accuracies
 white_best = {name: min(row.values()) for name, row in white_box.items()}  # white-box, best of FGSM, I-FGSM, MI-FGSM
 
 
+def apgd_accuracies(targets, x, y, steps=50):
+    """{target: accuracy under white-box APGD-CE at transfer_eps}: the stronger white-box reference (one run)."""
+    attack = lambda m, xb, yb: attacks.apgd(m, xb, yb, transfer_eps, steps=steps, generator=torch.Generator().manual_seed(seed))
+    return {name: evaluate.robust_accuracy(model, x, y, attack) for name, model in targets.items()}
+
+
+white_apgd = runs.cached("white-box APGD-CE on the targets", apgd_accuracies, models, x_test, y_test)
+
+
 def over_seeds(source_name, attack_name, target_name):
     """The target's accuracy under one transfer attack, one value per surrogate family."""
     return np.array([table[source_name][attack_name][target_name] for table in tables])
@@ -272,6 +282,7 @@ for s, a in cells:
     print(f"{s + ', ' + a:>41} | " + " | ".join(f"{stats.spread(over_seeds(s, a, name), over=None):>16}"
                                                for name in models))
 print(f"{'white-box (best of FGSM, I-FGSM, MI-FGSM)':>41} | " + " | ".join(f"{white_best[name]:>16.1%}" for name in models))
+print(f"{'white-box APGD-CE (50 iterations)':>41} | " + " | ".join(f"{white_apgd[name]:>16.1%}" for name in models))
 
 fig, axes = plt.subplots(1, len(models), figsize=(12, 3.6), sharey=True)
 colors = {"FGSM": "tab:blue", "I-FGSM": "tab:orange", "MI-FGSM": "tab:green"}
@@ -341,6 +352,9 @@ assert (robust_gap >= 0.20).all(), "PGD-AT keeps at least 20 points more than th
 # asserted. Tramèr et al. also found that single-step (FGSM) adversarially trained models resist
 # white-box FGSM better than FGSM transferred from another model, a sign of gradient masking
 # (notebook 08); the last line compares the two on the FGSM-AT target, one training run, printed.
+# Two differences from their setting: the budget is `transfer_eps`, beyond the `eps` FGSM-AT was
+# trained at (they measured within it), and the transferred number takes the strongest of each
+# family's single surrogates, a choice made with the target's labels, so it favours transfer.
 
 # %%
 for s in architectures:
@@ -359,8 +373,11 @@ transferred_fgsm = np.min([over_seeds(s, "FGSM", "FGSM-AT") for s in architectur
 print(f"FGSM-AT target (Tramèr et al.'s question): white-box FGSM leaves it {white_box['FGSM-AT']['FGSM']:.1%} accurate; "
       f"FGSM transferred from the strongest single surrogate of each family: "
       f"{', '.join(f'{v:.1%}' for v in transferred_fgsm)} => the transferred FGSM is the stronger one for "
-      f"{int((transferred_fgsm < white_box['FGSM-AT']['FGSM']).sum())} of {len(transferred_fgsm)} families (Tramèr et "
-      "al.'s sign of gradient masking, where it is)")
+      f"{int((transferred_fgsm < white_box['FGSM-AT']['FGSM']).sum())} of {len(transferred_fgsm)} families; "
+      + ("Tramèr et al.'s sign of gradient masking appears for those families" if (transferred_fgsm < white_box['FGSM-AT']['FGSM']).any()
+         else "Tramèr et al.'s sign of gradient masking does not appear here")
+      + f" (at eps {transfer_eps}, {transfer_eps / eps:.1f} x the eps FGSM-AT was trained at; the surrogate per family "
+      "was picked with the target's labels, which favours transfer)")
 
 # %% [markdown]
 # ## 4 · Explorer: the budget, transfer against white-box
@@ -765,7 +782,7 @@ assert result.passed or not reference_answers, result.message
 # %%
 reports.headline({
     "standard target, clean accuracy": clean["standard"],
-    f"standard target, white-box accuracy (best of FGSM, I-FGSM, MI-FGSM) at eps {transfer_eps}": white_best["standard"],
+    f"standard target, white-box accuracy (APGD-CE) at eps {transfer_eps}": white_apgd["standard"],
     f"standard target, transfer accuracy (ensemble MI-FGSM) at eps {transfer_eps}":
         float(over_seeds("ensemble", "MI-FGSM", "standard").mean()),
     f"PGD-AT target, transfer accuracy (ensemble MI-FGSM) at eps {transfer_eps}":

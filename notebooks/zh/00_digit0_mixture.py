@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import torch
 from ipywidgets import Dropdown, IntSlider
 
-from advlab import config, data, evaluate, plots, reports, runs
+from advlab import config, data, evaluate, plots, reports, runs, stats
 from advlab.models import SmallCNN, count_parameters
 from advlab.widgets import Explorer
 
@@ -207,8 +207,10 @@ print(f"positives (zero + other): {correct[y_test == 1].float().mean():.1%} corr
 print(f"test pairs per cell: {int(pair_counts[~by_pair.isnan()].min())} to {int(pair_counts.max())}")
 if eligible.any():
     worst = divmod(int(torch.where(eligible, by_pair, torch.tensor(2.0)).argmin()), 10)
+    worst_error = stats.binomial_standard_error(float(by_pair[worst]), int(pair_counts[worst]))
     print(f"hardest pair with at least {min_support} test pairs: {worst[0]} + {worst[1]} "
-          f"({by_pair[worst]:.0%} of {int(pair_counts[worst])} correct)")
+          f"({by_pair[worst]:.0%} of {int(pair_counts[worst])} correct, standard error {worst_error:.0%}); the lowest "
+          f"of {int(eligible.triu().sum())} noisy cells is partly chance: a place to look, not a finding")
 
 # %%
 wrong = evaluate.misclassified(model, x_test, y_test)

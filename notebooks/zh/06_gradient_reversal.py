@@ -283,8 +283,8 @@ for name, column in (("better (final epoch)", -1), ("faster (first epoch)", 0)):
     print(f"{name}: plain minus GRL per seed " + ", ".join(f"{d:+.1%}" for d in paired.tolist())
           + f"; mean {stats.spread(paired, '+.1%', error='se')}, unpaired seed-to-seed spread {spread:.1%}: "
           f"the GRL variant is {verdict}")
-    # 下限允许两倍标准误的种子噪声，再加一个百分点；在更多种子、两种数据来源和两种模式上的余量
-    # 来自 benchmarks/dann_gain_seeds.py
+    # 下限允许两倍标准误的种子噪声，再加一个百分点；没有基准脚本在更多种子上重复第 1 部分
+    # （benchmarks/dann_gain_seeds.py 只重复第 3 节）
     assert gap > -2 * standard_error - 0.01, f"the GRL head would be {name.split()[0]}; the text must change"
 
 # %% [markdown]

@@ -552,7 +552,7 @@ ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# **自检。** 寥寥几个字符替换，就能翻转基线模型相当一部分的正确预测（两种模式下都有断言）；更大的预算翻转的从不更少，这由贪心搜索的构造保证，所以只打印、不断言。在嵌入扰动上训练，是否让模型**在嵌入空间中**更鲁棒？这又能否延续到**真实编辑**上？与基线的配对差值（同一种子）回答这两个问题：对 PGD 和 FreeLB，都在 $k$ = `edit_budget` 处的翻转率旁给出 Student t 统计量。两种模式下，这些结论都只打印、不断言：快速模式下训练不足的模型在嵌入空间中的表现随种子变化很大（PGD-10 那一列的波动打印在上面），而完整模式下这两个结论也没有在每个种子上检验过。**真实编辑的比较没有控制什么。** 每个模型都用来自它自己嵌入的候选字符来攻击，所以每个模型面对的候选集各不相同：一个把嵌入彼此拉开的模型，也改变了攻击者可以尝试哪些编辑，这可能对 PGD 训练的模型有利。这里没有用另一个模型的或一张固定的候选表去攻击任何模型，所以“翻转更少”的结论只对一个按模型调整候选字符的白盒攻击者成立，而不是在一个固定的威胁模型下成立（延伸思考第 5 项）。这里也没有把贪心搜索与在相同候选、相同预算下的随机替换相比较，所以翻转率中有多少要归功于它的一阶打分，而不是归因于模型本身的脆弱，同样没有测量。
+# **自检。** 寥寥几个字符替换，就能翻转基线模型相当一部分的正确预测（两种模式下都有断言）；更大的预算翻转的从不更少，这由贪心搜索的构造保证，所以只打印、不断言。在嵌入扰动上训练，是否让模型**在嵌入空间中**更鲁棒？这又能否延续到**真实编辑**上？与基线的配对差值（同一种子）回答这两个问题：对 PGD 和 FreeLB，都在 $k$ = `edit_budget` 处的翻转率旁给出 Student t 统计量。两种模式下，这些结论都只打印、不断言：快速模式下训练不足的模型在嵌入空间中的表现随种子变化很大（PGD-10 那一列的波动打印在上面），而完整模式下这两个结论也没有在每个种子上检验过。**真实编辑的比较没有控制什么。** 每个模型都用来自它自己嵌入的候选字符来攻击，所以每个模型面对的候选集各不相同：一个把嵌入彼此拉开的模型，也改变了攻击者可以尝试哪些编辑，这可能对 PGD 训练的模型有利。这里没有用另一个模型的或一张固定的候选表去攻击任何模型，所以“翻转更少”的结论只是对这一种攻击的测量，而这种攻击的候选字符随模型而变：它既不是一个固定的威胁模型，也不是最强的攻击者（只让每个模型用自己最近的邻居，是一种限制，而不是一种自适应；延伸思考第 5 项请你改用基线的候选表来攻击）。这里也没有把贪心搜索与在相同候选、相同预算下的随机替换相比较，所以翻转率中有多少要归功于它的一阶打分，而不是归因于模型本身的脆弱，同样没有测量。
 
 # %%
 edit_verdicts, embed_gains = {}, {}
@@ -566,9 +566,9 @@ for m in (pgd_name, freelb_name):
           f"embedding-space PGD accuracy, it minus baseline: {stats.spread(embed_gains[m], '+.1%', over=None)}, "
           f"higher on {(embed_gains[m] > 0).sum()} of {n_seeds} seeds")
 edit_verdict = edit_verdicts[pgd_name]
-print("=> embedding-space adversarial training (PGD) " + ("does" if edit_verdict == "fewer flips" else "is not shown to")
-      + " make this model measurably harder to flip with real character edits here, each model attacked with candidates "
-      "from its own embedding (the candidate set was not held fixed)")
+print("=> under greedy substitution with each model's own candidates, the embedding-space PGD-trained model "
+      + ("is flipped measurably less often" if edit_verdict == "fewer flips" else "is not shown to be flipped less often")
+      + " than the baseline; an attack with one fixed candidate set was not measured")
 print("embedding-space PGD accuracy, mean ± sd over the seeds: " + ", ".join(f"{m} {stats.spread(embed_robust[m], over=None)}"
                                                                     for m in attacked))
 # 更大预算的贪心搜索只是在较小预算的编辑之上再添编辑，所以翻转率不会下降：只打印
