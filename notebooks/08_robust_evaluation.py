@@ -448,7 +448,8 @@ assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost
 
 # %% [markdown]
 # **The loss along a line.** What does masking do to the loss surface? Take a few test pairs the
-# standard model gets right and walk away from each along a direction $d$ with
+# standard model gets right and its FGSM step at $\epsilon$ gets wrong (so a wrong answer lies within
+# the budget along the attack direction below), and walk away from each along a direction $d$ with
 # $\|d\|_\infty = 1$: the cross-entropy of a model at $\operatorname{clip}_{[0,1]}(x + t\,d)$ for
 # $t \in [-2\epsilon, 2\epsilon]$. Two directions: the **attack direction**
 # $d = \operatorname{sign}\nabla_x \text{CE}$ of the *standard* model (FGSM's step on the unmasked
@@ -463,7 +464,8 @@ assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost
 
 # %%
 n_lines, line_t = 4, torch.linspace(-2 * eps, 2 * eps, 81)  # grid steps of eps / 20
-on_line = (evaluate.predict(standard, x_test) == y_test).nonzero().squeeze(1)[:n_lines]
+fgsm_flips = evaluate.predict(standard, attacks.fgsm(standard, x_test, y_test, eps)) != y_test  # a wrong answer at t = eps
+on_line = ((evaluate.predict(standard, x_test) == y_test) & fgsm_flips).nonzero().squeeze(1)[:n_lines]
 x_line, y_line = x_test[on_line], y_test[on_line]
 
 
@@ -515,7 +517,8 @@ for name, s in line_stats.items():
 # every pair: the gradient points at the rise that is there. On both masked models autograd reports
 # a slope of 0, or one at least a million times smaller than the standard model's (a pair close to
 # the boundary keeps a trace of gradient through the saturated softmax), yet along the same
-# direction the loss rises within the budget: the mask
+# direction the loss rises within the budget (for the saturated softmax by the choice of pairs, as it
+# keeps the standard model's argmax; for the quantiser, checked): the mask
 # hides the rise from the gradient, it does not remove it. The saturated softmax is flat (its loss
 # is exactly 0 in float32) over at least half of the line, then a cliff where the line crosses the
 # decision boundary and the loss becomes 1000 times the margin. The quantiser is a staircase, its
@@ -531,7 +534,10 @@ assert (line_stats["standard"]["slope"] > 0).all(), "the standard model's gradie
 for name in masked:
     assert (line_stats[name]["slope"].abs() <= 1e-6 * line_stats["standard"]["slope"]).all(), \
         f"{name}: the gradient along the attack direction is (almost) 0"
-    assert line_stats[name]["attack rise"].mean() > 0, f"{name}: ... while the loss rises within the budget"
+print("demonstration (true by the choice of pairs: the saturated softmax has the standard model's argmax, which "
+      f"is wrong at t = eps): the saturated softmax's loss rises within the budget: "
+      f"{bool((line_stats['saturated softmax']['attack rise'] > 0).all())}")
+assert line_stats["quantised input"]["attack rise"].mean() > 0, "quantised input: ... while the loss rises within the budget"
 assert line_stats["saturated softmax"]["flat steps"].mean() >= 0.5 > line_stats["standard"]["flat steps"].mean()
 assert line_stats["quantised input"]["largest step"].mean() >= 3 * line_stats["standard"]["largest step"].mean()
 print("largest |slope| of a masked model / the standard model's slope, over the pairs:",

@@ -366,11 +366,12 @@ assert rows["quantised input"]["BPDA PGD-20"] <= rows["quantised input"]["PGD-20
 assert gaps["PGD-AT (honest)"] <= 0.05, "an honestly trained model keeps (almost) its PGD-20 number"
 
 # %% [markdown]
-# **沿一条直线看损失。** 梯度掩蔽对损失曲面做了什么？取几个标准模型分类正确的测试样本对，从每个样本对出发沿方向 $d$（$\|d\|_\infty = 1$）走出去，看模型在 $\operatorname{clip}_{[0,1]}(x + t\,d)$ 处的交叉熵，其中 $t \in [-2\epsilon, 2\epsilon]$。取两个方向：一个是*标准*模型的**攻击方向** $d = \operatorname{sign}\nabla_x \text{CE}$（即 FGSM 在未掩蔽模型上走的那一步；在饱和 softmax 背后，间隔损失找到的正是同一方向；在量化器背后，BPDA 找到的几乎是同一方向，因为它取的是标准模型在 $q(x)$ 处的梯度）；另一个是**随机方向**，即由随机符号组成的向量。梯度攻击只能看到 $t = 0$ 处的斜率 $\nabla_x \text{CE}\cdot d$，它预测损失在整个预算内大约上升 $\epsilon\,\nabla_x \text{CE}\cdot d$。下面对每个模型打印：这个斜率、它预测的上升量、在 $|t| \le \epsilon$ 内损失沿每个方向实际达到的最大上升量、损失完全不变的网格步所占的比例（平坦的损失，梯度为零），以及最大的单步变化占损失沿这条直线的变化范围的比例（悬崖）。
+# **沿一条直线看损失。** 梯度掩蔽对损失曲面做了什么？取几个标准模型分类正确、而它在 $\epsilon$ 处的 FGSM 一步会分错的测试样本对（这样，沿下面的攻击方向、在预算之内就有一个错误答案），从每个样本对出发沿方向 $d$（$\|d\|_\infty = 1$）走出去，看模型在 $\operatorname{clip}_{[0,1]}(x + t\,d)$ 处的交叉熵，其中 $t \in [-2\epsilon, 2\epsilon]$。取两个方向：一个是*标准*模型的**攻击方向** $d = \operatorname{sign}\nabla_x \text{CE}$（即 FGSM 在未掩蔽模型上走的那一步；在饱和 softmax 背后，间隔损失找到的正是同一方向；在量化器背后，BPDA 找到的几乎是同一方向，因为它取的是标准模型在 $q(x)$ 处的梯度）；另一个是**随机方向**，即由随机符号组成的向量。梯度攻击只能看到 $t = 0$ 处的斜率 $\nabla_x \text{CE}\cdot d$，它预测损失在整个预算内大约上升 $\epsilon\,\nabla_x \text{CE}\cdot d$。下面对每个模型打印：这个斜率、它预测的上升量、在 $|t| \le \epsilon$ 内损失沿每个方向实际达到的最大上升量、损失完全不变的网格步所占的比例（平坦的损失，梯度为零），以及最大的单步变化占损失沿这条直线的变化范围的比例（悬崖）。
 
 # %%
 n_lines, line_t = 4, torch.linspace(-2 * eps, 2 * eps, 81)  # 网格步长为 eps / 20
-on_line = (evaluate.predict(standard, x_test) == y_test).nonzero().squeeze(1)[:n_lines]
+fgsm_flips = evaluate.predict(standard, attacks.fgsm(standard, x_test, y_test, eps)) != y_test  # a wrong answer at t = eps
+on_line = ((evaluate.predict(standard, x_test) == y_test) & fgsm_flips).nonzero().squeeze(1)[:n_lines]
 x_line, y_line = x_test[on_line], y_test[on_line]
 
 
@@ -418,7 +419,7 @@ for name, s in line_stats.items():
           f"{s['random rise'].mean():16.3f} | {s['flat steps'].mean():10.0%} | {s['largest step'].mean():12.0%}")
 
 # %% [markdown]
-# **图中显示了什么**（下面的 assert 在本次运行中检查它）。在标准模型上，损失是光滑的，它在 $x$ 处的斜率对每个样本对都为正：梯度指向确实存在的上升。在两个被掩蔽的模型上，autograd 给出的斜率为 0，或者比标准模型的小至少一百万倍（靠近决策边界的样本对在饱和 softmax 中还留有一丝梯度），然而沿同一方向，损失在预算之内确实上升了：掩蔽只是把上升藏起来不让梯度看到，并没有消除它。饱和 softmax 在这条直线的至少一半上是平坦的（在 float32 下其损失恰好为 0），然后在直线穿过决策边界、损失变为间隔的 1000 倍之处变成悬崖。量化器则是一道阶梯，其最大的单步变化（相对于其变化范围）至少是标准模型的 3 倍，出现在许多像素同时跨过一个灰度级的位置。在全部三个模型上，攻击方向在预算内使损失上升的幅度至少是随机方向的两倍：方向是对的，只是被掩蔽的梯度看不到它。
+# **图中显示了什么**（下面的 assert 在本次运行中检查它）。在标准模型上，损失是光滑的，它在 $x$ 处的斜率对每个样本对都为正：梯度指向确实存在的上升。在两个被掩蔽的模型上，autograd 给出的斜率为 0，或者比标准模型的小至少一百万倍（靠近决策边界的样本对在饱和 softmax 中还留有一丝梯度），然而沿同一方向，损失在预算之内确实上升了（对饱和 softmax 而言，这由样本对的选法保证，因为它保留了标准模型的 argmax；对量化器而言，这是检查出来的）：掩蔽只是把上升藏起来不让梯度看到，并没有消除它。饱和 softmax 在这条直线的至少一半上是平坦的（在 float32 下其损失恰好为 0），然后在直线穿过决策边界、损失变为间隔的 1000 倍之处变成悬崖。量化器则是一道阶梯，其最大的单步变化（相对于其变化范围）至少是标准模型的 3 倍，出现在许多像素同时跨过一个灰度级的位置。在全部三个模型上，攻击方向在预算内使损失上升的幅度至少是随机方向的两倍：方向是对的，只是被掩蔽的梯度看不到它。
 
 # %%
 for name, s in line_stats.items():
@@ -427,7 +428,10 @@ assert (line_stats["standard"]["slope"] > 0).all(), "the standard model's gradie
 for name in masked:
     assert (line_stats[name]["slope"].abs() <= 1e-6 * line_stats["standard"]["slope"]).all(), \
         f"{name}: the gradient along the attack direction is (almost) 0"
-    assert line_stats[name]["attack rise"].mean() > 0, f"{name}: ... while the loss rises within the budget"
+print("demonstration (true by the choice of pairs: the saturated softmax has the standard model's argmax, which "
+      f"is wrong at t = eps): the saturated softmax's loss rises within the budget: "
+      f"{bool((line_stats['saturated softmax']['attack rise'] > 0).all())}")
+assert line_stats["quantised input"]["attack rise"].mean() > 0, "quantised input: ... while the loss rises within the budget"
 assert line_stats["saturated softmax"]["flat steps"].mean() >= 0.5 > line_stats["standard"]["flat steps"].mean()
 assert line_stats["quantised input"]["largest step"].mean() >= 3 * line_stats["standard"]["largest step"].mean()
 print("largest |slope| of a masked model / the standard model's slope, over the pairs:",
