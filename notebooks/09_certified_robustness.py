@@ -64,7 +64,7 @@ from scipy.stats import binomtest, norm
 from torch import nn
 
 from advlab import adversarial_training as at
-from advlab import attacks, certify, config, data, evaluate, reports, runs, smoothing
+from advlab import attacks, certify, config, data, evaluate, reports, runs, smoothing, stats
 from advlab.progress import progress_bar
 from advlab.widgets import Explorer
 
@@ -428,19 +428,24 @@ bar.close()
 
 
 def over_seeds(name, key, k=None):
-    values = [results[name, s][key] if k is None else results[name, s][key][k] for s in seeds]
-    return np.mean(values), np.std(values), values
+    """One value per seed: `key` (at the k-th eps, if given) of recipe `name`."""
+    return [results[name, s][key] if k is None else results[name, s][key][k] for s in seeds]
+
+
+def sample_sd(values):
+    """The seeds' sample standard deviation (stats.mean_sd), 0 for a single seed (no error bar)."""
+    return stats.mean_sd(values)[1] if len(values) > 1 else 0.0
 
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
 for ax, key, title in zip(axes, ["attack", "certified"], [f"strongest attack ({n_attack} pairs)",
                                                           f"IBP-certified ({len(y_test)} pairs)"]):
     for name in recipes:
-        mean = np.array([over_seeds(name, key, k)[0] for k in range(len(train_eps))])
-        std = np.array([over_seeds(name, key, k)[1] for k in range(len(train_eps))])
+        mean = np.array([np.mean(over_seeds(name, key, k)) for k in range(len(train_eps))])
+        std = np.array([sample_sd(over_seeds(name, key, k)) for k in range(len(train_eps))])
         ax.errorbar(train_eps, mean, yerr=std, marker="o", capsize=3, label=name)
     ax.axvline(eps, color="k", ls=":", lw=1)
-    ax.set(xlabel="eps (L-inf)", title=f"{title}, mean ± std over {len(seeds)} seeds", ylim=(0, 1.02))
+    ax.set(xlabel="eps (L-inf)", title=f"{title}, mean ± sd over {len(seeds)} seeds", ylim=(0, 1.02))
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("accuracy")
 axes[1].legend()
@@ -450,7 +455,7 @@ k_eps = train_eps.index(eps)
 print(f"{'recipe':>9} | clean          | attack @{eps}     | certified @{eps}  | train s (seed {seeds[0]})")
 for name in recipes:
     row = [over_seeds(name, "clean"), over_seeds(name, "attack", k_eps), over_seeds(name, "certified", k_eps)]
-    print(f"{name:>9} | " + " | ".join(f"{m:.3f} ± {sd:.3f}" for m, sd, _ in row)
+    print(f"{name:>9} | " + " | ".join(f"{stats.spread(values, '.3f', over=None):<14}" for values in row)
           + f"  | {trained[name, seeds[0]][1]:.1f}")
 
 # %% [markdown]
@@ -473,7 +478,7 @@ for s in seeds:
     assert ibp_cert > results["PGD-AT", s]["certified"][k_eps] + 0.2, f"seed {s}: IBP certifies more than PGD-AT"
     assert results["PGD-AT", s]["attack"][k_eps] > results["standard", s]["attack"][k_eps], f"seed {s}: PGD-AT"
 price = [results["standard", s]["clean"] - results["IBP", s]["clean"] for s in seeds]
-print(f"price of certification in clean accuracy (standard - IBP): {np.mean(price):+.1%} ± {np.std(price):.1%} "
+print(f"price of certification in clean accuracy (standard - IBP): {stats.spread(price, '+.1%')} "
       f"(per seed: {', '.join(f'{p:+.1%}' for p in price)})")
 print("it is " + ("positive on every seed" if min(price) > 0 else "NOT positive on every seed: no claim here"))
 
@@ -794,8 +799,8 @@ k_mid = len(sandwich_eps) // 2
 reports.headline({f"small net, eps {sandwich_eps[k_mid]}: IBP-certified": sandwich["IBP-certified"][k_mid],
                   f"small net, eps {sandwich_eps[k_mid]}: exact (MILP)": sandwich["exact (MILP), proven robust"][k_mid],
                   f"small net, eps {sandwich_eps[k_mid]}: {pgd_row}": sandwich[pgd_row][k_mid],
-                  f"IBP-trained CNN, certified at eps {eps} (mean over seeds)": over_seeds("IBP", "certified", k_eps)[0],
-                  f"standard CNN, certified at eps {eps} (mean over seeds)": over_seeds("standard", "certified", k_eps)[0],
+                  f"IBP-trained CNN, certified at eps {eps} (mean over seeds)": float(np.mean(over_seeds("IBP", "certified", k_eps))),
+                  f"standard CNN, certified at eps {eps} (mean over seeds)": float(np.mean(over_seeds("standard", "certified", k_eps))),
                   f"smoothing sigma {sigmas[1]}, certified at L2 radius 0.5": smooth_certs[sigmas[1]].certified_accuracy(y_smooth, 0.5)})
 
 # %% [markdown]
