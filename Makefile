@@ -46,12 +46,13 @@ report-zh: setup
 
 # Two test files at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one kernel, in
 # order), one torch thread each: small models gain little from a second thread, so two files on two
-# cores finish sooner than one file on both.
+# cores finish sooner than one file on both. Files start in collection order (--no-loadscope-reorder),
+# which conftest.py sets to the long ones first (notebooks run in JupyterLab, then by nbval).
 # The notebooks run against an empty run cache (ADVLAB_RUNS), so every test trains and evaluates for real;
 # the cache is removed when the tests end, pass or fail, so repeated runs do not fill the disk.
 # The Chinese edition (notebooks/zh/) runs the same code: tests/test_editions.py proves that, so it is not executed twice.
 test: setup
-	runs=$$(mktemp -d) && trap 'rm -rf "$$runs"' EXIT && ADVLAB_RUNS=$$runs ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env --ignore=notebooks/zh tests notebooks
+	runs=$$(mktemp -d) && trap 'rm -rf "$$runs"' EXIT && ADVLAB_RUNS=$$runs ADVLAB_QUICK=1 ADVLAB_HEADLESS=1 ADVLAB_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --nbval-lax --nbval-current-env --ignore=notebooks/zh tests notebooks
 
 bench: setup
 	$(BIN)/python benchmarks/explorer_latency.py
